@@ -1,0 +1,49 @@
+# mcphub. `make run` and `make test` are all a fresh clone needs.
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 5s
+
+.PHONY: all build run test test-go peers docs fuzz fuzz-short vet clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/mcphub ./cmd/mcphub
+	$(GO) build -o $(BIN)/example-server ./cmd/example-server
+
+## run: build both binaries and start the hub on ./mcp_servers.yaml
+run: build
+	./$(BIN)/mcphub -c mcp_servers.yaml
+
+## test: everything CI runs (installs the npm test peers first)
+test: peers vet test-go fuzz-short
+
+peers:
+	./scripts/install-test-peers.sh
+
+vet:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^docs/')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+test-go:
+	MCPHUB_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 10m ./...
+
+## fuzz-short: each fuzz target briefly (make fuzz FUZZTIME=5m for longer)
+fuzz-short fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## docs: regenerate the swagger spec in docs/ from the handlers' annotations
+docs:
+	$(GO) tool swag init -g api/router.go -o docs --outputTypes go,json,yaml
+	cp docs/swagger.yaml openapi.yaml
+
+clean:
+	rm -rf $(BIN)

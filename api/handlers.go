@@ -1,0 +1,296 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/mcphub/mcphub/pkg/hub"
+	"github.com/mcphub/mcphub/pkg/openai"
+)
+
+// ToolsResponse is the OpenAI tool list (the handler serves it pre-rendered).
+type ToolsResponse struct {
+	Tools []ToolSchema `json:"tools"`
+}
+
+// ToolSchema is one tool in OpenAI's Chat Completions "tools" shape.
+type ToolSchema struct {
+	Type     string         `json:"type" example:"function"`
+	Function FunctionSchema `json:"function"`
+}
+
+// FunctionSchema describes one function; parameters is the server's input
+// schema (a JSON Schema object).
+type FunctionSchema struct {
+	Name        string         `json:"name" example:"example__echo"`
+	Description string         `json:"description,omitempty" example:"Echo a message back"`
+	Parameters  map[string]any `json:"parameters"`
+}
+
+// tools godoc
+//
+//	@Summary		List tools as OpenAI function schemas
+//	@Description	Every tool of every connected server, named server__tool (OpenAI-valid), ready to pass to a chat completion as `tools`.
+//	@Tags			tools
+//	@Produce		json
+//	@Param			server	query		string	false	"only this server's tools"
+//	@Success		200		{object}	ToolsResponse
+//	@Failure		404		{object}	ErrorResponse	"unknown server"
+//	@Router			/mcp_hub/tools [get]
+func (s *server) tools(c *gin.Context) {
+	body, err := s.hub.ToolsJSON(c.Query("server"))
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+}
+
+// ServerResponse describes one configured server.
+type ServerResponse struct {
+	Name              string     `json:"name" example:"example"`
+	Transport         string     `json:"transport" example:"stdio"`
+	Endpoint          string     `json:"endpoint,omitempty" example:"http://localhost:8000/mcp"`
+	Command           string     `json:"command,omitempty" example:"./bin/example-server"`
+	Enabled           bool       `json:"enabled"`
+	Healthy           bool       `json:"healthy"`
+	Status            string     `json:"status" enums:"connecting,ready,backoff,stopped,disabled"`
+	LastError         string     `json:"last_error"`
+	Tools             int        `json:"tools"`
+	Resources         int        `json:"resources"`
+	ResourceTemplates int        `json:"resource_templates"`
+	Prompts           int        `json:"prompts"`
+	LastSeen          *time.Time `json:"last_seen"`
+	Since             *time.Time `json:"since,omitempty"`
+	NextRetry         *time.Time `json:"next_retry,omitempty"`
+	Failures          int        `json:"failures"`
+	ServerInfo        *Impl      `json:"server_info,omitempty"`
+	ProtocolVersion   string     `json:"protocol_version,omitempty" example:"2025-11-25"`
+}
+
+// Impl names a server implementation, from its initialize result.
+type Impl struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// servers godoc
+//
+//	@Summary		List downstream servers
+//	@Description	Every configured server with its connection state, last error and what it offers.
+//	@Tags			servers
+//	@Produce		json
+//	@Success		200	{array}	ServerResponse
+//	@Router			/mcp_hub/servers [get]
+func (s *server) servers(c *gin.Context) {
+	infos := s.hub.Servers()
+	out := make([]ServerResponse, 0, len(infos))
+	for _, i := range infos {
+		r := ServerResponse{
+			Name: i.Name, Transport: string(i.Transport), Endpoint: i.Endpoint, Command: i.Command,
+			Enabled: i.Enabled, Healthy: i.Healthy, Status: i.Status, LastError: i.LastError,
+			Tools: i.Tools, Resources: i.Resources, ResourceTemplates: i.ResourceTemplates, Prompts: i.Prompts,
+			LastSeen: timePtr(i.LastSeen), Since: timePtr(i.Since), NextRetry: timePtr(i.NextRetry),
+			Failures: i.Failures, ProtocolVersion: i.ProtocolVersion,
+		}
+		if i.ServerName != "" {
+			r.ServerInfo = &Impl{Name: i.ServerName, Version: i.ServerVersion}
+		}
+		out = append(out, r)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// HealthResponse summarises the hub's health.
+type HealthResponse struct {
+	Status  string          `json:"status" enums:"ok,degraded" example:"ok"`
+	Servers map[string]bool `json:"servers"`
+}
+
+// health godoc
+//
+//	@Summary		Hub health
+//	@Description	Answers 200 while the hub runs; `status` is "degraded" when an enabled server is down.
+//	@Tags			hub
+//	@Produce		json
+//	@Success		200	{object}	HealthResponse
+//	@Router			/mcp_hub/health [get]
+func (s *server) health(c *gin.Context) {
+	h := s.hub.Health()
+	c.JSON(http.StatusOK, HealthResponse{Status: h.Status, Servers: h.Servers})
+}
+
+// RefreshResponse reports one refresh pass.
+type RefreshResponse struct {
+	Refreshed  bool                    `json:"refreshed" example:"true"`
+	StartedAt  time.Time               `json:"started_at"`
+	DurationMS float64                 `json:"duration_ms"`
+	Changed    []string                `json:"changed"`
+	Config     *ConfigReloadResponse   `json:"config,omitempty"`
+	Servers    []ServerRefreshResponse `json:"servers"`
+}
+
+// ConfigReloadResponse reports a config reload done by a refresh.
+type ConfigReloadResponse struct {
+	Reloaded  bool     `json:"reloaded"`
+	Error     string   `json:"error,omitempty"`
+	Added     []string `json:"added"`
+	Removed   []string `json:"removed"`
+	Restarted []string `json:"restarted"`
+}
+
+// ServerRefreshResponse is one server's refresh outcome.
+type ServerRefreshResponse struct {
+	Name    string `json:"name"`
+	Healthy bool   `json:"healthy"`
+	Changed bool   `json:"changed"`
+	Error   string `json:"error,omitempty"`
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// refresh godoc
+//
+//	@Summary		Refresh now
+//	@Description	Re-reads the config files if they changed, pings and re-discovers every server, reconnects those that are down, and answers when done.
+//	@Tags			hub
+//	@Produce		json
+//	@Success		200	{object}	RefreshResponse
+//	@Failure		503	{object}	ErrorResponse	"the hub is stopping"
+//	@Router			/mcp_hub/refresh [post]
+func (s *server) refresh(c *gin.Context) {
+	r, err := s.hub.Refresh(c.Request.Context())
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	out := RefreshResponse{
+		Refreshed: true, StartedAt: r.StartedAt,
+		DurationMS: float64(r.Duration.Microseconds()) / 1000,
+		Changed:    nonNil(r.Changed()),
+		Servers:    make([]ServerRefreshResponse, 0, len(r.Servers)),
+	}
+	if r.Config != nil {
+		out.Config = &ConfigReloadResponse{
+			Reloaded: r.Config.Reloaded, Error: r.Config.Error,
+			Added: nonNil(r.Config.Added), Removed: nonNil(r.Config.Removed), Restarted: nonNil(r.Config.Restarted),
+		}
+	}
+	for _, sr := range r.Servers {
+		out.Servers = append(out.Servers, ServerRefreshResponse{Name: sr.Server, Healthy: sr.Healthy, Changed: sr.Changed, Error: sr.Error})
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// CallRequest is an OpenAI tool call, as a model returns it.
+type CallRequest struct {
+	ID       string       `json:"id" example:"call_abc123"`
+	Type     string       `json:"type" example:"function"`
+	Function CallFunction `json:"function"`
+}
+
+// CallFunction names the tool and carries its arguments.
+type CallFunction struct {
+	// Name is the exported name (server__tool) or the server.tool form.
+	Name string `json:"name" example:"example__echo"`
+	// Arguments is a JSON object or a JSON-encoded object string (as OpenAI returns it).
+	Arguments json.RawMessage `json:"arguments" swaggertype:"string" example:"{\"message\":\"hi\"}"`
+}
+
+// CallResponse is a finished call. success is false when the tool reported
+// an error (isError); the result is kept so the model can see it.
+type CallResponse struct {
+	Success bool            `json:"success" example:"true"`
+	ID      string          `json:"id,omitempty" example:"call_abc123"`
+	Tool    string          `json:"tool" example:"example__echo"`
+	Result  json.RawMessage `json:"result" swaggertype:"object"`
+	Content string          `json:"content" example:"hi"`
+	Error   string          `json:"error,omitempty"`
+}
+
+// call godoc
+//
+//	@Summary		Call a tool
+//	@Description	Takes an OpenAI tool call ({"id","type":"function","function":{"name","arguments"}}) and runs it on the owning server. `result` is the MCP CallToolResult as the server sent it; `content` is text for the role=tool message.
+//	@Tags			tools
+//	@Accept			json
+//	@Produce		json
+//	@Param			call	body		CallRequest		true	"the model's tool call"
+//	@Success		200		{object}	CallResponse
+//	@Failure		400		{object}	ErrorResponse	"bad body or arguments"
+//	@Failure		404		{object}	ErrorResponse	"unknown tool"
+//	@Failure		413		{object}	ErrorResponse	"body too large"
+//	@Failure		502		{object}	ErrorResponse	"downstream protocol error"
+//	@Failure		503		{object}	ErrorResponse	"server unavailable"
+//	@Failure		504		{object}	ErrorResponse	"downstream timed out"
+//	@Router			/mcp_hub/call [post]
+func (s *server) call(c *gin.Context) {
+	req, args, err := decodeCall(c.Request.Body)
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	res, err := s.hub.Call(c.Request.Context(), hub.CallRequest{Name: req.Function.Name, Arguments: args})
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
+	out := CallResponse{Success: !res.IsError, ID: req.ID, Tool: res.Name, Result: res.Result, Content: res.Content}
+	if res.IsError {
+		out.Error = "tool reported an error: " + res.Content
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// decodeCall reads and checks a call body.
+func decodeCall(body io.Reader) (CallRequest, json.RawMessage, error) {
+	var req CallRequest
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return req, nil, fmt.Errorf("%w: reading body: %w", errBadRequest, err)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return req, nil, fmt.Errorf("%w: empty body: expected an OpenAI tool call {\"id\",\"type\":\"function\",\"function\":{\"name\",\"arguments\"}}", errBadRequest)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&req); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return req, nil, fmt.Errorf("%w: field %s: expected %s, got %s", errBadRequest, typeErr.Field, typeErr.Type, typeErr.Value)
+		}
+		return req, nil, fmt.Errorf("%w: invalid JSON body: %v", errBadRequest, err)
+	}
+	if dec.More() {
+		return req, nil, fmt.Errorf("%w: invalid JSON body: data after the top-level object", errBadRequest)
+	}
+	if req.Type != "" && req.Type != "function" {
+		return req, nil, fmt.Errorf("%w: type must be \"function\", got %q", errBadRequest, req.Type)
+	}
+	if req.Function.Name == "" {
+		return req, nil, fmt.Errorf("%w: function.name is required", errBadRequest)
+	}
+	args, err := openai.DecodeArguments(req.Function.Arguments)
+	if err != nil {
+		return req, nil, fmt.Errorf("%w: function.%w", errBadRequest, err)
+	}
+	return req, args, nil
+}

@@ -1,0 +1,108 @@
+// Package api is mcphub's REST layer: a thin gin router over the hub.
+//
+//	@title			mcphub REST API
+//	@version		1.0
+//	@description	A gateway for the Model Context Protocol: many downstream MCP servers served to LLM apps as OpenAI function tools.
+//	@BasePath		/
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	swaggerFiles "github.com/swaggo/files"
+	ginSwagger "github.com/swaggo/gin-swagger"
+
+	_ "github.com/mcphub/mcphub/docs" // registers the generated spec with swag
+	"github.com/mcphub/mcphub/pkg/hub"
+)
+
+// Hub is what the REST layer needs from the core.
+type Hub interface {
+	ToolsJSON(server string) ([]byte, error)
+	Servers() []hub.ServerInfo
+	Health() hub.Health
+	Refresh(ctx context.Context) (hub.RefreshReport, error)
+	Call(ctx context.Context, req hub.CallRequest) (*hub.CallResult, error)
+}
+
+// Options configure the router.
+type Options struct {
+	Logger *slog.Logger
+	// MaxBodyBytes limits request bodies (default 4 MiB).
+	MaxBodyBytes int64
+	// OpenAPI is the openapi.yaml document served at /openapi.yaml.
+	OpenAPI []byte
+}
+
+// NewRouter builds the HTTP handler for h.
+func NewRouter(h Hub, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 4 << 20
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	s := &server{hub: h, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	r.Use(s.recovery, s.accessLog)
+	r.NoRoute(func(c *gin.Context) {
+		c.JSON(http.StatusNotFound, ErrorResponse{Error: "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.JSON(http.StatusMethodNotAllowed, ErrorResponse{Error: "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
+	})
+
+	g := r.Group("/mcp_hub")
+	g.GET("/tools", s.tools)
+	g.GET("/servers", s.servers)
+	g.GET("/health", s.health)
+	g.POST("/refresh", s.refresh)
+	g.POST("/call", s.limitBody, s.call)
+
+	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
+	for _, p := range []string{"/swagger", "/docs"} {
+		r.GET(p, func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/swagger/index.html") })
+	}
+	if len(opts.OpenAPI) > 0 {
+		r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", opts.OpenAPI) })
+	}
+	return r
+}
+
+type server struct {
+	hub     Hub
+	log     *slog.Logger
+	maxBody int64
+}
+
+// recovery turns a handler panic into a 500 instead of a dropped connection.
+func (s *server) recovery(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("handler panic", "path", c.Request.URL.Path, "panic", v)
+			c.AbortWithStatusJSON(http.StatusInternalServerError, ErrorResponse{Error: "internal error"})
+		}
+	}()
+	c.Next()
+}
+
+func (s *server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	s.log.Debug("http", "method", c.Request.Method, "path", c.Request.URL.Path,
+		"status", c.Writer.Status(), "took", time.Since(start))
+}
+
+func (s *server) limitBody(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBody)
+	c.Next()
+}

@@ -1,0 +1,142 @@
+// Command mcphub runs the MCP gateway: it connects to the configured MCP
+// servers and serves their tools over REST (OpenAI function schemas).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mcphub/mcphub"
+	"github.com/mcphub/mcphub/pkg/app"
+	"github.com/mcphub/mcphub/pkg/config"
+	"github.com/mcphub/mcphub/pkg/downstream"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// shutdownTimeout bounds a graceful stop: in-flight calls, then children.
+const shutdownTimeout = 15 * time.Second
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("mcphub", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configs := fs.StringArrayP("config", "c", nil, "config file (repeatable: files merge in order, later wins)")
+	listen := fs.String("listen", "", "listen address (default "+config.DefaultListen+", or the config's listen)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "mcphub", versionString())
+		return 0
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "mcphub: --log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	downstream.Version = version
+
+	files, found, err := config.Find(*configs, os.LookupEnv, ".")
+	if err != nil {
+		fmt.Fprintf(stderr, "mcphub: %v\n", err)
+		return 1
+	}
+	load := func() (*config.Config, error) { return config.Load(files) }
+	var cfg *config.Config
+	if found {
+		if cfg, err = load(); err != nil {
+			fmt.Fprintf(stderr, "mcphub: invalid configuration:\n%v\n", err)
+			return 1
+		}
+		log.Info("configuration loaded", "files", strings.Join(cfg.Files, ","), "servers", len(cfg.Servers))
+	} else {
+		cfg = config.Default()
+		load = nil
+		log.Warn("no config file found (looked for -c, MCP_CONFIG_FILE, mcp_servers.yaml, mcp_servers.json, config/mcp_servers.yaml, config/mcp_servers.json); using the default server",
+			"server", "local", "endpoint", config.DefaultLocalEndpoint)
+	}
+
+	a, err := app.New(cfg, app.Options{Logger: log, Load: load, Listen: *listen, OpenAPI: mcphub.OpenAPI})
+	if err != nil {
+		fmt.Fprintf(stderr, "mcphub: %v\n", err)
+		return 1
+	}
+	if err := a.Start(); err != nil {
+		fmt.Fprintf(stderr, "mcphub: %v\n", err)
+		_ = a.Stop(context.Background())
+		return 1
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	code := 0
+loop:
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				rep := a.Reload(ctx)
+				cancel()
+				log.Info("SIGHUP: reload", "error", rep.Error, "added", rep.Added, "removed", rep.Removed, "restarted", rep.Restarted)
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String())
+			break loop
+		case err := <-a.Wait():
+			if err != nil {
+				log.Error("http server failed", "err", err)
+				code = 1
+			}
+			break loop
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := a.Stop(ctx); err != nil {
+		log.Error("shutdown", "err", err)
+		code = 1
+	}
+	return code
+}
+
+func versionString() string {
+	commit := ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				commit = s.Value[:12]
+			}
+		}
+		if version == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			version = info.Main.Version
+		}
+	}
+	if commit != "" {
+		return version + " (" + commit + ")"
+	}
+	return version
+}

@@ -1,0 +1,145 @@
+// Package app wires the hub and its HTTP server together and runs their
+// lifecycle: start in order, stop in reverse, reload in place.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mcphub/mcphub/api"
+	"github.com/mcphub/mcphub/pkg/config"
+	"github.com/mcphub/mcphub/pkg/hub"
+)
+
+// Options configure an App.
+type Options struct {
+	Logger *slog.Logger
+	// Load re-reads the configuration (SIGHUP, refresh); nil disables it.
+	Load func() (*config.Config, error)
+	// Listen overrides the config's listen address.
+	Listen string
+	// OpenAPI is served at /openapi.yaml.
+	OpenAPI []byte
+}
+
+// App is one running hub with its HTTP server.
+type App struct {
+	log  *slog.Logger
+	hub  *hub.Hub
+	srv  *http.Server
+	ln   net.Listener
+	addr string
+
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	serveErr chan error
+}
+
+// New validates cfg and builds the app; nothing runs until Start.
+func New(cfg *config.Config, opts Options) (*App, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h, err := hub.New(cfg, hub.Options{Logger: opts.Logger, Load: opts.Load})
+	if err != nil {
+		return nil, err
+	}
+	addr := cfg.Listen
+	if opts.Listen != "" {
+		addr = opts.Listen
+	}
+	if addr == "" {
+		addr = config.DefaultListen
+	}
+	router := api.NewRouter(h, api.Options{Logger: opts.Logger, OpenAPI: opts.OpenAPI})
+	return &App{
+		log:  opts.Logger,
+		hub:  h,
+		addr: addr,
+		srv: &http.Server{
+			Handler:           router,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		},
+		serveErr: make(chan error, 1),
+	}, nil
+}
+
+// Start listens, starts the hub, and serves. It returns once the listener is
+// bound; serving errors come from Wait.
+func (a *App) Start() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started {
+		return errors.New("app already started")
+	}
+	ln, err := net.Listen("tcp", a.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.addr, err)
+	}
+	a.ln = ln
+	a.started = true
+	a.hub.Start()
+	go func() {
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.serveErr <- err
+		}
+		close(a.serveErr)
+	}()
+	a.log.Info("mcphub listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the address the app listens on (the real port when ":0" was asked).
+func (a *App) Addr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ln != nil {
+		return a.ln.Addr().String()
+	}
+	return a.addr
+}
+
+// Hub is the app's hub.
+func (a *App) Hub() *hub.Hub { return a.hub }
+
+// Wait returns when the HTTP server fails (with its error) or stops (nil).
+func (a *App) Wait() <-chan error { return a.serveErr }
+
+// Reload re-reads the configuration files and applies them.
+func (a *App) Reload(ctx context.Context) hub.ReloadReport {
+	return a.hub.ReloadFromFiles(ctx)
+}
+
+// Stop stops accepting requests, lets in-flight ones finish until ctx ends,
+// then stops the hub and its children. It is idempotent.
+func (a *App) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return nil
+	}
+	a.stopped = true
+	started := a.started
+	a.mu.Unlock()
+
+	var errs []error
+	if started {
+		if err := a.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			_ = a.srv.Close()
+		}
+	}
+	if err := a.hub.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("hub stop: %w", err))
+	}
+	return errors.Join(errs...)
+}

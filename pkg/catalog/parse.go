@@ -1,0 +1,160 @@
+package catalog
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrMalformed marks a list result that is not valid MCP: not JSON, the list
+// missing or not an array, an item that is not an object or has no name.
+// The hub treats it as a downstream protocol error.
+var ErrMalformed = errors.New("malformed list result")
+
+// ParseTools decodes one page of a tools/list answer. raw is either the
+// result object ({"tools":[...],"nextCursor":"..."}) or the bare array;
+// nextCursor is "" when absent or for a bare array. Raw and InputSchema are
+// copies of the bytes as sent, never re-encoded, so schema keywords a typed
+// struct would drop survive. Server fields are set to server. Errors wrap
+// ErrMalformed and name the offending item. ParseResources,
+// ParseResourceTemplates and ParsePrompts work the same way.
+func ParseTools(server string, raw json.RawMessage) (tools []Tool, nextCursor string, err error) {
+	return parsePage(server, raw, "tools", func(f members, item json.RawMessage) (Tool, error) {
+		name, err := f.required("name")
+		if err != nil {
+			return Tool{}, err
+		}
+		desc, err := f.str("description")
+		if err != nil {
+			return Tool{}, err
+		}
+		return Tool{Server: server, Name: name, Description: desc, InputSchema: f["inputSchema"], Raw: item}, nil
+	})
+}
+
+// ParseResources decodes a page of resources/list, like ParseTools.
+func ParseResources(server string, raw json.RawMessage) (resources []Resource, nextCursor string, err error) {
+	return parsePage(server, raw, "resources", func(f members, item json.RawMessage) (Resource, error) {
+		uri, err := f.required("uri")
+		if err != nil {
+			return Resource{}, err
+		}
+		name, err := f.str("name")
+		return Resource{Server: server, URI: uri, Name: name, Raw: item}, err
+	})
+}
+
+// ParseResourceTemplates decodes a page of resources/templates/list, like ParseTools.
+func ParseResourceTemplates(server string, raw json.RawMessage) (templates []ResourceTemplate, nextCursor string, err error) {
+	return parsePage(server, raw, "resourceTemplates", func(f members, item json.RawMessage) (ResourceTemplate, error) {
+		tmpl, err := f.required("uriTemplate")
+		if err != nil {
+			return ResourceTemplate{}, err
+		}
+		name, err := f.str("name")
+		return ResourceTemplate{Server: server, URITemplate: tmpl, Name: name, Raw: item}, err
+	})
+}
+
+// ParsePrompts decodes a page of prompts/list, like ParseTools.
+func ParsePrompts(server string, raw json.RawMessage) (prompts []Prompt, nextCursor string, err error) {
+	return parsePage(server, raw, "prompts", func(f members, item json.RawMessage) (Prompt, error) {
+		name, err := f.required("name")
+		return Prompt{Server: server, Name: name, Raw: item}, err
+	})
+}
+
+// members is a decoded JSON object. Items are read through a map rather than
+// tagged structs because encoding/json matches tags case-insensitively:
+// {"name":"a","NAME":"b"} would decode as tool "b", and the hub would then
+// call a tool the server does not have. Protocol keys are exact.
+type members map[string]json.RawMessage
+
+// str returns the string member key; absent or null is "".
+func (m members) str(key string) (string, error) {
+	var s string
+	if v, ok := m[key]; ok {
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", fmt.Errorf("%q: %v", key, err)
+		}
+	}
+	return s, nil
+}
+
+// required is str for a member that must be a non-empty string.
+func (m members) required(key string) (string, error) {
+	s, err := m.str(key)
+	if err == nil && s == "" {
+		err = errMissing(key)
+	}
+	return s, err
+}
+
+func errMissing(field string) error { return fmt.Errorf("missing or empty %q", field) }
+
+// parsePage splits a page into raw items (each a fresh copy of its bytes)
+// and hands each to decode with its members. A
+// missing list key is an error, not an empty page: it usually means the
+// wrong result was passed in.
+func parsePage[T any](server string, raw json.RawMessage, key string, decode func(f members, item json.RawMessage) (T, error)) ([]T, string, error) {
+	fail := func(format string, args ...any) ([]T, string, error) {
+		return nil, "", fmt.Errorf("%w: server %q: %s", ErrMalformed, server, fmt.Sprintf(format, args...))
+	}
+	var (
+		items  []json.RawMessage
+		cursor string
+	)
+	switch firstByte(raw) {
+	case '[':
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return fail("%s: %v", key, err)
+		}
+	case '{':
+		var page map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &page); err != nil {
+			return fail("%v", err)
+		}
+		list, ok := page[key]
+		if !ok {
+			return fail("result has no %q", key)
+		}
+		if err := json.Unmarshal(list, &items); err != nil {
+			return fail("%s: %v", key, err)
+		}
+		if c, ok := page["nextCursor"]; ok {
+			if err := json.Unmarshal(c, &cursor); err != nil {
+				return fail("nextCursor: %v", err)
+			}
+		}
+	default:
+		return fail("want a result object or an array, got %.32q", raw)
+	}
+	out := make([]T, 0, len(items))
+	for i, item := range items {
+		var f members
+		if firstByte(item) != '{' {
+			return fail("%s[%d]: want an object, got %.32s", key, i, item)
+		}
+		if err := json.Unmarshal(item, &f); err != nil {
+			return fail("%s[%d]: %v", key, i, err)
+		}
+		v, err := decode(f, item)
+		if err != nil {
+			return fail("%s[%d]: %v", key, i, err)
+		}
+		out = append(out, v)
+	}
+	return out, cursor, nil
+}
+
+// firstByte returns the first non-whitespace byte of b, or 0.
+func firstByte(b []byte) byte {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return c
+		}
+	}
+	return 0
+}

@@ -1,0 +1,88 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzLoad feeds arbitrary bytes to Load as YAML and as JSON: it must never
+// panic, and must return either a config or an error.
+func FuzzLoad(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"servers: [{name: a, endpoint: 'http://h/mcp'}]",
+		`{"mcpServers": {"a": {"command": "x", "env": {"K": "${V:-d}"}}}}`,
+		`{"servers": {"a": {"type": "http", "url": "http://h/mcp"}}}`,
+		"a: &x [*x]",
+		"x-b: &b {command: c}\nservers: [{<<: *b, name: n}]",
+		"listen: ${L:-:0}\nrefresh_interval: 1e400\nbackoff: {initial: -1}",
+		"servers: [{name: a, timeout: .nan}]",
+		"[1, 2]",
+	} {
+		f.Add([]byte(seed))
+	}
+	l := &Loader{
+		LookupEnv: func(k string) (string, bool) { return "v", k == "V" },
+		RunCommand: func(context.Context, string, string) (string, error) {
+			return "", errors.New("commands are disabled while fuzzing")
+		},
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		for _, name := range []string{"c.yaml", "c.json"} {
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := l.Load(context.Background(), []string{path})
+			if (cfg == nil) == (err == nil) {
+				t.Fatalf("Load returned %v and %v", cfg, err)
+			}
+			if err == nil {
+				if verr := cfg.Validate(); verr != nil {
+					t.Fatalf("Load accepted a config Validate rejects: %v", verr)
+				}
+			}
+		}
+	})
+}
+
+// FuzzPlaceholders checks that expansion never panics or hangs, and that an
+// input without "$" comes back unchanged.
+func FuzzPlaceholders(f *testing.F) {
+	for _, seed := range []string{
+		"", "plain", "${A}", "${A:-${B:-c}}", "$$", "$${A}", "${cmd: echo {x}}", "${", "${env:A:-}", "}{$",
+		strings.Repeat("${A:-", 30) + strings.Repeat("}", 30),
+	} {
+		f.Add(seed)
+	}
+	e := &expander{
+		ctx:       context.Background(),
+		lookupEnv: func(k string) (string, bool) { return "${A}", k == "A" },
+		run:       func(_ context.Context, _, cmd string) (string, error) { return cmd, nil },
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		done := make(chan struct{})
+		var (
+			out string
+			err error
+		)
+		go func() {
+			defer close(done)
+			out, err = e.expand(s)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("expand(%q) hangs", s)
+		}
+		if !strings.Contains(s, "$") && (err != nil || out != s) {
+			t.Errorf("expand(%q) = %q, %v", s, out, err)
+		}
+	})
+}

@@ -1,0 +1,327 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Problem is one thing wrong with a configuration.
+type Problem struct {
+	// File is the file the value came from; empty when unknown (hub
+	// settings after merging, configs built in code).
+	File string
+	// Line is the line in File, 0 when unknown.
+	Line int
+	// Path is the field path as written, e.g. "servers[1].endpoint" or
+	// "mcpServers.github.env.GITHUB_TOKEN"; empty for whole-file problems
+	// such as syntax errors.
+	Path    string
+	Message string
+}
+
+// String formats the problem as "file:line: path: message", leaving out
+// what is unknown.
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+		if p.Line > 0 {
+			b.WriteString(":" + strconv.Itoa(p.Line))
+		}
+		b.WriteString(": ")
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path + ": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// ValidationError lists every problem found in a configuration: syntax
+// errors, unknown keys, unresolvable placeholders and invalid values. Load
+// and Validate return it as *ValidationError; use errors.As to get at the
+// problems.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Error puts each problem on its own line after a summary line.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	if len(e.Problems) == 1 {
+		b.WriteString("invalid config: 1 problem")
+	} else {
+		fmt.Fprintf(&b, "invalid config: %d problems", len(e.Problems))
+	}
+	for _, p := range e.Problems {
+		b.WriteString("\n" + p.String())
+	}
+	return b.String()
+}
+
+// problems collects Problems.
+type problems []Problem
+
+func (ps *problems) add(file string, line int, path, format string, args ...any) {
+	*ps = append(*ps, Problem{File: file, Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// err returns nil or a *ValidationError; never a typed nil in an interface.
+func (ps problems) err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: ps}
+}
+
+// Validate reports every problem with c at once as a *ValidationError, with
+// field paths as the user wrote them when c came from Load. Disabled servers
+// are only checked for name, transport, timeout and backoff.
+func (c *Config) Validate() error {
+	var ps problems
+	c.validateHub(&ps)
+	seen := map[string]serverReporter{}
+	for i, s := range c.Servers {
+		s.validate(i, c.Backoff, seen, &ps)
+	}
+	return ps.err()
+}
+
+func (c *Config) validateHub(ps *problems) {
+	if err := checkListen(c.Listen); err != "" {
+		ps.add("", 0, "listen", "%s", err)
+	}
+	if c.RefreshInterval <= 0 {
+		ps.add("", 0, "refresh_interval", "must be positive")
+	}
+	if c.ToolNameSeparator == "" {
+		ps.add("", 0, "tool_name_separator", "must not be empty")
+	} else if !allChars(c.ToolNameSeparator, "_-") {
+		ps.add("", 0, "tool_name_separator", "%q may only contain letters, digits, '_' and '-'", c.ToolNameSeparator)
+	}
+	checkBackoff(c.Backoff, func(field, msg string) { ps.add("", 0, field, "%s", msg) })
+}
+
+// checkListen returns why addr is not a usable "host:port", or "".
+func checkListen(addr string) string {
+	if addr == "" {
+		return "must not be empty"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if _, numErr := strconv.Atoi(addr); numErr == nil {
+			return fmt.Sprintf("%q is not host:port (did you mean \":%s\"?)", addr, addr)
+		}
+		return fmt.Sprintf("%q is not host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("%q: port must be a number from 0 to 65535", addr)
+	}
+	if strings.ContainsAny(host, " \t/\\") {
+		return fmt.Sprintf("%q: invalid host", addr)
+	}
+	return ""
+}
+
+func checkBackoff(b Backoff, report func(field, msg string)) {
+	if b.Initial <= 0 {
+		report("backoff.initial", "must be positive")
+	}
+	if b.Max <= 0 {
+		report("backoff.max", "must be positive")
+	} else if b.Max < b.Initial {
+		report("backoff.max", fmt.Sprintf("%v is less than backoff.initial (%v)", b.Max, b.Initial))
+	}
+}
+
+// validate checks one server; i is its index in Config.Servers, hub the
+// hub-wide backoff and seen maps the names checked so far to their servers.
+func (s Server) validate(i int, hub Backoff, seen map[string]serverReporter, ps *problems) {
+	r := serverReporter{s: s, ps: ps, entry: s.Origin.Path}
+	if r.entry == "" {
+		r.entry = "servers[" + strconv.Itoa(i) + "]"
+	}
+	// In the map forms the key is the name, so name problems belong to the entry.
+	nameField := "name"
+	if s.Origin.isMapEntry() {
+		nameField = ""
+	}
+	switch {
+	case s.Name == "":
+		r.report(nameField, "server name must not be empty")
+	case !allChars(s.Name, "_.-"):
+		r.report(nameField, "server name %q may only contain letters, digits, '_', '.' and '-'", s.Name)
+	default:
+		if first, dup := seen[s.Name]; dup {
+			r.report(nameField, "duplicate server name %q (also defined at %s)", s.Name, first.locationFrom(s.Origin.File))
+			break
+		}
+		seen[s.Name] = r
+	}
+
+	if s.Timeout <= 0 {
+		r.report("timeout", "must be positive")
+	}
+	// An inherited hub backoff is reported once, at the hub.
+	if s.Backoff != hub {
+		checkBackoff(s.Backoff, func(field, msg string) { r.report(field, "%s", msg) })
+	}
+
+	switch s.Transport {
+	case TransportStdio, TransportStreamableHTTP, TransportSSE:
+	default:
+		r.report("transport", "unknown transport %q (want streamable-http, sse or stdio)", s.Transport)
+		return
+	}
+	if !s.Enabled {
+		return
+	}
+	if s.ProtocolVersion == "" {
+		r.report("protocol_version", "must not be empty")
+	}
+	if s.Transport == TransportStdio {
+		s.validateStdio(r)
+	} else {
+		s.validateHTTP(r)
+	}
+}
+
+// serverReporter adds problems about one server at the paths and lines the
+// user wrote.
+type serverReporter struct {
+	s     Server
+	ps    *problems
+	entry string
+}
+
+// report adds a problem about field (a canonical name such as "endpoint",
+// or "" for the whole entry), optionally followed by sub-keys ("env", "PATH").
+func (r serverReporter) report(field, format string, args ...any) {
+	r.reportKey(field, "", format, args...)
+}
+
+func (r serverReporter) reportKey(field, key, format string, args ...any) {
+	path, line := r.entry, r.s.Origin.Line
+	if field != "" {
+		written := field
+		if ref, ok := r.s.Origin.fields[field]; ok {
+			written, line = ref.key, ref.line
+		} else if r.s.Origin.isMapEntry() {
+			written = mapFormKey(field)
+		}
+		path += "." + written
+	}
+	if key != "" {
+		path = joinKey(path, key)
+	}
+	r.ps.add(r.s.Origin.File, line, path, format, args...)
+}
+
+// locationFrom names where the server is defined, for a message about a
+// server in file: "servers[2] (line 12)" or "/b.json:3 (mcpServers.x)".
+func (r serverReporter) locationFrom(file string) string {
+	switch {
+	case r.s.Origin.File == "" || r.s.Origin.Line == 0:
+		return r.entry
+	case r.s.Origin.File == file:
+		return fmt.Sprintf("%s (line %d)", r.entry, r.s.Origin.Line)
+	}
+	return fmt.Sprintf("%s:%d (%s)", r.s.Origin.File, r.s.Origin.Line, r.entry)
+}
+
+func (s Server) validateStdio(r serverReporter) {
+	if s.Command == "" {
+		r.report("command", "required for a stdio server")
+	}
+	if s.Endpoint != "" {
+		r.report("endpoint", "not used by a stdio server (set either command or a URL)")
+	}
+	if len(s.Headers) > 0 {
+		r.report("headers", "not used by a stdio server")
+	}
+	for _, k := range sortedKeys(s.Env) {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			r.reportKey("env", k, "invalid environment variable name")
+		}
+	}
+}
+
+func (s Server) validateHTTP(r serverReporter) {
+	if s.Command != "" {
+		r.report("command", "not used by a %s server (set either command or a URL)", s.Transport)
+	}
+	if len(s.Args) > 0 {
+		r.report("args", "not used by a %s server", s.Transport)
+	}
+	if len(s.Env) > 0 {
+		r.report("env", "not used by a %s server", s.Transport)
+	}
+	if s.Cwd != "" {
+		r.report("cwd", "not used by a %s server", s.Transport)
+	}
+	if s.Endpoint == "" {
+		if s.Command == "" {
+			r.report("endpoint", "required for a %s server (or set command for a stdio server)", s.Transport)
+		}
+	} else if msg := checkURL(s.Endpoint); msg != "" {
+		// The URL is not quoted: it may carry a resolved secret.
+		r.report("endpoint", "%s", msg)
+	}
+	for _, k := range sortedKeys(s.Headers) {
+		if !validHeaderName(k) {
+			r.reportKey("headers", k, "invalid header name")
+		} else if strings.ContainsAny(s.Headers[k], "\r\n\x00") {
+			r.reportKey("headers", k, "value must not contain line breaks")
+		}
+	}
+}
+
+// checkURL returns why u is not an absolute http(s) URL with a host, or "".
+func checkURL(u string) string {
+	parsed, err := url.Parse(u)
+	switch {
+	case err != nil:
+		return "not a valid URL"
+	case parsed.Scheme != "http" && parsed.Scheme != "https":
+		return "must be an absolute http:// or https:// URL"
+	case parsed.Host == "" || parsed.Hostname() == "":
+		return "URL has no host"
+	}
+	return ""
+}
+
+// allChars reports whether s holds only ASCII letters, digits and extra.
+func allChars(s, extra string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(extra, c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderName reports whether k is an RFC 9110 token.
+func validHeaderName(k string) bool {
+	return k != "" && allChars(k, "!#$%&'*+-.^_`|~")
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// mapFormKey is the Claude/Cursor/VS Code spelling of a field, used to name
+// a field the user left out of a map entry.
+func mapFormKey(field string) string {
+	switch field {
+	case "endpoint":
+		return "url"
+	case "transport":
+		return "type"
+	}
+	return field
+}

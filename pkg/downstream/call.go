@@ -1,0 +1,149 @@
+package downstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"syscall"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+)
+
+// ErrTimeout is returned when a request outlives the server's timeout.
+var ErrTimeout = errors.New("downstream timed out")
+
+type callParams struct {
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+	Meta      *progressMeta   `json:"_meta,omitempty"`
+}
+
+type progressMeta struct {
+	ProgressToken string `json:"progressToken"`
+}
+
+// CallTool calls a tool and returns its CallToolResult exactly as the server
+// sent it. args must be a JSON object; nil is sent as {} because real servers
+// reject a missing arguments field. onProgress, when set, receives the
+// server's progress notifications for this call, in order, on the
+// transport's reader goroutine: it must not block.
+func (c *Conn) CallTool(ctx context.Context, name string, args json.RawMessage, onProgress func(Progress)) (json.RawMessage, error) {
+	if len(args) == 0 {
+		args = json.RawMessage("{}")
+	}
+	params := callParams{Name: name, Arguments: args}
+	return c.do(ctx, "tools/call", func(s *session) (any, func()) {
+		if onProgress == nil {
+			return params, func() {}
+		}
+		tok := "mcphub-" + strconv.FormatInt(s.nextID.Add(1), 10)
+		s.progress.Store(tok, onProgress)
+		p := params
+		p.Meta = &progressMeta{ProgressToken: tok}
+		return p, func() { s.progress.Delete(tok) }
+	})
+}
+
+// ReadResource reads one resource; the ReadResourceResult is returned raw.
+func (c *Conn) ReadResource(ctx context.Context, uri string) (json.RawMessage, error) {
+	params := map[string]any{"uri": uri}
+	return c.do(ctx, "resources/read", func(*session) (any, func()) { return params, func() {} })
+}
+
+// GetPrompt renders one prompt; the GetPromptResult is returned raw.
+func (c *Conn) GetPrompt(ctx context.Context, name string, args map[string]string) (json.RawMessage, error) {
+	if args == nil {
+		args = map[string]string{}
+	}
+	params := map[string]any{"name": name, "arguments": args}
+	return c.do(ctx, "prompts/get", func(*session) (any, func()) { return params, func() {} })
+}
+
+// do sends one request with the server's timeout. A Streamable HTTP session
+// the server forgot (404) is re-initialised and the request retried once.
+func (c *Conn) do(ctx context.Context, method string, prepare func(*session) (any, func())) (json.RawMessage, error) {
+	sess := c.sess.Load()
+	if sess == nil {
+		return nil, c.notConnected()
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	params, done := prepare(sess)
+	defer done()
+
+	gen := sess.generation.Load()
+	res, err := sess.request(ctx, method, params)
+	if errors.Is(err, transport.ErrSessionTerminated) {
+		if rerr := sess.reinitialize(ctx, gen); rerr != nil {
+			signal(c.probe)
+			return nil, fmt.Errorf("%w: session expired and re-initialize failed: %w", ErrNotConnected, rerr)
+		}
+		// The server restarted: what it offers may have changed.
+		signal(c.listChanged)
+		res, err = sess.request(ctx, method, params)
+	}
+	if err == nil {
+		return res, nil
+	}
+	return nil, c.classify(ctx, err)
+}
+
+func (c *Conn) notConnected() error {
+	st := c.status.Load()
+	if st.State == StateStopped {
+		return ErrStopped
+	}
+	if st.LastError != "" {
+		return fmt.Errorf("%w (%s): %s", ErrNotConnected, st.State, st.LastError)
+	}
+	return fmt.Errorf("%w (%s)", ErrNotConnected, st.State)
+}
+
+// classify turns a request error into one of the package's kinds and asks
+// the supervisor to check a session that may be broken.
+func (c *Conn) classify(ctx context.Context, err error) error {
+	var rpcErr *RPCError
+	switch {
+	case errors.As(err, &rpcErr), errors.Is(err, ErrProtocol):
+		return err
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%w after %s", ErrTimeout, c.cfg.Timeout)
+	case errors.Is(err, context.Canceled):
+		return err
+	case isConnectionError(err):
+		signal(c.probe)
+		return fmt.Errorf("%w: %w", ErrNotConnected, err)
+	default:
+		signal(c.probe)
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+}
+
+func isConnectionError(err error) bool {
+	var opErr *net.OpError
+	var exitErr *exitError
+	return errors.As(err, &opErr) || errors.As(err, &exitErr) ||
+		errors.Is(err, transport.ErrTransportClosed) || errors.Is(err, transport.ErrSessionTerminated) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// reinitialize performs the handshake again on the same transport, once for
+// all the requests that saw the session end at generation gen.
+func (s *session) reinitialize(ctx context.Context, gen int64) error {
+	s.reinitMu.Lock()
+	defer s.reinitMu.Unlock()
+	if s.generation.Load() != gen {
+		return nil // another request already did it
+	}
+	if err := s.initialize(ctx); err != nil {
+		return err
+	}
+	s.generation.Add(1)
+	s.log.Info("session re-initialized after the server forgot it")
+	return nil
+}

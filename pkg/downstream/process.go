@@ -1,0 +1,208 @@
+package downstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mcphub/mcphub/pkg/config"
+)
+
+// Stop timing for stdio children: a well-behaved server exits as soon as its
+// stdin closes; the others get SIGTERM, then SIGKILL, to the whole group.
+var (
+	stdinGrace = 1 * time.Second
+	termGrace  = 2 * time.Second
+)
+
+// process is a stdio server child in its own process group. The hub owns the
+// pipes and the Wait, so it learns at once when the child dies and can reap
+// grandchildren (npx → sh → node) by signalling the group.
+type process struct {
+	cmd    *exec.Cmd
+	stdin  *os.File // our write end of the child's stdin
+	stdout *os.File // our read end of the child's stdout
+	stderr *tailBuffer
+
+	exited  chan struct{} // closed once Wait returned
+	waitErr error         // valid after exited is closed
+
+	stopOnce sync.Once
+}
+
+func startProcess(srv config.Server) (*process, error) {
+	cmd := exec.Command(srv.Command, srv.Args...)
+	cmd.Dir = srv.Cwd
+	cmd.Env = childEnv(srv.Env)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdin pipe: %w", err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		closeAll(inR, inW)
+		return nil, fmt.Errorf("stdout pipe: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		closeAll(inR, inW, outR, outW)
+		return nil, fmt.Errorf("stderr pipe: %w", err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+
+	if err := cmd.Start(); err != nil {
+		closeAll(inR, inW, outR, outW, errR, errW)
+		return nil, fmt.Errorf("start %s: %w", srv.Command, err)
+	}
+	// The child has its own copies now; keeping ours open would hide EOF.
+	closeAll(inR, outW, errW)
+
+	p := &process{
+		cmd:    cmd,
+		stdin:  inW,
+		stdout: outR,
+		stderr: &tailBuffer{limit: 4096},
+		exited: make(chan struct{}),
+	}
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		_, _ = io.Copy(p.stderr, errR)
+		errR.Close()
+	}()
+	go func() {
+		p.waitErr = cmd.Wait()
+		// Read stderr to its end (or a moment, if a grandchild holds it open)
+		// so the exit report carries the child's last words.
+		select {
+		case <-drained:
+		case <-time.After(100 * time.Millisecond):
+		}
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// childEnv passes the hub's environment plus the configured variables, in a
+// stable order.
+func childEnv(extra map[string]string) []string {
+	env := os.Environ()
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+extra[k])
+	}
+	return env
+}
+
+// exitError says why a stdio child ended, with the tail of its stderr.
+type exitError struct {
+	err    error
+	stderr string
+}
+
+func (e *exitError) Error() string {
+	if e.stderr != "" {
+		return fmt.Sprintf("process exited: %v (stderr: %s)", e.err, e.stderr)
+	}
+	return fmt.Sprintf("process exited: %v", e.err)
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func (p *process) exitError() error {
+	err := p.waitErr
+	if err == nil {
+		err = errors.New("exit status 0")
+	}
+	return &exitError{err: err, stderr: p.stderr.lastLine()}
+}
+
+// stop ends the child and every process in its group, within bounded time.
+func (p *process) stop() {
+	p.stopOnce.Do(func() {
+		p.stdin.Close()
+		pgid := p.cmd.Process.Pid
+		if !waitClosed(p.exited, stdinGrace) {
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			if !waitClosed(p.exited, termGrace) {
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+				<-p.exited
+			}
+		}
+		// The leader is gone; anything left in its group is an orphan that
+		// would outlive the hub.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		p.stdout.Close()
+	})
+}
+
+func waitClosed(ch <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func closeAll(files ...*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// tailBuffer keeps the last bytes a child wrote to stderr.
+type tailBuffer struct {
+	mu    sync.Mutex
+	buf   []byte
+	limit int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.limit; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+// lastLine is the last non-empty stderr line, trimmed to a readable length.
+func (t *tailBuffer) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := bytes.Split(bytes.TrimSpace(t.buf), []byte("\n"))
+	line := strings.TrimSpace(string(lines[len(lines)-1]))
+	if len(line) > 300 {
+		line = line[:300] + "…"
+	}
+	return line
+}
+
+// contextDone reports whether ctx has ended, without blocking.
+func contextDone(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	default:
+		return false
+	}
+}

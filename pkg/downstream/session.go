@@ -1,0 +1,329 @@
+package downstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcphub/mcphub/pkg/config"
+)
+
+// Version is reported to downstream servers as the hub's clientInfo.
+var Version = "dev"
+
+// firstRequestID keeps the hub's raw request ids apart from the ones mcp-go's
+// client numbers from 1 for initialize.
+const firstRequestID = 1 << 32
+
+// session is one live connection to a server: a started transport on which
+// the handshake succeeded. Requests bypass mcp-go's typed client and go
+// through the transport raw, so results reach callers exactly as the server
+// sent them and no schema field is lost.
+type session struct {
+	srv    config.Server
+	log    *slog.Logger
+	client *client.Client
+	tr     transport.Interface
+	proc   *process // stdio only
+	ctx    context.Context
+	cancel context.CancelFunc
+	bg     sync.WaitGroup // best-effort sends that must end before close returns
+	bgMu   sync.Mutex     // orders bg.Add against close
+	closed bool
+
+	init     *mcp.InitializeResult
+	nextID   atomic.Int64
+	lastSeen atomic.Int64 // unix nanos of the last successful exchange
+
+	dead     chan struct{} // closed when the transport is known to be gone
+	deadOnce sync.Once
+	deadErr  error
+
+	// reinitMu serialises re-initialisation after the server forgot the
+	// session (Streamable HTTP 404); generation tells late callers it is done.
+	reinitMu   sync.Mutex
+	generation atomic.Int64
+
+	progress sync.Map // progress token (string) → func(Progress)
+
+	onListChanged func(kind string)
+}
+
+// Progress is one notifications/progress from a downstream call.
+type Progress struct {
+	Progress float64  `json:"progress"`
+	Total    *float64 `json:"total,omitempty"`
+	Message  string   `json:"message,omitempty"`
+}
+
+// openSession starts the transport and performs the handshake. ctx bounds
+// only the handshake; the session lives until close.
+func openSession(ctx context.Context, parent context.Context, srv config.Server, httpClient *http.Client, log *slog.Logger, onListChanged func(string)) (*session, error) {
+	sctx, cancel := context.WithCancel(parent)
+	s := &session{srv: srv, log: log, ctx: sctx, cancel: cancel, dead: make(chan struct{}), onListChanged: onListChanged}
+	s.nextID.Store(firstRequestID)
+
+	tr, err := s.newTransport(httpClient)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.tr = tr
+	s.client = client.NewClient(tr, client.WithProtocolVersion(srv.ProtocolVersion))
+	if s.proc != nil {
+		go func() {
+			select {
+			case <-s.proc.exited:
+				s.markDead(s.proc.exitError())
+			case <-sctx.Done():
+			}
+		}()
+	}
+	// The transport's lifetime is the session's, never the handshake's.
+	if err := s.client.Start(sctx); err != nil {
+		s.close()
+		return nil, fmt.Errorf("start transport: %w", err)
+	}
+	s.client.OnNotification(s.handleNotification)
+	s.client.OnConnectionLost(func(err error) { s.markDead(fmt.Errorf("connection lost: %w", err)) })
+
+	if err := s.initialize(ctx); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *session) newTransport(httpClient *http.Client) (transport.Interface, error) {
+	log := s.log.With("component", "transport")
+	switch s.srv.Transport {
+	case config.TransportStdio:
+		p, err := startProcess(s.srv)
+		if err != nil {
+			return nil, err
+		}
+		s.proc = p
+		// NewIO leaves process management to us; stderr is drained by process.
+		return transport.NewIO(p.stdout, p.stdin, nil), nil
+	case config.TransportSSE:
+		return transport.NewSSE(s.srv.Endpoint,
+			transport.WithHTTPClient(httpClient),
+			transport.WithHeaders(s.srv.Headers),
+			transport.WithEndpointTimeout(s.srv.Timeout),
+			// Calls carry their own deadline; this only backs it up.
+			transport.WithResponseTimeout(24*time.Hour),
+			transport.WithSSELogger(log))
+	case config.TransportStreamableHTTP:
+		opts := []transport.StreamableHTTPCOption{
+			transport.WithHTTPBasicClient(httpClient),
+			transport.WithHTTPHeaders(s.srv.Headers),
+			transport.WithHTTPLogger(log),
+		}
+		if !mcp.IsModernProtocol(s.srv.ProtocolVersion) {
+			// The GET stream is how list_changed reaches us between calls.
+			opts = append(opts, transport.WithContinuousListening())
+		}
+		return transport.NewStreamableHTTP(s.srv.Endpoint, opts...)
+	default:
+		return nil, fmt.Errorf("unknown transport %q", s.srv.Transport)
+	}
+}
+
+// newHTTPClient gives each HTTP server its own connection pool, sized for
+// concurrent calls: Go's default of two idle connections per host makes every
+// extra concurrent call open (and later TIME-WAIT) a fresh TCP connection.
+func newHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}}
+}
+
+func (s *session) initialize(ctx context.Context) error {
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = s.srv.ProtocolVersion
+	req.Params.ClientInfo = mcp.Implementation{Name: "mcphub", Version: Version}
+	res, err := s.client.Initialize(ctx, req)
+	if err != nil {
+		if s.proc != nil && errors.Is(err, transport.ErrTransportClosed) {
+			// The child died during the handshake: its exit says why.
+			select {
+			case <-s.proc.exited:
+				return fmt.Errorf("initialize: %w", s.proc.exitError())
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		return fmt.Errorf("initialize: %w", err)
+	}
+	s.init = res
+	s.touch()
+	return nil
+}
+
+func (s *session) touch() { s.lastSeen.Store(time.Now().UnixNano()) }
+
+func (s *session) markDead(err error) {
+	s.deadOnce.Do(func() {
+		s.deadErr = err
+		close(s.dead)
+	})
+}
+
+func (s *session) isDead() bool {
+	select {
+	case <-s.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// close ends the session and, for stdio, the child's whole process group.
+func (s *session) close() {
+	if s.tr != nil {
+		_ = s.tr.Close()
+	}
+	if s.proc != nil {
+		s.proc.stop()
+	}
+	s.cancel()
+	s.bgMu.Lock()
+	s.closed = true
+	s.bgMu.Unlock()
+	s.bg.Wait()
+}
+
+// request sends one JSON-RPC request and returns its raw result.
+func (s *session) request(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	if s.isDead() {
+		return nil, s.deadErr
+	}
+	id := mcp.NewRequestId(s.nextID.Add(1))
+	resp, err := s.tr.SendRequest(ctx, transport.JSONRPCRequest{
+		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method, Params: params,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			s.cancelRequest(id, ctx.Err())
+			return nil, ctx.Err()
+		}
+		if s.proc != nil && errors.Is(err, transport.ErrTransportClosed) {
+			select {
+			case <-s.proc.exited:
+				err = s.proc.exitError()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		return nil, err
+	}
+	s.touch()
+	if resp.Error != nil {
+		return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: rawData(resp.Error.Data)}
+	}
+	if len(resp.Result) == 0 {
+		return nil, fmt.Errorf("%w: %s returned no result", ErrProtocol, method)
+	}
+	return resp.Result, nil
+}
+
+// cancelRequest tells the server to stop work on a request the caller gave
+// up on. The spec asks for it on every transport: a dropped HTTP connection
+// is not a cancellation.
+func (s *session) cancelRequest(id mcp.RequestId, reason error) {
+	n := mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{
+		Method: string(mcp.MethodNotificationCancelled),
+		Params: mcp.NotificationParams{AdditionalFields: map[string]any{"requestId": id, "reason": reason.Error()}},
+	}}
+	// Off the caller's path: it already has its answer, and a peer that does
+	// not read must not hold it up.
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.closed {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+		defer cancel()
+		if err := s.tr.SendNotification(ctx, n); err != nil {
+			s.log.Debug("cancel notification not sent", "err", err)
+		}
+	}()
+}
+
+func rawData(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	if raw, ok := v.(json.RawMessage); ok {
+		return raw
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// handleNotification runs on the transport's reader goroutine: it must not block.
+func (s *session) handleNotification(n mcp.JSONRPCNotification) {
+	switch n.Method {
+	case string(mcp.MethodNotificationProgress):
+		tok := tokenString(n.Params.AdditionalFields["progressToken"])
+		if fn, ok := s.progress.Load(tok); ok {
+			fn.(func(Progress))(progressFrom(n.Params.AdditionalFields))
+		}
+	case string(mcp.MethodNotificationToolsListChanged):
+		s.onListChanged("tools")
+	case string(mcp.MethodNotificationResourcesListChanged):
+		s.onListChanged("resources")
+	case string(mcp.MethodNotificationPromptsListChanged):
+		s.onListChanged("prompts")
+	}
+}
+
+func tokenString(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case float64:
+		return strconv.FormatFloat(t, 'f', -1, 64)
+	case json.Number:
+		return t.String()
+	default:
+		return fmt.Sprint(t)
+	}
+}
+
+func progressFrom(f map[string]any) Progress {
+	var p Progress
+	if v, ok := f["progress"].(float64); ok {
+		p.Progress = v
+	}
+	if v, ok := f["total"].(float64); ok {
+		p.Total = &v
+	}
+	if v, ok := f["message"].(string); ok {
+		p.Message = v
+	}
+	return p
+}

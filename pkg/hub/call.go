@@ -1,0 +1,98 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/mcphub/mcphub/pkg/catalog"
+	"github.com/mcphub/mcphub/pkg/downstream"
+	"github.com/mcphub/mcphub/pkg/openai"
+)
+
+// Progress is one progress notification from a downstream tool call.
+type Progress = downstream.Progress
+
+// CallRequest is one tool call.
+type CallRequest struct {
+	// Name is the exported name, or the "server.tool" form.
+	Name string
+	// Arguments is a JSON object (nil means {}).
+	Arguments json.RawMessage
+	// OnProgress, when set, receives the call's progress notifications in
+	// order. It runs on the downstream reader goroutine and must not block.
+	OnProgress func(Progress)
+}
+
+// CallResult is a completed tool call.
+type CallResult struct {
+	Server string
+	Tool   string // the tool's name on its server
+	Name   string // the exported name
+	// Result is the MCP CallToolResult exactly as the server sent it.
+	Result json.RawMessage
+	// IsError is the result's isError flag: the tool failed, the call did not.
+	IsError bool
+	// Content is the result as text for an OpenAI role=tool message.
+	Content string
+}
+
+// LookupTool finds a tool by its exported or "server.tool" name.
+func (h *Hub) LookupTool(name string) (catalog.Tool, error) {
+	t, ok := h.view.Load().snap.Tool(name)
+	if !ok {
+		return catalog.Tool{}, fmt.Errorf("%w: unknown tool %q", ErrNotFound, name)
+	}
+	return t, nil
+}
+
+// Call runs a tool on its server. ctx is the caller's: when it ends, the
+// downstream call is cancelled.
+func (h *Hub) Call(ctx context.Context, req CallRequest) (*CallResult, error) {
+	v := h.view.Load()
+	t, ok := v.snap.Tool(req.Name)
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown tool %q", ErrNotFound, req.Name)
+	}
+	conn, ok := v.conns[t.Server]
+	if !ok {
+		return nil, fmt.Errorf("%w: server %s is not running", ErrUnavailable, t.Server)
+	}
+	raw, err := conn.CallTool(ctx, t.Name, req.Arguments, req.OnProgress)
+	if err != nil {
+		return nil, wrapDownstream(t.Server, err)
+	}
+	var flag struct {
+		IsError bool `json:"isError"`
+	}
+	if err := json.Unmarshal(raw, &flag); err != nil {
+		return nil, fmt.Errorf("%w: server %s: tools/call result is not an object: %v", ErrProtocol, t.Server, err)
+	}
+	return &CallResult{
+		Server:  t.Server,
+		Tool:    t.Name,
+		Name:    t.Exported,
+		Result:  raw,
+		IsError: flag.IsError,
+		Content: openai.ToolMessageContent(raw),
+	}, nil
+}
+
+// ToolsJSON returns the pre-rendered OpenAI tool list, {"tools":[...]}, for
+// every server or for one.
+func (h *Hub) ToolsJSON(server string) ([]byte, error) {
+	v := h.view.Load()
+	if server == "" {
+		return v.tools, nil
+	}
+	if b, ok := v.serverTools[server]; ok {
+		return b, nil
+	}
+	if _, ok := h.Config().Server(server); ok {
+		return []byte(`{"tools":[]}`), nil // configured, nothing discovered yet
+	}
+	return nil, fmt.Errorf("%w: unknown server %q", ErrNotFound, server)
+}
+
+// Snapshot is the current catalog.
+func (h *Hub) Snapshot() *catalog.Snapshot { return h.view.Load().snap }

@@ -1,0 +1,244 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mcphub/mcphub/pkg/config"
+	"github.com/mcphub/mcphub/pkg/downstream"
+)
+
+// RefreshReport is what one refresh pass did.
+type RefreshReport struct {
+	StartedAt time.Time
+	Duration  time.Duration
+	// Config is set when the config files were re-read.
+	Config  *ReloadReport
+	Servers []downstream.RefreshResult // in server-name order
+}
+
+// Changed lists the servers whose catalog changed.
+func (r RefreshReport) Changed() []string {
+	var out []string
+	for _, s := range r.Servers {
+		if s.Changed {
+			out = append(out, s.Server)
+		}
+	}
+	return out
+}
+
+// ReloadReport is what applying a configuration changed.
+type ReloadReport struct {
+	Reloaded  bool
+	Error     string // the new config was rejected; the old one keeps running
+	Added     []string
+	Removed   []string
+	Restarted []string
+}
+
+// refreshLoop runs Refresh every interval until the hub stops.
+func (h *Hub) refreshLoop(interval time.Duration) {
+	defer close(h.loopDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case d := <-h.intervalCh:
+			t.Reset(d)
+		case <-t.C:
+			r, err := h.Refresh(h.ctx)
+			if err != nil {
+				continue // stopping
+			}
+			h.log.Info("refresh", "took", r.Duration.Round(time.Millisecond), "changed", r.Changed())
+		}
+	}
+}
+
+// Refresh runs one pass now: re-read the config files if they changed, then
+// ping and re-discover every server concurrently, reconnecting those that
+// are down. It answers when the pass is done.
+func (h *Hub) Refresh(ctx context.Context) (RefreshReport, error) {
+	r := RefreshReport{StartedAt: time.Now()}
+	if h.ctx.Err() != nil {
+		return r, ErrStopped
+	}
+	if rep, ok := h.reloadIfChanged(ctx); ok {
+		r.Config = &rep
+	}
+	conns := h.state.Load().conns
+	results := make([]downstream.RefreshResult, 0, len(conns))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() {
+			res := c.Refresh(ctx)
+			mu.Lock()
+			results = append(results, res)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(results, func(a, b downstream.RefreshResult) int { return cmpString(a.Server, b.Server) })
+	r.Servers = results
+	r.Duration = time.Since(r.StartedAt)
+	return r, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// reloadIfChanged re-reads the config files when their content changed.
+func (h *Hub) reloadIfChanged(ctx context.Context) (ReloadReport, bool) {
+	if h.load == nil {
+		return ReloadReport{}, false
+	}
+	fp, err := fingerprint(h.Config().Files)
+	h.mu.Lock()
+	same := err == nil && fp == h.fingerprint
+	h.mu.Unlock()
+	if same {
+		return ReloadReport{}, false
+	}
+	return h.ReloadFromFiles(ctx), true
+}
+
+// ReloadFromFiles re-reads the config files and applies them. An invalid
+// config is reported and the running one kept.
+func (h *Hub) ReloadFromFiles(ctx context.Context) ReloadReport {
+	if h.load == nil {
+		return ReloadReport{Error: "no config files to reload"}
+	}
+	cfg, err := h.load()
+	if err != nil {
+		h.log.Error("config reload rejected; keeping the running config", "err", err)
+		// Remember the broken content, so it is reported once, not every pass.
+		if fp, ferr := fingerprint(h.Config().Files); ferr == nil {
+			h.mu.Lock()
+			h.fingerprint = fp
+			h.mu.Unlock()
+		}
+		return ReloadReport{Error: err.Error()}
+	}
+	rep, err := h.Reload(ctx, cfg)
+	if err != nil {
+		return ReloadReport{Error: err.Error()}
+	}
+	return rep
+}
+
+// Reload applies cfg: removed servers stop, added ones start, changed ones
+// start fresh and replace the old once they tried to connect, unchanged
+// ones keep their connection. An invalid cfg changes nothing.
+func (h *Hub) Reload(ctx context.Context, cfg *config.Config) (ReloadReport, error) {
+	if err := cfg.Validate(); err != nil {
+		return ReloadReport{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	fp, _ := fingerprint(cfg.Files)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopped {
+		return ReloadReport{}, ErrStopped
+	}
+	old := h.state.Load()
+	rep := ReloadReport{Reloaded: true}
+	next := make(map[string]*downstream.Conn, len(cfg.Servers))
+	var replaced []*downstream.Conn
+	var fresh []*downstream.Conn
+	for _, srv := range cfg.Servers {
+		if !srv.Enabled {
+			continue
+		}
+		prev, had := old.conns[srv.Name]
+		if had && prev.Config().Equal(srv) {
+			next[srv.Name] = prev
+			continue
+		}
+		if !h.started {
+			continue // Start will connect it
+		}
+		c := h.startConn(srv)
+		next[srv.Name] = c
+		if had {
+			rep.Restarted = append(rep.Restarted, srv.Name)
+			fresh = append(fresh, c)
+			replaced = append(replaced, prev)
+		} else {
+			rep.Added = append(rep.Added, srv.Name)
+		}
+	}
+	removed := map[string]*downstream.Conn{}
+	for name, c := range old.conns {
+		if next[name] != c && !slices.Contains(replaced, c) {
+			removed[name] = c
+			rep.Removed = append(rep.Removed, name)
+		}
+	}
+	// Changed servers take over once they had their chance to connect, so a
+	// restart does not leave a gap in what the hub offers.
+	for _, c := range fresh {
+		_ = c.WaitFirstAttempt(ctx)
+	}
+	h.state.Store(&state{cfg: cfg, conns: next})
+	h.fingerprint = fp
+	if old.cfg.RefreshInterval != cfg.RefreshInterval && cfg.RefreshInterval > 0 {
+		select {
+		case h.intervalCh <- cfg.RefreshInterval:
+		default:
+		}
+	}
+	h.rebuild()
+
+	for _, c := range replaced {
+		removed[c.Config().Name+"\x00old"] = c
+	}
+	err := stopAll(ctx, removed)
+	for _, c := range removed {
+		h.dropCatalog(c)
+	}
+	h.rebuild()
+	slices.Sort(rep.Added)
+	slices.Sort(rep.Removed)
+	slices.Sort(rep.Restarted)
+	h.log.Info("config applied", "added", rep.Added, "removed", rep.Removed, "restarted", rep.Restarted)
+	if err != nil {
+		h.log.Warn("stopping old connections", "err", err)
+	}
+	return rep, nil
+}
+
+// fingerprint hashes the config files' content, to notice edits.
+func fingerprint(files []string) (string, error) {
+	if len(files) == 0 {
+		return "", nil
+	}
+	sum := sha256.New()
+	var errs []error
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(sum, "%s\x00%d\x00", f, len(b))
+		sum.Write(b)
+	}
+	return hex.EncodeToString(sum.Sum(nil)), errors.Join(errs...)
+}
