@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -41,11 +42,29 @@ func (c *Conn) CallTool(ctx context.Context, name string, args json.RawMessage, 
 			return params, func() {}
 		}
 		tok := "mcphub-" + strconv.FormatInt(s.nextID.Add(1), 10)
-		s.progress.Store(tok, onProgress)
+		s.progress.Store(tok, monotonic(onProgress))
 		p := params
 		p.Meta = &progressMeta{ProgressToken: tok}
 		return p, func() { s.progress.Delete(tok) }
 	})
+}
+
+// monotonic forwards only progress that increases, as the spec requires of
+// servers: mcp-go servers split one call's notifications between the POST
+// and GET streams, which can reorder them. Two reader goroutines may deliver
+// for one token, hence the lock.
+func monotonic(fn func(Progress)) func(Progress) {
+	var mu sync.Mutex
+	last, seen := 0.0, false
+	return func(p Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if seen && p.Progress <= last {
+			return
+		}
+		last, seen = p.Progress, true
+		fn(p)
+	}
 }
 
 // ReadResource reads one resource; the ReadResourceResult is returned raw.
