@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -67,7 +68,7 @@ type ServerResponse struct {
 	Resources         int        `json:"resources"`
 	ResourceTemplates int        `json:"resource_templates"`
 	Prompts           int        `json:"prompts"`
-	LastSeen          *time.Time `json:"last_seen"`
+	LastSeen          *time.Time `json:"last_seen" extensions:"x-nullable"` // null until the server answered once
 	Since             *time.Time `json:"since,omitempty"`
 	NextRetry         *time.Time `json:"next_retry,omitempty"`
 	Failures          int        `json:"failures"`
@@ -175,7 +176,8 @@ func nonNil(s []string) []string {
 //	@Tags			hub
 //	@Produce		json
 //	@Success		200	{object}	RefreshResponse
-//	@Failure		503	{object}	ErrorResponse	"the hub is stopping"
+//	@Failure		503	{object}	ErrorResponse	"the hub is stopping or stopped"
+//	@Failure		500	{object}	ErrorResponse	"internal error (details only in the logs)"
 //	@Router			/mcp_hub/refresh [post]
 func (s *server) refresh(c *gin.Context) {
 	r, err := s.hub.Refresh(c.Request.Context())
@@ -224,7 +226,8 @@ type CallResponse struct {
 	Tool    string          `json:"tool" example:"example__echo"`
 	Result  json.RawMessage `json:"result" swaggertype:"object"`
 	Content string          `json:"content" example:"hi"`
-	Error   string          `json:"error,omitempty"`
+	// Error is set when success is false: what the tool reported.
+	Error string `json:"error,omitempty"`
 }
 
 // call godoc
@@ -242,6 +245,7 @@ type CallResponse struct {
 //	@Failure		502		{object}	ErrorResponse	"downstream protocol error"
 //	@Failure		503		{object}	ErrorResponse	"server unavailable"
 //	@Failure		504		{object}	ErrorResponse	"downstream timed out"
+//	@Failure		500		{object}	ErrorResponse	"internal error (details only in the logs)"
 //	@Router			/mcp_hub/call [post]
 func (s *server) call(c *gin.Context) {
 	req, args, err := decodeCall(c.Request.Body)
@@ -261,36 +265,126 @@ func (s *server) call(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-// decodeCall reads and checks a call body.
+// maxNameBytes bounds function.name. Exported names are at most 64
+// characters and "server.tool" names a few hundred; anything longer is not a
+// tool name, and echoing it back in a 404 would only amplify the request.
+const maxNameBytes = 1024
+
+// callBody is the wire form of CallRequest. function is a pointer so that a
+// missing or null function is told apart from one without a name.
+type callBody struct {
+	ID       string        `json:"id"`
+	Type     string        `json:"type"`
+	Function *CallFunction `json:"function"`
+}
+
+// decodeCall reads and checks a call body. On success the name is non-empty
+// and the arguments are one JSON object.
 func decodeCall(body io.Reader) (CallRequest, json.RawMessage, error) {
 	var req CallRequest
 	raw, err := io.ReadAll(body)
 	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return req, nil, fmt.Errorf("request body too large: the limit is %d bytes: %w", maxErr.Limit, err)
+		}
 		return req, nil, fmt.Errorf("%w: reading body: %w", errBadRequest, err)
 	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return req, nil, fmt.Errorf("%w: empty body: expected an OpenAI tool call {\"id\",\"type\":\"function\",\"function\":{\"name\",\"arguments\"}}", errBadRequest)
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return req, nil, fmt.Errorf("%w: empty body: expected an OpenAI tool call %s", errBadRequest, callShape)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&req); err != nil {
+	// Valid first: its scanner is iterative with a depth limit, and it
+	// rejects data after the top-level value, which a Decoder would leave
+	// unread (and whose More misses a stray '}' or ']').
+	if !json.Valid(raw) {
+		return req, nil, fmt.Errorf("%w: invalid JSON body: %v", errBadRequest, syntaxError(raw))
+	}
+	if raw[0] != '{' {
+		return req, nil, fmt.Errorf("%w: body must be a JSON object (an OpenAI tool call %s), got %s", errBadRequest, callShape, jsonKind(raw[0]))
+	}
+	var b callBody
+	if err := json.Unmarshal(raw, &b); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			return req, nil, fmt.Errorf("%w: field %s: expected %s, got %s", errBadRequest, typeErr.Field, typeErr.Type, typeErr.Value)
+			return req, nil, fmt.Errorf("%w: field %s: expected %s, got %s", errBadRequest, typeErr.Field, goKind(typeErr.Type), typeErr.Value)
 		}
 		return req, nil, fmt.Errorf("%w: invalid JSON body: %v", errBadRequest, err)
 	}
-	if dec.More() {
-		return req, nil, fmt.Errorf("%w: invalid JSON body: data after the top-level object", errBadRequest)
+	req = CallRequest{ID: b.ID, Type: b.Type}
+	if b.Type != "" && b.Type != "function" {
+		return req, nil, fmt.Errorf("%w: type must be \"function\", got %q", errBadRequest, b.Type)
 	}
-	if req.Type != "" && req.Type != "function" {
-		return req, nil, fmt.Errorf("%w: type must be \"function\", got %q", errBadRequest, req.Type)
+	if b.Function == nil {
+		return req, nil, fmt.Errorf("%w: function is required: expected {\"name\",\"arguments\"}", errBadRequest)
 	}
-	if req.Function.Name == "" {
+	req.Function = *b.Function
+	switch name := req.Function.Name; {
+	case name == "":
 		return req, nil, fmt.Errorf("%w: function.name is required", errBadRequest)
+	case len(name) > maxNameBytes:
+		return req, nil, fmt.Errorf("%w: function.name is %d bytes long, the limit is %d", errBadRequest, len(name), maxNameBytes)
 	}
 	args, err := openai.DecodeArguments(req.Function.Arguments)
 	if err != nil {
 		return req, nil, fmt.Errorf("%w: function.%w", errBadRequest, err)
 	}
 	return req, args, nil
+}
+
+const callShape = `{"id","type":"function","function":{"name","arguments"}}`
+
+// syntaxError describes why b is not valid JSON.
+func syntaxError(b []byte) error {
+	var v json.RawMessage
+	err := json.Unmarshal(b, &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%v (at byte %d)", se, se.Offset)
+	}
+	if err == nil { // cannot happen: Valid and Unmarshal share the scanner
+		err = errors.New("not valid JSON")
+	}
+	return err
+}
+
+// jsonKind names the JSON value that starts with c.
+func jsonKind(c byte) string {
+	switch c {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	default:
+		return "a number"
+	}
+}
+
+// goKind names the JSON type a Go type decodes from, for error messages
+// (a Go type name would mean nothing to the caller).
+func goKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Bool:
+		return "a boolean"
+	default:
+		return "a number"
+	}
 }

@@ -50,7 +50,9 @@ func NewRouter(h Hub, opts Options) http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	s := &server{hub: h, log: opts.Logger, maxBody: opts.MaxBodyBytes}
-	r.Use(s.recovery, s.accessLog)
+	// accessLog runs outside recovery so a recovered panic is logged with
+	// its 500; every body is size-limited, not only those read today.
+	r.Use(s.accessLog, s.recovery, s.limitBody)
 	r.NoRoute(func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, ErrorResponse{Error: "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
 	})
@@ -63,7 +65,7 @@ func NewRouter(h Hub, opts Options) http.Handler {
 	g.GET("/servers", s.servers)
 	g.GET("/health", s.health)
 	g.POST("/refresh", s.refresh)
-	g.POST("/call", s.limitBody, s.call)
+	g.POST("/call", s.call)
 
 	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
 	for _, p := range []string{"/swagger", "/docs"} {
@@ -89,6 +91,11 @@ func (s *server) recovery(c *gin.Context) {
 				panic(v)
 			}
 			s.log.Error("handler panic", "path", c.Request.URL.Path, "panic", v)
+			if c.Writer.Written() {
+				// Part of an answer is out: a JSON error appended to it
+				// would look like a success. Drop the connection instead.
+				panic(http.ErrAbortHandler)
+			}
 			c.AbortWithStatusJSON(http.StatusInternalServerError, ErrorResponse{Error: "internal error"})
 		}
 	}()

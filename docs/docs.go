@@ -64,6 +64,12 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
                     },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
                     "502": {
                         "description": "downstream protocol error",
                         "schema": {
@@ -122,8 +128,14 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.RefreshResponse"
                         }
                     },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
                     "503": {
-                        "description": "the hub is stopping",
+                        "description": "the hub is stopping or stopped",
                         "schema": {
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
@@ -229,6 +241,7 @@ const docTemplate = `{
                     "example": "hi"
                 },
                 "error": {
+                    "description": "Error is set when success is false: what the tool reported.",
                     "type": "string"
                 },
                 "id": {
@@ -408,7 +421,9 @@ const docTemplate = `{
                     "type": "string"
                 },
                 "last_seen": {
-                    "type": "string"
+                    "description": "null until the server answered once",
+                    "type": "string",
+                    "x-nullable": true
                 },
                 "name": {
                     "type": "string",

@@ -127,7 +127,14 @@ func (c *Conn) notConnected() error {
 func (c *Conn) classify(ctx context.Context, err error) error {
 	var rpcErr *RPCError
 	switch {
-	case errors.As(err, &rpcErr), errors.Is(err, ErrProtocol):
+	case errors.As(err, &rpcErr):
+		if rpcErr.Code == CodeInvalidParams || rpcErr.Code == CodeMethodNotFound {
+			// Servers (mcp-go among them) answer an unknown tool this way:
+			// the catalog may be stale, so look again. Coalesced and cheap.
+			signal(c.listChanged)
+		}
+		return err
+	case errors.Is(err, ErrProtocol):
 		return err
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("%w after %s", ErrTimeout, c.cfg.Timeout)

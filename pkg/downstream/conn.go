@@ -222,11 +222,11 @@ func (c *Conn) run(ctx context.Context) {
 	for {
 		c.setStatus(func(s *Status) { s.State = StateConnecting })
 		sess, disc, err := c.connect(ctx)
-		c.firstAttemptOnce.Do(func() { close(c.firstAttempt) })
 		if err != nil {
 			if ctx.Err() != nil {
 				answer(false, ErrStopped)
 				c.setStatus(func(s *Status) { s.State = StateStopped })
+				c.attempted()
 				return
 			}
 			delay := bo.next()
@@ -238,6 +238,7 @@ func (c *Conn) run(ctx context.Context) {
 				s.LastError, s.LastErrorAt = err.Error(), time.Now()
 			})
 			answer(false, err)
+			c.attempted()
 			if !c.sleep(ctx, delay, &waiting) {
 				answer(false, ErrStopped)
 				c.setStatus(func(s *Status) { s.State = StateStopped })
@@ -259,6 +260,7 @@ func (c *Conn) run(ctx context.Context) {
 		c.log.Info("connected", "protocol", sess.init.ProtocolVersion,
 			"tools", len(disc.Tools), "resources", len(disc.Resources), "prompts", len(disc.Prompts))
 		answer(changed, nil)
+		c.attempted()
 
 		reason := c.serve(ctx, sess, &waiting)
 		c.sess.Store(nil)
@@ -273,6 +275,12 @@ func (c *Conn) run(ctx context.Context) {
 		// A server that just died gets one immediate retry; repeated
 		// failures back off from connect's error path.
 	}
+}
+
+// attempted marks the first connection attempt done, after its status and
+// catalog are published, so waiters see its outcome.
+func (c *Conn) attempted() {
+	c.firstAttemptOnce.Do(func() { close(c.firstAttempt) })
 }
 
 // sleep waits out a backoff delay. A refresh request cuts it short: the
