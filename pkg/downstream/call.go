@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -29,11 +30,11 @@ type progressMeta struct {
 
 // CallTool calls a tool and returns its CallToolResult exactly as the server
 // sent it. args must be a JSON object; nil is sent as {} because real servers
-// reject a missing arguments field. onProgress, when set, receives the
+// reject a missing or null arguments field. onProgress, when set, receives the
 // server's progress notifications for this call, in order, on the
 // transport's reader goroutine: it must not block.
 func (c *Conn) CallTool(ctx context.Context, name string, args json.RawMessage, onProgress func(Progress)) (json.RawMessage, error) {
-	if len(args) == 0 {
+	if len(args) == 0 || string(args) == "null" {
 		args = json.RawMessage("{}")
 	}
 	params := callParams{Name: name, Arguments: args}
@@ -154,6 +155,7 @@ func isConnectionError(err error) bool {
 	var exitErr *exitError
 	return errors.As(err, &opErr) || errors.As(err, &exitErr) ||
 		errors.Is(err, transport.ErrTransportClosed) || errors.Is(err, transport.ErrSessionTerminated) ||
+		errors.Is(err, os.ErrClosed) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

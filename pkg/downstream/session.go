@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -163,19 +165,27 @@ func (s *session) initialize(ctx context.Context) error {
 	req.Params.ClientInfo = mcp.Implementation{Name: "mcphub", Version: Version}
 	res, err := s.client.Initialize(ctx, req)
 	if err != nil {
-		if s.proc != nil && errors.Is(err, transport.ErrTransportClosed) {
-			// The child died during the handshake: its exit says why.
-			select {
-			case <-s.proc.exited:
-				return fmt.Errorf("initialize: %w", s.proc.exitError())
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-		return fmt.Errorf("initialize: %w", err)
+		return fmt.Errorf("initialize: %w", s.childError(err))
 	}
 	s.init = res
 	s.touch()
 	return nil
+}
+
+// childError replaces a pipe error (closed transport, EPIPE, closed file)
+// with the reason a stdio child died, when it did: that is what a person
+// needs to see. Other errors pass through.
+func (s *session) childError(err error) error {
+	if s.proc == nil || !(errors.Is(err, transport.ErrTransportClosed) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed)) {
+		return err
+	}
+	select {
+	case <-s.proc.exited:
+		return s.proc.exitError()
+	case <-time.After(500 * time.Millisecond):
+		return err
+	}
 }
 
 func (s *session) touch() { s.lastSeen.Store(time.Now().UnixNano()) }
@@ -225,14 +235,7 @@ func (s *session) request(ctx context.Context, method string, params any) (json.
 			s.cancelRequest(id, ctx.Err())
 			return nil, ctx.Err()
 		}
-		if s.proc != nil && errors.Is(err, transport.ErrTransportClosed) {
-			select {
-			case <-s.proc.exited:
-				err = s.proc.exitError()
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-		return nil, err
+		return nil, s.childError(err)
 	}
 	s.touch()
 	if resp.Error != nil {
