@@ -30,6 +30,7 @@ func hubDefaults() *Config {
 		RefreshInterval:   DefaultRefreshInterval,
 		ToolNameSeparator: DefaultToolNameSeparator,
 		Backoff:           Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoffMax},
+		Approval:          ApprovalSettings{Default: ApprovalNever, TTL: DefaultApprovalTTL, MaxPending: DefaultMaxPending},
 	}
 }
 
@@ -43,11 +44,21 @@ func (c *Config) Server(name string) (Server, bool) {
 	return Server{}, false
 }
 
-// Equal reports whether s and o would run the same connection: any
-// difference in a setting means a reload must restart the server. Origin is
-// ignored (moving a server to another file or line changes nothing), and
-// nil and empty Args, Env and Headers are equal.
+// Equal reports whether s and o are the same server with the same
+// settings. Origin is ignored (moving a server to another file or line
+// changes nothing), and nil and empty Args, Env, Headers and
+// RequireApproval are equal.
 func (s Server) Equal(o Server) bool {
+	return s.SameConnection(o) &&
+		s.Approval == o.Approval &&
+		slices.Equal(s.RequireApproval, o.RequireApproval)
+}
+
+// SameConnection reports whether s and o would run the same connection:
+// any difference means a reload must restart the server. It is Equal
+// without the approval settings, which only change what the hub asks
+// before a call, never the connection.
+func (s Server) SameConnection(o Server) bool {
 	return s.Name == o.Name &&
 		s.Transport == o.Transport &&
 		s.Endpoint == o.Endpoint &&

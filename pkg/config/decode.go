@@ -69,12 +69,26 @@ func (d *decoder) hub(settings map[string]setting) *Config {
 		{"refresh_interval", &c.RefreshInterval},
 		{"backoff.initial", &c.Backoff.Initial},
 		{"backoff.max", &c.Backoff.Max},
+		{"approval.ttl", &c.Approval.TTL},
 	}
 	for _, dur := range durations {
 		if f, n, ok := at(dur.key); ok {
 			if v, ok := d.duration(f, n); ok {
 				*dur.dst = v
 			}
+		}
+	}
+	if f, n, ok := at("approval.default"); ok {
+		if v, ok := d.str(f, n); ok {
+			c.Approval.Default = parseApprovalMode(v)
+		}
+	}
+	if f, n, ok := at("approval.require"); ok {
+		c.Approval.Require = d.strList(f, n)
+	}
+	if f, n, ok := at("approval.max_pending"); ok {
+		if v, ok := d.integer(f, n); ok {
+			c.Approval.MaxPending = v
 		}
 	}
 	return c
@@ -140,6 +154,18 @@ func (d *decoder) server(rs rawServer, hub Backoff) Server {
 			}
 		case "backoff":
 			d.serverBackoff(&s, f, v)
+		case "approval":
+			m, _ := d.str(f, v)
+			s.Approval = parseApprovalMode(m)
+		case "require_approval":
+			s.RequireApproval = d.strList(f, v)
+			// Items get their own lines, for problems about one glob.
+			if v.kind == kindList {
+				for j, item := range v.items {
+					k := key + "[" + strconv.Itoa(j) + "]"
+					s.Origin.fields[k] = fieldRef{key: k, line: item.line}
+				}
+			}
 		}
 	}
 	if s.Transport == "" {
@@ -168,6 +194,16 @@ func (d *decoder) serverBackoff(s *Server, f field, n *node) {
 			*dst = v
 		}
 	}
+}
+
+// parseApprovalMode accepts any case and surrounding space; anything else
+// is kept for Validate to report.
+func parseApprovalMode(m string) ApprovalMode {
+	switch t := strings.ToLower(strings.TrimSpace(m)); t {
+	case string(ApprovalAlways), string(ApprovalNever), "":
+		return ApprovalMode(t)
+	}
+	return ApprovalMode(m)
 }
 
 // parseTransport accepts the names the seed format and the Claude, Cursor
@@ -263,6 +299,27 @@ func (d *decoder) duration(f field, n *node) (time.Duration, bool) {
 		return 0, false
 	}
 	return v, true
+}
+
+// integer decodes a whole number, written as a number or a string ("1000").
+// Exponent forms of whole numbers are accepted too: viper hands JSON
+// numbers over as float64, which print as 1.2345678e+07.
+func (d *decoder) integer(f field, n *node) (int, bool) {
+	if n.kind == kindNumber || n.kind == kindString {
+		text, ok := d.str(f, n)
+		if !ok {
+			return 0, false
+		}
+		text = strings.TrimSpace(text)
+		if v, err := strconv.Atoi(text); err == nil {
+			return v, true
+		}
+		if v, err := strconv.ParseFloat(text, 64); err == nil && v == math.Trunc(v) && math.Abs(v) <= 1<<53 {
+			return int(v), true
+		}
+	}
+	d.problem(f, "%s: want a whole number", truncate(strconv.Quote(n.text), 80))
+	return 0, false
 }
 
 func parseDuration(s string) (time.Duration, error) {

@@ -23,6 +23,8 @@ func FuzzLoad(f *testing.F) {
 		"listen: ${L:-:0}\nrefresh_interval: 1e400\nbackoff: {initial: -1}",
 		"servers: [{name: a, timeout: .nan}]",
 		"[1, 2]",
+		"approval: {default: always, require: ['*.delete_*', 'x['], ttl: 0, max_pending: 1e3}\nservers: [{name: a, command: x, approval: never, require_approval: [rm_*]}]",
+		`{"approval": {"require": [{"a": 1}], "max_pending": "${V}"}, "mcpServers": {"a": {"url": "http://h/mcp", "require_approval": "x"}}}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -36,7 +36,9 @@ func Load(files []string) (*Config, error) {
 
 // Load reads YAML (.yaml, .yml) or JSON (.json) files and merges them in
 // order: hub settings (listen, refresh_interval, tool_name_separator,
-// backoff.initial, backoff.max) later-wins per key; servers by name, a later
+// backoff.initial, backoff.max, approval.default, approval.require,
+// approval.ttl, approval.max_pending) later-wins per key, a list such as
+// approval.require replaced whole; servers by name, a later
 // file's server replacing an earlier one of the same name in place and new
 // names appended. Placeholders are resolved after merging, so overridden
 // values are never resolved. ctx bounds ${cmd:...} commands.
@@ -149,7 +151,7 @@ type rawServer struct {
 
 // fileDoc is what one file contributes.
 type fileDoc struct {
-	settings map[string]setting // by path: "listen", "backoff.max"
+	settings map[string]setting // by path: "listen", "backoff.max", "approval.ttl"
 	servers  []rawServer
 }
 

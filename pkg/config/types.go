@@ -24,6 +24,18 @@ const (
 	DefaultBackoffInitial    = 1 * time.Second
 	DefaultBackoffMax        = 60 * time.Second
 	DefaultLocalEndpoint     = "http://localhost:8000/mcp"
+	DefaultApprovalTTL       = 10 * time.Minute
+	DefaultMaxPending        = 1000
+)
+
+// ApprovalMode says whether calls need a person's approval before they run.
+type ApprovalMode string
+
+const (
+	// ApprovalAlways: every call needs approval.
+	ApprovalAlways ApprovalMode = "always"
+	// ApprovalNever: no call needs approval.
+	ApprovalNever ApprovalMode = "never"
 )
 
 // Config is the whole, resolved and defaulted hub configuration.
@@ -36,6 +48,8 @@ type Config struct {
 	ToolNameSeparator string
 	// Backoff bounds reconnect delays for every server (per-server values override).
 	Backoff Backoff
+	// Approval is the hub-wide approval policy and the limits of pending approvals.
+	Approval ApprovalSettings
 	// Servers in file order; names are unique.
 	Servers []Server
 	// Files are the files this config was loaded from, in merge order
@@ -49,11 +63,49 @@ type Backoff struct {
 	Max     time.Duration
 }
 
+// ApprovalSettings is the "approval" section of a config file:
+//
+//	approval:
+//	  default: never          # or always
+//	  require: ["*.delete_*", "github.*", "drop_table"]
+//	  ttl: 10m                # how long a pending call waits for a decision
+//	  max_pending: 1000       # pending calls at once; more are refused
+//
+// Which calls need approval is decided per call, in this order (the first
+// rule that applies wins):
+//
+//  1. the server's approval: never → no approval;
+//  2. the server's approval: always → approval;
+//  3. a glob of the server's require_approval matches the tool name → approval;
+//  4. a glob of Require matches "server.tool" or the bare tool name → approval;
+//  5. Default.
+//
+// Globs use path.Match syntax ('*' and '?' do not match '/'), are
+// case-sensitive, and must match the whole name. "tool" is the tool's name
+// on its server, not the exported name, so rules do not depend on
+// tool_name_separator. A hub glob is tried against both forms: "delete_*"
+// matches delete_x on every server, "github.*" every tool of server github,
+// "*" every tool. Server and tool names may both contain '.', so a glob
+// meant for one call can match another ("a.b.*", meant for server a.b,
+// also matches tool b.x of server a): such extra matches only ever add
+// approval, never remove it.
+type ApprovalSettings struct {
+	// Default is ApprovalNever (the default) or ApprovalAlways.
+	Default ApprovalMode
+	// Require holds globs matched against "server.tool" and the bare tool name.
+	Require []string
+	// TTL is how long a pending call waits for a decision (default 10m).
+	TTL time.Duration
+	// MaxPending bounds the calls waiting for approval at once (default 1000).
+	MaxPending int
+}
+
 // Server is one downstream MCP server.
 //
 // A disabled server (Enabled false) is kept as written: its placeholders are
-// not resolved and only its name, transport, timeout and backoff are
-// validated, so a server can be switched off while its secrets are missing.
+// not resolved and only its name, transport, timeout, backoff and approval
+// settings are validated, so a server can be switched off while its secrets
+// are missing.
 type Server struct {
 	Name      string
 	Transport Transport
@@ -74,6 +126,13 @@ type Server struct {
 	// Backoff is always fully set after Load: values the server leaves out
 	// come from the hub-wide Backoff.
 	Backoff Backoff
+	// Approval is ApprovalAlways, ApprovalNever or "" (the server's
+	// RequireApproval and the hub rules decide); see ApprovalSettings for
+	// the order rules apply in.
+	Approval ApprovalMode
+	// RequireApproval holds globs matched against the server's own tool
+	// names (path.Match syntax): a match needs approval.
+	RequireApproval []string
 	// Origin says where the server was defined, for messages only; it is not
 	// part of the server's identity and Equal ignores it.
 	Origin Origin

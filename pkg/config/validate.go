@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,7 +82,7 @@ func (ps problems) err() error {
 
 // Validate reports every problem with c at once as a *ValidationError, with
 // field paths as the user wrote them when c came from Load. Disabled servers
-// are only checked for name, transport, timeout and backoff.
+// are only checked for name, transport, timeout, backoff and approval.
 func (c *Config) Validate() error {
 	var ps problems
 	c.validateHub(&ps)
@@ -105,6 +106,33 @@ func (c *Config) validateHub(ps *problems) {
 		ps.add("", 0, "tool_name_separator", "%q may only contain letters, digits, '_' and '-'", c.ToolNameSeparator)
 	}
 	checkBackoff(c.Backoff, func(field, msg string) { ps.add("", 0, field, "%s", msg) })
+	a := c.Approval
+	if a.Default != ApprovalNever && a.Default != ApprovalAlways {
+		ps.add("", 0, "approval.default", "unknown approval mode %q (want never or always)", a.Default)
+	}
+	checkGlobs(a.Require, func(i int, msg string) {
+		ps.add("", 0, "approval.require["+strconv.Itoa(i)+"]", "%s", msg)
+	})
+	if a.TTL <= 0 {
+		ps.add("", 0, "approval.ttl", "must be positive")
+	}
+	if a.MaxPending <= 0 {
+		ps.add("", 0, "approval.max_pending", "must be positive")
+	}
+}
+
+// checkGlobs reports each glob that is empty or not path.Match syntax.
+func checkGlobs(globs []string, report func(i int, msg string)) {
+	for i, g := range globs {
+		if g == "" {
+			report(i, "must not be empty")
+			continue
+		}
+		// Matching against "" checks the whole pattern's syntax.
+		if _, err := path.Match(g, ""); err != nil {
+			report(i, fmt.Sprintf("%s: invalid glob (path.Match syntax: *, ?, [a-z], \\ escapes)", truncate(strconv.Quote(g), 80)))
+		}
+	}
 }
 
 // checkListen returns why addr is not a usable "host:port", or "".
@@ -171,6 +199,14 @@ func (s Server) validate(i int, hub Backoff, seen map[string]serverReporter, ps 
 	if s.Backoff != hub {
 		checkBackoff(s.Backoff, func(field, msg string) { r.report(field, "%s", msg) })
 	}
+	switch s.Approval {
+	case "", ApprovalAlways, ApprovalNever:
+	default:
+		r.report("approval", "unknown approval mode %q (want always or never)", s.Approval)
+	}
+	checkGlobs(s.RequireApproval, func(i int, msg string) {
+		r.report("require_approval["+strconv.Itoa(i)+"]", "%s", msg)
+	})
 
 	switch s.Transport {
 	case TransportStdio, TransportStreamableHTTP, TransportSSE:

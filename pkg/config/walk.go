@@ -21,15 +21,33 @@ type walker struct {
 // Keys are listed by functions rather than package variables so nothing
 // global is mutable.
 func topLevelKeys() []string {
-	return []string{"listen", "refresh_interval", "tool_name_separator", "backoff", "servers", "mcpServers"}
+	return []string{"listen", "refresh_interval", "tool_name_separator", "backoff", "approval", "servers", "mcpServers"}
 }
 
 func serverKeys() []string {
 	return []string{"name", "endpoint", "url", "transport", "type", "command", "args", "env", "cwd",
-		"headers", "enabled", "disabled", "timeout", "protocol_version", "backoff"}
+		"headers", "enabled", "disabled", "timeout", "protocol_version", "backoff", "approval", "require_approval"}
 }
 
 func backoffKeys() []string { return []string{"initial", "max"} }
+
+func approvalKeys() []string { return []string{"default", "require", "ttl", "max_pending"} }
+
+// movedKey names where a top-level key that belongs in a section goes
+// ("max_pending" is "approval.max_pending"), or "".
+func movedKey(key string) string {
+	switch key {
+	case "approval_ttl", "ttl":
+		return "approval.ttl"
+	case "max_pending":
+		return "approval.max_pending"
+	case "require_approval", "require":
+		return "approval.require"
+	case "approval_default":
+		return "approval.default"
+	}
+	return ""
+}
 
 func (w *walker) problem(line int, path, format string, args ...any) {
 	w.ps.add(w.file.path, line, path, format, args...)
@@ -61,6 +79,17 @@ func (w *walker) walk(root *node) fileDoc {
 				}
 				w.setting(doc.settings, "backoff."+k, n.vals[j], n.keyLines[j])
 			}
+		case "approval":
+			if !w.isMap(n, line, key) {
+				continue
+			}
+			for j, k := range n.keys {
+				if !slices.Contains(approvalKeys(), k) {
+					w.unknownKey(n.keyLines[j], "approval."+k, k, approvalKeys())
+					continue
+				}
+				w.setting(doc.settings, "approval."+k, n.vals[j], n.keyLines[j])
+			}
 		case "servers":
 			switch n.kind {
 			case kindNull:
@@ -79,7 +108,11 @@ func (w *walker) walk(root *node) fileDoc {
 			}
 		default:
 			// Like docker compose, x- keys are free for YAML anchors.
-			if !strings.HasPrefix(key, "x-") {
+			switch {
+			case strings.HasPrefix(key, "x-"):
+			case movedKey(key) != "":
+				w.problem(line, key, "unknown key (did you mean %q?)", movedKey(key))
+			default:
 				w.unknownKey(line, key, key, topLevelKeys())
 			}
 		}
@@ -112,7 +145,16 @@ func fromViper(v any, raw *node) *node {
 	case map[string]any:
 		n.kind = kindMap
 	case []any:
+		// Lists keep their items (approval.require); raw supplies the
+		// items' lines when the shapes agree.
 		n.kind = kindList
+		for i, item := range x {
+			rawItem := raw
+			if raw.kind == kindList && i < len(raw.items) {
+				rawItem = raw.items[i]
+			}
+			n.items = append(n.items, fromViper(item, rawItem))
+		}
 	default:
 		return raw
 	}

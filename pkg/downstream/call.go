@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
 )
@@ -43,28 +44,68 @@ func (c *Conn) CallTool(ctx context.Context, name string, args json.RawMessage, 
 			return params, func() {}
 		}
 		tok := "mcphub-" + strconv.FormatInt(s.nextID.Add(1), 10)
-		s.progress.Store(tok, monotonic(onProgress))
+		tr := newProgressTracker(onProgress)
+		s.progress.Store(tok, tr.deliver)
 		p := params
 		p.Meta = &progressMeta{ProgressToken: tok}
-		return p, func() { s.progress.Delete(tok) }
+		return p, func() {
+			tr.linger(progressLinger)
+			s.progress.Delete(tok)
+		}
 	})
 }
 
-// monotonic forwards only progress that increases, as the spec requires of
-// servers: mcp-go servers split one call's notifications between the POST
-// and GET streams, which can reorder them. Two reader goroutines may deliver
-// for one token, hence the lock.
-func monotonic(fn func(Progress)) func(Progress) {
-	var mu sync.Mutex
-	last, seen := 0.0, false
-	return func(p Progress) {
-		mu.Lock()
-		defer mu.Unlock()
-		if seen && p.Progress <= last {
-			return
-		}
-		last, seen = p.Progress, true
-		fn(p)
+// progressLinger bounds how long a finished call waits for progress that
+// has not reached its announced total yet.
+const progressLinger = 100 * time.Millisecond
+
+// progressTracker forwards one call's progress notifications.
+//
+// It forwards only progress that increases, as the spec requires of servers:
+// mcp-go servers split one call's notifications between the POST and GET
+// streams, which reorders them and can deliver the last ones after the
+// result. Two reader goroutines may deliver for one token, hence the lock.
+type progressTracker struct {
+	fn       func(Progress)
+	mu       sync.Mutex
+	last     float64
+	seen     bool
+	complete chan struct{} // closed when progress reached its total
+	closed   bool
+}
+
+func newProgressTracker(fn func(Progress)) *progressTracker {
+	return &progressTracker{fn: fn, complete: make(chan struct{})}
+}
+
+func (t *progressTracker) deliver(p Progress) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.seen && p.Progress <= t.last {
+		return
+	}
+	t.last, t.seen = p.Progress, true
+	t.fn(p)
+	if p.Total != nil && p.Progress >= *p.Total && !t.closed {
+		t.closed = true
+		close(t.complete)
+	}
+}
+
+// linger waits up to d for progress still owed: some progress arrived, it
+// announced a total, and has not reached it.
+func (t *progressTracker) linger(d time.Duration) {
+	t.mu.Lock()
+	owed := t.seen && !t.closed
+	t.mu.Unlock()
+	if !owed {
+		return
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-t.complete:
+	case <-timer.C:
 	}
 }
 
@@ -139,8 +180,11 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 		return err
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("%w after %s", ErrTimeout, c.cfg.Timeout)
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return err // the caller gave up
 	case errors.Is(err, context.Canceled):
-		return err
+		// The session was torn down under the call (server lost, reload, stop).
+		return fmt.Errorf("%w: %w", ErrNotConnected, err)
 	case isConnectionError(err):
 		signal(c.probe)
 		return fmt.Errorf("%w: %w", ErrNotConnected, err)

@@ -7,7 +7,7 @@ import (
 
 func TestMonotonicDropsStaleProgress(t *testing.T) {
 	var got []float64
-	fn := monotonic(func(p Progress) { got = append(got, p.Progress) })
+	fn := newProgressTracker(func(p Progress) { got = append(got, p.Progress) }).deliver
 	for _, v := range []float64{0, 1, 3, 2, 3, 4, 4, 10} {
 		fn(Progress{Progress: v})
 	}

@@ -59,6 +59,9 @@ type RefreshResult struct {
 	Error   string
 }
 
+// DefaultHeartbeat is how often a live connection is pinged.
+const DefaultHeartbeat = 30 * time.Second
+
 // Options are the hooks a Conn reports through. They are called from the
 // connection's supervisor goroutine and must not block for long.
 type Options struct {
@@ -67,6 +70,9 @@ type Options struct {
 	OnDiscovery func(server string, d *Discovery)
 	// OnStatus receives every state change.
 	OnStatus func(Status)
+	// Heartbeat is how often a live connection is pinged (default
+	// DefaultHeartbeat).
+	Heartbeat time.Duration
 }
 
 // Conn supervises the connection to one server. Its supervisor goroutine is
@@ -99,6 +105,9 @@ type Conn struct {
 func New(srv config.Server, opts Options) *Conn {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeat
 	}
 	if srv.Timeout <= 0 {
 		srv.Timeout = config.DefaultServerTimeout
@@ -264,14 +273,20 @@ func (c *Conn) run(ctx context.Context) {
 
 		reason := c.serve(ctx, sess, &waiting)
 		c.sess.Store(nil)
-		sess.close()
 		if ctx.Err() != nil {
+			sess.close()
 			answer(false, ErrStopped)
 			c.setStatus(func(s *Status) { s.State = StateStopped })
 			return
 		}
+		// Say why before closing: closing an HTTP session to a dead server
+		// can take seconds, and callers meanwhile must see the reason.
 		c.log.Warn("connection lost", "err", reason)
-		c.setStatus(func(s *Status) { s.LastError, s.LastErrorAt = reason.Error(), time.Now() })
+		c.setStatus(func(s *Status) {
+			s.State = StateConnecting
+			s.LastError, s.LastErrorAt = reason.Error(), time.Now()
+		})
+		sess.close()
 		// A server that just died gets one immediate retry; repeated
 		// failures back off from connect's error path.
 	}
@@ -329,12 +344,20 @@ func (c *Conn) onListChanged(kind string) {
 // serve watches a live session until it fails or ctx ends, re-discovering
 // on list_changed and answering refresh requests.
 func (c *Conn) serve(ctx context.Context, sess *session, waiting *[]chan RefreshResult) error {
+	heartbeat := time.NewTicker(c.opts.Heartbeat)
+	defer heartbeat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-sess.dead:
 			return sess.deadErr
+		case <-heartbeat.C:
+			// Streamable HTTP has no connection to lose: without traffic, a
+			// dead server would look healthy until the next refresh pass.
+			if err := c.ping(ctx, sess); err != nil && isSessionFailure(err) {
+				return fmt.Errorf("heartbeat: %w", err)
+			}
 		case <-c.listChanged:
 			if _, err := c.rediscover(ctx, sess); err != nil {
 				if isSessionFailure(err) {

@@ -422,3 +422,17 @@ func closeServer(ts *httptest.Server) {
 	ts.CloseClientConnections()
 	ts.Close()
 }
+
+// A Streamable HTTP server has no connection to lose: the heartbeat is what
+// notices it died while nobody was calling it.
+func TestHeartbeatNoticesDeadHTTPServer(t *testing.T) {
+	ts := httptest.NewServer(exampleserver.NewStreamableHTTPServer(exampleserver.New()))
+	c, _ := startConnWith(t, httpServerConfig(ts.URL), downstream.Options{Heartbeat: 50 * time.Millisecond})
+	waitReady(t, c)
+	closeServer(ts)
+	// Without the heartbeat nothing would notice before the next refresh pass.
+	waitFor(t, "the dead server noticed", 3*time.Second, func() bool { return !c.Status().Healthy() })
+	if st := c.Status(); st.LastError == "" {
+		t.Errorf("no last error after the server died: %+v", st)
+	}
+}

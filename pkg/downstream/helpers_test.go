@@ -102,8 +102,14 @@ func stdioServerConfig(args ...string) config.Server {
 // startConn runs a Conn until the test ends.
 func startConn(t *testing.T, srv config.Server) (*downstream.Conn, *recorder) {
 	t.Helper()
+	return startConnWith(t, srv, downstream.Options{})
+}
+
+func startConnWith(t *testing.T, srv config.Server, opts downstream.Options) (*downstream.Conn, *recorder) {
+	t.Helper()
 	rec := &recorder{}
 	c := downstream.New(srv, downstream.Options{
+		Heartbeat: opts.Heartbeat,
 		OnDiscovery: func(_ string, d *downstream.Discovery) {
 			rec.mu.Lock()
 			rec.discs = append(rec.discs, d)

@@ -129,7 +129,13 @@ func (p *process) exitError() error {
 	if err == nil {
 		err = errors.New("exit status 0")
 	}
-	return &exitError{err: err, stderr: p.stderr.lastLine()}
+	e := &exitError{err: err}
+	// A child killed by a signal did not choose to stop: its last stderr line
+	// is just whatever it logged last. One that exited says why there.
+	if ps := p.cmd.ProcessState; ps == nil || !ps.Sys().(syscall.WaitStatus).Signaled() {
+		e.stderr = p.stderr.lastLine()
+	}
+	return e
 }
 
 // stop ends the child and every process in its group, within bounded time.

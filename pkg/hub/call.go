@@ -17,7 +17,8 @@ type Progress = downstream.Progress
 type CallRequest struct {
 	// Name is the exported name, or the "server.tool" form.
 	Name string
-	// Arguments is a JSON object (nil means {}).
+	// Arguments is a JSON object; nil and null mean {}. A JSON string
+	// holding an object (OpenAI's tool-call form) is accepted too.
 	Arguments json.RawMessage
 	// OnProgress, when set, receives the call's progress notifications in
 	// order. It runs on the downstream reader goroutine and must not block.
@@ -47,8 +48,14 @@ func (h *Hub) LookupTool(name string) (catalog.Tool, error) {
 }
 
 // Call runs a tool on its server. ctx is the caller's: when it ends, the
-// downstream call is cancelled.
+// downstream call is cancelled. Arguments that are not a JSON object (or
+// null, or a JSON string holding an object, as OpenAI sends them) are
+// ErrInvalidInput.
 func (h *Hub) Call(ctx context.Context, req CallRequest) (*CallResult, error) {
+	if h.ctx.Err() != nil {
+		// After Stop the catalog is empty: say why, not "unknown tool".
+		return nil, ErrStopped
+	}
 	v := h.view.Load()
 	t, ok := v.snap.Tool(req.Name)
 	if !ok {
@@ -58,9 +65,16 @@ func (h *Hub) Call(ctx context.Context, req CallRequest) (*CallResult, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: server %s is not running", ErrUnavailable, t.Server)
 	}
-	raw, err := conn.CallTool(ctx, t.Name, req.Arguments, req.OnProgress)
+	// Checked here, not left to the server: malformed JSON would otherwise
+	// fail while encoding the request (a 502 that also probes a healthy
+	// connection), and null would reach servers that reject it.
+	args, err := openai.DecodeArguments(req.Arguments)
 	if err != nil {
-		return nil, wrapDownstream(t.Server, err)
+		return nil, fmt.Errorf("%w: tool %s: %w", ErrInvalidInput, req.Name, err)
+	}
+	raw, err := conn.CallTool(ctx, t.Name, args, req.OnProgress)
+	if err != nil {
+		return nil, h.callError(ctx, t.Server, conn, err)
 	}
 	var flag struct {
 		IsError bool `json:"isError"`
@@ -76,6 +90,25 @@ func (h *Hub) Call(ctx context.Context, req CallRequest) (*CallResult, error) {
 		IsError: flag.IsError,
 		Content: openai.ToolMessageContent(raw),
 	}, nil
+}
+
+// callError classifies a failed call. A connection that the hub closed
+// while the call ran (Stop, or a Reload that restarted or removed its
+// server) fails in transport-specific ways: a write to a closed pipe, or the
+// server's own -32603 "context canceled" when its stdin closes. Whatever
+// the form, the call did not finish because the hub closed the connection:
+// for the caller the server is unavailable (or the hub stopped), and a retry
+// reaches the new connection.
+func (h *Hub) callError(ctx context.Context, server string, conn *downstream.Conn, err error) error {
+	if ctx.Err() == nil {
+		if h.ctx.Err() != nil {
+			return fmt.Errorf("%w: server %s: %w", ErrStopped, server, err)
+		}
+		if h.state.Load().conns[server] != conn {
+			return fmt.Errorf("%w: server %s was restarted or removed during the call: %w", ErrUnavailable, server, err)
+		}
+	}
+	return wrapDownstream(server, err)
 }
 
 // ToolsJSON returns the pre-rendered OpenAI tool list, {"tools":[...]}, for

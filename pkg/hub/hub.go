@@ -41,6 +41,8 @@ type Hub struct {
 	// catalogs from their own goroutines, so it is never held while waiting.
 	catMu    sync.Mutex
 	catalogs map[*downstream.Conn]catalog.ServerCatalog
+	// rendered caches each server's rendered tool list between rebuilds.
+	rendered map[string]renderedServer
 
 	view atomic.Pointer[view] // what readers and callers see, swapped whole
 
@@ -92,7 +94,9 @@ func (h *Hub) Start() {
 }
 
 // WaitFirstAttempt returns once every server has tried to connect once
-// (successfully or not), or ctx ends.
+// (successfully or not) and the outcome is visible: a server that connected
+// has its tools in the catalog and is ready; one that failed is in backoff
+// with its error. It returns early when ctx ends.
 func (h *Hub) WaitFirstAttempt(ctx context.Context) error {
 	for _, c := range h.state.Load().conns {
 		if err := c.WaitFirstAttempt(ctx); err != nil {
@@ -105,6 +109,11 @@ func (h *Hub) WaitFirstAttempt(ctx context.Context) error {
 // Stop closes every connection (reaping stdio children) and ends the refresh
 // loop. It waits until that is done or ctx ends, and is idempotent.
 func (h *Hub) Stop(ctx context.Context) error {
+	// Cancel before taking the lock: a Reload holding it may be waiting for
+	// a restarted server to connect, and that wait ends with the root
+	// context. Taking the lock first would make Stop wait out the server's
+	// whole connect timeout, whatever ctx says.
+	h.cancel()
 	h.mu.Lock()
 	if h.stopped {
 		h.mu.Unlock()
@@ -117,7 +126,6 @@ func (h *Hub) Stop(ctx context.Context) error {
 	h.mu.Unlock()
 	conns := st.conns
 
-	h.cancel()
 	err := stopAll(ctx, conns)
 	if started {
 		select {

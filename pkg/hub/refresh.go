@@ -126,18 +126,26 @@ func (h *Hub) ReloadFromFiles(ctx context.Context) ReloadReport {
 	if h.load == nil {
 		return ReloadReport{Error: "no config files to reload"}
 	}
+	// Hash the files before reading them: an edit that lands while they are
+	// read then differs from the remembered hash, and the next pass applies
+	// it. (Hashed afterwards, the edit would count as applied and be lost.)
+	files := h.Config().Files
+	fp, fpErr := fingerprint(files)
 	cfg, err := h.load()
 	if err != nil {
 		h.log.Error("config reload rejected; keeping the running config", "err", err)
 		// Remember the broken content, so it is reported once, not every pass.
-		if fp, ferr := fingerprint(h.Config().Files); ferr == nil {
+		if fpErr == nil {
 			h.mu.Lock()
 			h.fingerprint = fp
 			h.mu.Unlock()
 		}
 		return ReloadReport{Error: err.Error()}
 	}
-	rep, err := h.Reload(ctx, cfg)
+	if fpErr != nil || !slices.Equal(cfg.Files, files) {
+		fp, _ = fingerprint(cfg.Files)
+	}
+	rep, err := h.reload(ctx, cfg, fp)
 	if err != nil {
 		return ReloadReport{Error: err.Error()}
 	}
@@ -148,10 +156,15 @@ func (h *Hub) ReloadFromFiles(ctx context.Context) ReloadReport {
 // start fresh and replace the old once they tried to connect, unchanged
 // ones keep their connection. An invalid cfg changes nothing.
 func (h *Hub) Reload(ctx context.Context, cfg *config.Config) (ReloadReport, error) {
+	fp, _ := fingerprint(cfg.Files)
+	return h.reload(ctx, cfg, fp)
+}
+
+// reload is Reload with the fingerprint of the content cfg was loaded from.
+func (h *Hub) reload(ctx context.Context, cfg *config.Config, fp string) (ReloadReport, error) {
 	if err := cfg.Validate(); err != nil {
 		return ReloadReport{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	fp, _ := fingerprint(cfg.Files)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopped {
@@ -167,7 +180,9 @@ func (h *Hub) Reload(ctx context.Context, cfg *config.Config) (ReloadReport, err
 			continue
 		}
 		prev, had := old.conns[srv.Name]
-		if had && prev.Config().Equal(srv) {
+		// Approval settings are not part of the connection: changing them
+		// must not restart the server.
+		if had && prev.Config().SameConnection(srv) {
 			next[srv.Name] = prev
 			continue
 		}
@@ -191,18 +206,23 @@ func (h *Hub) Reload(ctx context.Context, cfg *config.Config) (ReloadReport, err
 			rep.Removed = append(rep.Removed, name)
 		}
 	}
-	// Changed servers take over once they had their chance to connect, so a
-	// restart does not leave a gap in what the hub offers.
+	// Changed servers take over once they had their chance to connect and
+	// their tools are in the catalog, so a restart does not leave a gap in
+	// what the hub offers.
 	for _, c := range fresh {
 		_ = c.WaitFirstAttempt(ctx)
 	}
 	h.state.Store(&state{cfg: cfg, conns: next})
 	h.fingerprint = fp
-	if old.cfg.RefreshInterval != cfg.RefreshInterval && cfg.RefreshInterval > 0 {
+	if old.cfg.RefreshInterval != cfg.RefreshInterval {
+		// Only the latest interval counts: replace one the loop has not
+		// picked up yet (or that waits for Start) instead of dropping the
+		// new one. h.mu makes this the only sender, so the send never blocks.
 		select {
-		case h.intervalCh <- cfg.RefreshInterval:
+		case <-h.intervalCh:
 		default:
 		}
+		h.intervalCh <- cfg.RefreshInterval
 	}
 	h.rebuild()
 

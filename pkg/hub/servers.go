@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/mcphub/mcphub/pkg/config"
+	"github.com/mcphub/mcphub/pkg/downstream"
 )
 
 // ServerInfo is one configured server as the hub sees it now.
@@ -34,6 +35,9 @@ func (h *Hub) Servers() []ServerInfo {
 	out := make([]ServerInfo, 0, len(st.cfg.Servers))
 	for _, srv := range st.cfg.Servers {
 		info := ServerInfo{Name: srv.Name, Transport: srv.Transport, Enabled: srv.Enabled, Status: "disabled"}
+		if srv.Enabled {
+			info.Status = string(downstream.StateStopped) // until Start, and after Stop
+		}
 		if srv.Transport == config.TransportStdio {
 			info.Command = srv.Command
 		} else {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -21,6 +22,12 @@ type view struct {
 }
 
 // rebuild renders a new view from the current state and catalogs.
+//
+// Rendering tool schemas is most of the cost of a change, so each server's
+// list is rendered once and kept until that server's tools (or their
+// exported names) change; the list of every tool is the servers' lists
+// joined. One server's change re-renders one server, not the whole catalog
+// twice (BenchmarkRebuild).
 func (h *Hub) rebuild() {
 	h.catMu.Lock()
 	defer h.catMu.Unlock()
@@ -33,9 +40,23 @@ func (h *Hub) rebuild() {
 	}
 	snap := catalog.Build(servers, st.cfg.ToolNameSeparator)
 	v := &view{snap: snap, conns: st.conns, serverTools: make(map[string][]byte, len(servers))}
-	v.tools, v.skipped = openai.RenderTools(snap.Tools())
-	for _, sc := range servers {
-		v.serverTools[sc.Server], _ = openai.RenderTools(snap.ServerTools(sc.Server))
+	rendered := make(map[string]renderedServer, len(servers))
+	bodies := make([][]byte, 0, len(servers))
+	for _, name := range snap.Servers() { // sorted, as snap.Tools() is
+		tools := snap.ServerTools(name)
+		r, ok := h.rendered[name]
+		if !ok || !r.renders(tools) {
+			r = renderServer(tools)
+		}
+		rendered[name] = r
+		v.serverTools[name] = r.body
+		v.skipped = append(v.skipped, r.skipped...)
+		bodies = append(bodies, r.body)
+	}
+	h.rendered = rendered
+	var ok bool
+	if v.tools, ok = joinToolLists(bodies); !ok {
+		v.tools, v.skipped = openai.RenderTools(snap.Tools())
 	}
 	for _, c := range snap.Collisions() {
 		h.log.Warn("tool name collision: names disambiguated", "name", c.Exported, "members", fmt.Sprint(c.Members))
@@ -44,6 +65,73 @@ func (h *Hub) rebuild() {
 		h.log.Warn("tool not exported as an OpenAI function", "tool", s.Name, "err", s.Err)
 	}
 	h.view.Store(v)
+}
+
+// renderedServer is one server's rendered tool list and what it was
+// rendered from.
+type renderedServer struct {
+	from    []renderKey
+	body    []byte // {"tools":[...]}
+	skipped []openai.SkippedTool
+}
+
+// renderKey is what a tool's rendering depends on. It is copied out of the
+// snapshot so that the cache does not keep old snapshots alive.
+type renderKey struct {
+	name, exported, description string
+	schema                      []byte
+}
+
+func renderServer(tools []catalog.Tool) renderedServer {
+	r := renderedServer{from: make([]renderKey, len(tools))}
+	for i, t := range tools {
+		r.from[i] = renderKey{t.Name, t.Exported, t.Description, t.InputSchema}
+	}
+	r.body, r.skipped = openai.RenderTools(tools)
+	return r
+}
+
+// renders reports whether r is the rendering of tools.
+func (r renderedServer) renders(tools []catalog.Tool) bool {
+	if len(r.from) != len(tools) {
+		return false
+	}
+	for i, t := range tools {
+		k := r.from[i]
+		if k.name != t.Name || k.exported != t.Exported || k.description != t.Description || !bytes.Equal(k.schema, t.InputSchema) {
+			return false
+		}
+	}
+	return true
+}
+
+// joinToolLists joins rendered {"tools":[...]} bodies into one. Exported
+// names are unique across the snapshot, so joining cannot repeat a name.
+// It reports false if a body is not in that form.
+func joinToolLists(bodies [][]byte) ([]byte, bool) {
+	const head, tail = `{"tools":[`, `]}`
+	size := len(head) + len(tail)
+	for _, b := range bodies {
+		if !bytes.HasPrefix(b, []byte(head)) || !bytes.HasSuffix(b, []byte(tail)) || len(b) < len(head)+len(tail) {
+			return nil, false
+		}
+		size += len(b) - len(head) - len(tail) + 1
+	}
+	out := make([]byte, 0, size)
+	out = append(out, head...)
+	first := true
+	for _, b := range bodies {
+		items := b[len(head) : len(b)-len(tail)]
+		if len(items) == 0 {
+			continue
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = append(out, items...)
+	}
+	return append(out, tail...), true
 }
 
 // dropCatalog forgets what a stopped connection offered.
