@@ -44,6 +44,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
+		// ContinueOnError makes pflag print nothing: say what was wrong.
+		fmt.Fprintf(stderr, "mcphub: %v\nRun 'mcphub --help' for usage.\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		// A forgotten -c would otherwise be ignored silently and the search run instead.
+		fmt.Fprintf(stderr, "mcphub: unexpected argument %q (give config files with -c)\n", fs.Arg(0))
 		return 2
 	}
 	if *showVersion {
@@ -78,6 +85,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"server", "local", "endpoint", config.DefaultLocalEndpoint)
 	}
 
+	// Catch signals before "mcphub listening" is logged: a supervisor (or a
+	// test) that signals as soon as it sees that line must not hit the
+	// default action, which for SIGHUP and SIGTERM kills the process and
+	// leaves its stdio children behind.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
 	a, err := app.New(cfg, app.Options{Logger: log, Load: load, Listen: *listen, OpenAPI: mcphub.OpenAPI})
 	if err != nil {
 		fmt.Fprintf(stderr, "mcphub: %v\n", err)
@@ -89,9 +104,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	code := 0
 loop:
 	for {
