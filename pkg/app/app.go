@@ -138,7 +138,11 @@ func (a *App) Stop(ctx context.Context) error {
 			_ = a.srv.Close()
 		}
 	}
-	if err := a.hub.Stop(ctx); err != nil {
+	// The hub gets a budget of its own: requests that used up ctx must not
+	// leave stdio children unreaped (reaping is bounded at about 3 s).
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := a.hub.Stop(hctx); err != nil {
 		errs = append(errs, fmt.Errorf("hub stop: %w", err))
 	}
 	return errors.Join(errs...)

@@ -51,9 +51,13 @@ func (c *Conn) CallTool(ctx context.Context, name string, args json.RawMessage, 
 		return p, func() {
 			tr.linger(progressLinger)
 			s.progress.Delete(tok)
+			tr.finish()
 		}
 	})
 }
+
+// staleCheckInterval bounds re-discoveries triggered by call errors.
+const staleCheckInterval = 10 * time.Second
 
 // progressLinger bounds how long a finished call waits for progress that
 // has not reached its announced total yet.
@@ -72,6 +76,15 @@ type progressTracker struct {
 	seen     bool
 	complete chan struct{} // closed when progress reached its total
 	closed   bool
+	finished bool // the call returned: the caller must hear nothing more
+}
+
+// finish stops delivery; a notification already looked up by the reader
+// goroutine is dropped instead of reaching a caller that has moved on.
+func (t *progressTracker) finish() {
+	t.mu.Lock()
+	t.finished = true
+	t.mu.Unlock()
 }
 
 func newProgressTracker(fn func(Progress)) *progressTracker {
@@ -81,7 +94,7 @@ func newProgressTracker(fn func(Progress)) *progressTracker {
 func (t *progressTracker) deliver(p Progress) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.seen && p.Progress <= t.last {
+	if t.finished || t.seen && p.Progress <= t.last {
 		return
 	}
 	t.last, t.seen = p.Progress, true
@@ -172,8 +185,12 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 	case errors.As(err, &rpcErr):
 		if rpcErr.Code == CodeInvalidParams || rpcErr.Code == CodeMethodNotFound {
 			// Servers (mcp-go among them) answer an unknown tool this way:
-			// the catalog may be stale, so look again. Coalesced and cheap.
-			signal(c.listChanged)
+			// the catalog may be stale, so look again — at most once per
+			// interval, since bad arguments from a model share the code.
+			now := time.Now().UnixNano()
+			if last := c.lastStaleCheck.Load(); now-last >= int64(staleCheckInterval) && c.lastStaleCheck.CompareAndSwap(last, now) {
+				signal(c.listChanged)
+			}
 		}
 		return err
 	case errors.Is(err, ErrProtocol):

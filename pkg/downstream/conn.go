@@ -59,6 +59,10 @@ type RefreshResult struct {
 	Error   string
 }
 
+// stableUptime is how long a session must last before a failure after it
+// starts the backoff from scratch.
+const stableUptime = 10 * time.Second
+
 // DefaultHeartbeat is how often a live connection is pinged.
 const DefaultHeartbeat = 30 * time.Second
 
@@ -88,9 +92,10 @@ type Conn struct {
 	status atomic.Pointer[Status]
 	disc   *Discovery // supervisor-owned
 
-	listChanged chan struct{} // coalesced: capacity 1
-	probe       chan struct{} // a call saw a transport failure
-	refresh     chan chan RefreshResult
+	listChanged    chan struct{} // coalesced: capacity 1
+	lastStaleCheck atomic.Int64  // unix nanos of the last call-triggered re-discovery
+	probe          chan struct{} // a call saw a transport failure
+	refresh        chan chan RefreshResult
 
 	firstAttempt     chan struct{}
 	firstAttemptOnce sync.Once
@@ -255,18 +260,19 @@ func (c *Conn) run(ctx context.Context) {
 			}
 			continue
 		}
-		bo.reset()
+		connectedAt := time.Now()
 		c.sess.Store(sess) // before publishing, so listed tools are callable
 		changed := c.publish(disc)
 		c.setStatus(func(s *Status) {
 			s.State = StateReady
 			s.Failures = 0
 			s.NextRetry = time.Time{}
-			s.ServerName = sess.init.ServerInfo.Name
-			s.ServerVersion = sess.init.ServerInfo.Version
-			s.ProtocolVersion = sess.init.ProtocolVersion
+			init := sess.init.Load()
+			s.ServerName = init.ServerInfo.Name
+			s.ServerVersion = init.ServerInfo.Version
+			s.ProtocolVersion = init.ProtocolVersion
 		})
-		c.log.Info("connected", "protocol", sess.init.ProtocolVersion,
+		c.log.Info("connected", "protocol", sess.init.Load().ProtocolVersion,
 			"tools", len(disc.Tools), "resources", len(disc.Resources), "prompts", len(disc.Prompts))
 		answer(changed, nil)
 		c.attempted()
@@ -282,11 +288,29 @@ func (c *Conn) run(ctx context.Context) {
 		// Say why before closing: closing an HTTP session to a dead server
 		// can take seconds, and callers meanwhile must see the reason.
 		c.log.Warn("connection lost", "err", reason)
+		lastSeen := time.Unix(0, sess.lastSeen.Load())
 		c.setStatus(func(s *Status) {
 			s.State = StateConnecting
 			s.LastError, s.LastErrorAt = reason.Error(), time.Now()
+			s.LastSeen = lastSeen
 		})
 		sess.close()
+		// A server that dies right after connecting must not be respawned in
+		// a tight loop: only a session that stayed up earns a fresh backoff.
+		if time.Since(connectedAt) >= stableUptime {
+			bo.reset()
+			continue
+		}
+		delay := bo.next()
+		c.setStatus(func(s *Status) {
+			s.State = StateBackoff
+			s.NextRetry = time.Now().Add(delay)
+		})
+		if !c.sleep(ctx, delay, &waiting) {
+			answer(false, ErrStopped)
+			c.setStatus(func(s *Status) { s.State = StateStopped })
+			return
+		}
 		// A server that just died gets one immediate retry; repeated
 		// failures back off from connect's error path.
 	}

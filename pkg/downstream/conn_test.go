@@ -436,3 +436,20 @@ func TestHeartbeatNoticesDeadHTTPServer(t *testing.T) {
 		t.Errorf("no last error after the server died: %+v", st)
 	}
 }
+
+// A server that connects and then dies at once must back off, not be
+// respawned in a tight loop.
+func TestShortLivedSessionBacksOff(t *testing.T) {
+	srv := serverConfig("flaky", config.TransportStdio)
+	srv.Command = "timeout"
+	srv.Args = []string{"0.5", exampleBin}
+	srv.Backoff = config.Backoff{Initial: 2 * time.Second, Max: 2 * time.Second}
+	c, _ := startConn(t, srv)
+	waitReady(t, c)
+	waitFor(t, "backoff after the short session", 5*time.Second, func() bool {
+		return c.Status().State == downstream.StateBackoff
+	})
+	if st := c.Status(); st.LastSeen.IsZero() {
+		t.Errorf("last_seen lost while down: %+v", st)
+	}
+}

@@ -21,7 +21,7 @@ type discovered struct {
 // every pagination cursor.
 func (s *session) discover(ctx context.Context) (*discovered, error) {
 	var d discovered
-	caps := s.init.Capabilities
+	caps := s.init.Load().Capabilities
 	lists := []struct {
 		enabled bool
 		method  string

@@ -2,7 +2,6 @@ package downstream
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -201,14 +200,4 @@ func (t *tailBuffer) lastLine() string {
 		line = line[:300] + "…"
 	}
 	return line
-}
-
-// contextDone reports whether ctx has ended, without blocking.
-func contextDone(ctx context.Context) bool {
-	select {
-	case <-ctx.Done():
-		return true
-	default:
-		return false
-	}
 }

@@ -45,7 +45,7 @@ type session struct {
 	bgMu   sync.Mutex     // orders bg.Add against close
 	closed bool
 
-	init     *mcp.InitializeResult
+	init     atomic.Pointer[mcp.InitializeResult] // replaced by reinitialize
 	nextID   atomic.Int64
 	lastSeen atomic.Int64 // unix nanos of the last successful exchange
 
@@ -167,7 +167,7 @@ func (s *session) initialize(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("initialize: %w", s.childError(err))
 	}
-	s.init = res
+	s.init.Store(res)
 	s.touch()
 	return nil
 }
@@ -224,7 +224,7 @@ func (s *session) close() {
 // request sends one JSON-RPC request and returns its raw result.
 func (s *session) request(ctx context.Context, method string, params any) (json.RawMessage, error) {
 	if s.isDead() {
-		return nil, s.deadErr
+		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
 	}
 	id := mcp.NewRequestId(s.nextID.Add(1))
 	resp, err := s.tr.SendRequest(ctx, transport.JSONRPCRequest{

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,20 +90,10 @@ func (h *Hub) Refresh(ctx context.Context) (RefreshReport, error) {
 		})
 	}
 	wg.Wait()
-	slices.SortFunc(results, func(a, b downstream.RefreshResult) int { return cmpString(a.Server, b.Server) })
+	slices.SortFunc(results, func(a, b downstream.RefreshResult) int { return strings.Compare(a.Server, b.Server) })
 	r.Servers = results
 	r.Duration = time.Since(r.StartedAt)
 	return r, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // reloadIfChanged re-reads the config files when their content changed.
