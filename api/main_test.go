@@ -9,48 +9,24 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
-	"go.uber.org/goleak"
 
 	"github.com/mcphub/mcphub/api"
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/exampleserver"
+	"github.com/mcphub/mcphub/pkg/exampleserver/exampletest"
 	"github.com/mcphub/mcphub/pkg/hub"
 )
 
 // exampleBin is cmd/example-server, built once for the stdio servers.
 var exampleBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "api-test")
-	if err != nil {
-		panic(err)
-	}
-	exampleBin = filepath.Join(dir, "example-server")
-	out, err := exec.Command("go", "build", "-o", exampleBin, "../cmd/example-server").CombinedOutput()
-	if err != nil {
-		panic("building example server: " + err.Error() + "\n" + string(out))
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		// mcp-go's server-side session pumps belong to the test servers, not
-		// to the code under test.
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/mark3labs/mcp-go/server.(*StreamableHTTPServer).startListeningPump.func1")); err != nil {
-			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { exampletest.Main(m, &exampleBin) }
 
 var quiet = slog.New(slog.DiscardHandler)
 

@@ -4,45 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
-	"go.uber.org/goleak"
 
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/downstream"
 	"github.com/mcphub/mcphub/pkg/exampleserver"
+	"github.com/mcphub/mcphub/pkg/exampleserver/exampletest"
 )
 
 var exampleBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "downstream-test")
-	if err != nil {
-		panic(err)
-	}
-	exampleBin = filepath.Join(dir, "example-server")
-	out, err := exec.Command("go", "build", "-o", exampleBin, "../../cmd/example-server").CombinedOutput()
-	if err != nil {
-		panic("building example server: " + err.Error() + "\n" + string(out))
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		// The test servers' own mcp-go session pumps outlive their sessions;
-		// they belong to the fixtures, not to the code under test.
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/mark3labs/mcp-go/server.(*StreamableHTTPServer).startListeningPump.func1")); err != nil {
-			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { exampletest.Main(m, &exampleBin) }
 
 // recorder collects what a Conn reports.
 type recorder struct {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -21,39 +20,17 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
-	"go.uber.org/goleak"
 
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/exampleserver"
+	"github.com/mcphub/mcphub/pkg/exampleserver/exampletest"
 	"github.com/mcphub/mcphub/pkg/hub"
 )
 
 // exampleBin is ./cmd/example-server, built once for the whole package.
 var exampleBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hub-test")
-	if err != nil {
-		panic(err)
-	}
-	exampleBin = filepath.Join(dir, "example-server")
-	out, err := exec.Command("go", "build", "-o", exampleBin, "../../cmd/example-server").CombinedOutput()
-	if err != nil {
-		panic("building example server: " + err.Error() + "\n" + string(out))
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		// The test servers' own mcp-go session pumps outlive their sessions;
-		// they belong to the fixtures, not to the code under test. Nothing of
-		// the hub or of pkg/downstream is ignored.
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/mark3labs/mcp-go/server.(*StreamableHTTPServer).startListeningPump.func1")); err != nil {
-			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { exampletest.Main(m, &exampleBin) }
 
 // The example server's catalog.
 const (
