@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/mark3labs/mcp-go v1.2.1
+	github.com/r3labs/sse/v2 v2.10.0
 	github.com/spf13/pflag v1.0.10
 	github.com/spf13/viper v1.21.0
 	github.com/swaggo/files v1.0.1
@@ -12,6 +13,7 @@ require (
 	github.com/swaggo/swag v1.16.6
 	go.uber.org/goleak v1.3.0
 	go.yaml.in/yaml/v3 v3.0.4
+	gopkg.in/cenkalti/backoff.v1 v1.1.0
 )
 
 require (
