@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/mcphub/mcphub/api"
+	"github.com/mcphub/mcphub/pkg/approval"
+	"github.com/mcphub/mcphub/pkg/catalog"
 	"github.com/mcphub/mcphub/pkg/config"
+	"github.com/mcphub/mcphub/pkg/events"
 	"github.com/mcphub/mcphub/pkg/exampleserver"
 	"github.com/mcphub/mcphub/pkg/hub"
 )
@@ -332,6 +335,27 @@ func (panicHub) Refresh(context.Context) (hub.RefreshReport, error) {
 func (panicHub) Call(context.Context, hub.CallRequest) (*hub.CallResult, error) {
 	panic("call exploded")
 }
+func (panicHub) LookupTool(string) (catalog.Tool, error) { panic("lookup exploded") }
+func (panicHub) Approve(context.Context, hub.ApproveRequest) (*hub.CallResult, error) {
+	panic("approve exploded")
+}
+func (panicHub) Reject(context.Context, string, string, string) (approval.Request, error) {
+	panic("reject exploded")
+}
+func (panicHub) Approval(context.Context, string) (approval.Request, error) {
+	panic("approval exploded")
+}
+func (panicHub) Approvals(context.Context, approval.Filter) ([]approval.Request, error) {
+	panic("approvals exploded")
+}
+
+// Events is called while the router is built, so it cannot panic; the bus
+// is closed, so the events endpoint answers at once (503).
+func (panicHub) Events() *events.Bus {
+	b := events.NewBus(events.Options{Logger: quiet})
+	b.Close()
+	return b
+}
 
 func TestPanicIsJSON500(t *testing.T) {
 	e := &env{url: serveRouter(t, panicHub{})}
@@ -341,6 +365,11 @@ func TestPanicIsJSON500(t *testing.T) {
 		{http.MethodGet, "/mcp_hub/health", ""},
 		{http.MethodPost, "/mcp_hub/refresh", ""},
 		{http.MethodPost, "/mcp_hub/call", callJSON("x__y", "{}")},
+		{http.MethodPost, "/mcp_hub/call_stream", callJSON("x__y", "{}")},
+		{http.MethodPost, "/mcp_hub/approve", `{"approval_id":"appr_x","tool":"x__y","arguments":{}}`},
+		{http.MethodPost, "/mcp_hub/reject", `{"approval_id":"appr_x"}`},
+		{http.MethodGet, "/mcp_hub/approvals", ""},
+		{http.MethodGet, "/mcp_hub/approvals/appr_x", ""},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			var m map[string]any

@@ -30,6 +30,16 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, hub.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, hub.ErrApprovalPending):
+		return http.StatusAccepted
+	case errors.Is(err, hub.ErrRejected):
+		return http.StatusForbidden
+	case errors.Is(err, hub.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, hub.ErrExpired):
+		return http.StatusGone
+	case errors.Is(err, hub.ErrTooManyPending):
+		return http.StatusTooManyRequests
 	case errors.Is(err, hub.ErrUnavailable), errors.Is(err, hub.ErrStopped):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, hub.ErrProtocol):

@@ -1,13 +1,13 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -234,35 +234,83 @@ type CallResponse struct {
 //
 //	@Summary		Call a tool
 //	@Description	Takes an OpenAI tool call ({"id","type":"function","function":{"name","arguments"}}) and runs it on the owning server. `result` is the MCP CallToolResult as the server sent it; `content` is text for the role=tool message.
+//	@Description	A tool that needs a person's approval does not run: the answer is 202 with an approval id (approve it with POST /mcp_hub/approve). With `wait`, the request is held until the call is decided (then it answers like an approved call, 403 if rejected, 410 if it expired) or the wait ends (then 202).
 //	@Tags			tools
 //	@Accept			json
 //	@Produce		json
+//	@Param			wait	query		string			false	"for tools that need approval: how long to wait for the decision (Go duration such as 30s, or seconds; at most the approval TTL)"
 //	@Param			call	body		CallRequest		true	"the model's tool call"
 //	@Success		200		{object}	CallResponse
-//	@Failure		400		{object}	ErrorResponse	"bad body or arguments"
+//	@Success		202		{object}	PendingResponse	"the tool needs approval; nothing ran"
+//	@Failure		400		{object}	ErrorResponse	"bad body, arguments or wait"
+//	@Failure		403		{object}	ErrorResponse	"rejected while the caller waited"
 //	@Failure		404		{object}	ErrorResponse	"unknown tool"
+//	@Failure		410		{object}	ErrorResponse	"the approval request expired while the caller waited"
 //	@Failure		413		{object}	ErrorResponse	"body too large"
+//	@Failure		429		{object}	ErrorResponse	"too many calls already wait for approval"
 //	@Failure		502		{object}	ErrorResponse	"downstream protocol error"
 //	@Failure		503		{object}	ErrorResponse	"server unavailable"
 //	@Failure		504		{object}	ErrorResponse	"downstream timed out"
 //	@Failure		500		{object}	ErrorResponse	"internal error (details only in the logs)"
 //	@Router			/mcp_hub/call [post]
 func (s *server) call(c *gin.Context) {
+	wait, err := parseWait(c)
+	if err != nil {
+		writeError(c, s.log, err)
+		return
+	}
 	req, args, err := decodeCall(c.Request.Body)
 	if err != nil {
 		writeError(c, s.log, err)
 		return
 	}
-	res, err := s.hub.Call(c.Request.Context(), hub.CallRequest{Name: req.Function.Name, Arguments: args})
+	res, err := s.hub.Call(c.Request.Context(), hub.CallRequest{Name: req.Function.Name, Arguments: args, Wait: wait})
 	if err != nil {
+		var pending *hub.PendingError
+		if errors.As(err, &pending) {
+			c.JSON(http.StatusAccepted, pendingResponse(req.ID, pending))
+			return
+		}
 		writeError(c, s.log, err)
 		return
 	}
-	out := CallResponse{Success: !res.IsError, ID: req.ID, Tool: res.Name, Result: res.Result, Content: res.Content}
+	c.JSON(http.StatusOK, callResponse(req.ID, res))
+}
+
+// callResponse is a finished call's answer.
+func callResponse(callID string, res *hub.CallResult) CallResponse {
+	out := CallResponse{Success: !res.IsError, ID: callID, Tool: res.Name, Result: res.Result, Content: res.Content}
 	if res.IsError {
 		out.Error = "tool reported an error: " + res.Content
 	}
-	c.JSON(http.StatusOK, out)
+	return out
+}
+
+// maxWait bounds ?wait= whatever the approval TTL: a request held longer
+// than this is better served by call_stream or the events stream.
+const maxWait = time.Hour
+
+// parseWait reads ?wait=: a Go duration ("30s") or whole seconds ("30").
+func parseWait(c *gin.Context) (time.Duration, error) {
+	v, ok := c.GetQuery("wait")
+	if !ok || v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.Atoi(v)
+		if nerr != nil {
+			return 0, fmt.Errorf("%w: wait must be a duration such as 30s or a number of seconds, got %q", errBadRequest, v)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	switch {
+	case d <= 0:
+		return 0, fmt.Errorf("%w: wait must be positive, got %q", errBadRequest, v)
+	case d > maxWait:
+		return 0, fmt.Errorf("%w: wait is at most %s, got %q", errBadRequest, maxWait, v)
+	}
+	return d, nil
 }
 
 // maxNameBytes bounds function.name. Exported names are at most 64
@@ -282,34 +330,9 @@ type callBody struct {
 // and the arguments are one JSON object.
 func decodeCall(body io.Reader) (CallRequest, json.RawMessage, error) {
 	var req CallRequest
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return req, nil, fmt.Errorf("request body too large: the limit is %d bytes: %w", maxErr.Limit, err)
-		}
-		return req, nil, fmt.Errorf("%w: reading body: %w", errBadRequest, err)
-	}
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return req, nil, fmt.Errorf("%w: empty body: expected an OpenAI tool call %s", errBadRequest, callShape)
-	}
-	// Valid first: its scanner is iterative with a depth limit, and it
-	// rejects data after the top-level value, which a Decoder would leave
-	// unread (and whose More misses a stray '}' or ']').
-	if !json.Valid(raw) {
-		return req, nil, fmt.Errorf("%w: invalid JSON body: %v", errBadRequest, syntaxError(raw))
-	}
-	if raw[0] != '{' {
-		return req, nil, fmt.Errorf("%w: body must be a JSON object (an OpenAI tool call %s), got %s", errBadRequest, callShape, jsonKind(raw[0]))
-	}
 	var b callBody
-	if err := json.Unmarshal(raw, &b); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			return req, nil, fmt.Errorf("%w: field %s: expected %s, got %s", errBadRequest, typeErr.Field, goKind(typeErr.Type), typeErr.Value)
-		}
-		return req, nil, fmt.Errorf("%w: invalid JSON body: %v", errBadRequest, err)
+	if err := decodeObject(body, &b, "(an OpenAI tool call "+callShape+")"); err != nil {
+		return req, nil, err
 	}
 	req = CallRequest{ID: b.ID, Type: b.Type}
 	if b.Type != "" && b.Type != "function" {

@@ -17,6 +17,9 @@ import (
 	ginSwagger "github.com/swaggo/gin-swagger"
 
 	_ "github.com/mcphub/mcphub/docs" // registers the generated spec with swag
+	"github.com/mcphub/mcphub/pkg/approval"
+	"github.com/mcphub/mcphub/pkg/catalog"
+	"github.com/mcphub/mcphub/pkg/events"
 	"github.com/mcphub/mcphub/pkg/hub"
 )
 
@@ -27,6 +30,12 @@ type Hub interface {
 	Health() hub.Health
 	Refresh(ctx context.Context) (hub.RefreshReport, error)
 	Call(ctx context.Context, req hub.CallRequest) (*hub.CallResult, error)
+	LookupTool(name string) (catalog.Tool, error)
+	Approve(ctx context.Context, req hub.ApproveRequest) (*hub.CallResult, error)
+	Reject(ctx context.Context, id, by, reason string) (approval.Request, error)
+	Approval(ctx context.Context, id string) (approval.Request, error)
+	Approvals(ctx context.Context, f approval.Filter) ([]approval.Request, error)
+	Events() *events.Bus
 }
 
 // Options configure the router.
@@ -36,6 +45,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// OpenAPI is the openapi.yaml document served at /openapi.yaml.
 	OpenAPI []byte
+	// Heartbeat is the interval of comment heartbeats on SSE streams
+	// (default 15s), so proxies keep them open and dead peers are noticed.
+	Heartbeat time.Duration
 }
 
 // NewRouter builds the HTTP handler for h.
@@ -46,10 +58,13 @@ func NewRouter(h Hub, opts Options) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 4 << 20
 	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 15 * time.Second
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	s := &server{hub: h, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	s := &server{hub: h, log: opts.Logger, maxBody: opts.MaxBodyBytes, heartbeat: opts.Heartbeat}
 	// accessLog runs outside recovery so a recovered panic is logged with
 	// its 500; every body is size-limited, not only those read today.
 	r.Use(s.accessLog, s.recovery, s.limitBody)
@@ -66,6 +81,12 @@ func NewRouter(h Hub, opts Options) http.Handler {
 	g.GET("/health", s.health)
 	g.POST("/refresh", s.refresh)
 	g.POST("/call", s.call)
+	g.POST("/call_stream", s.callStream)
+	g.POST("/approve", s.approve)
+	g.POST("/reject", s.reject)
+	g.GET("/approvals", s.approvals)
+	g.GET("/approvals/:id", s.approval)
+	g.GET("/events", s.eventsHandler(h.Events().Handler(events.HandlerOptions{Heartbeat: opts.Heartbeat, Logger: opts.Logger})))
 
 	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
 	for _, p := range []string{"/swagger", "/docs"} {
@@ -78,9 +99,10 @@ func NewRouter(h Hub, opts Options) http.Handler {
 }
 
 type server struct {
-	hub     Hub
-	log     *slog.Logger
-	maxBody int64
+	hub       Hub
+	log       *slog.Logger
+	maxBody   int64
+	heartbeat time.Duration
 }
 
 // recovery turns a handler panic into a 500 instead of a dropped connection.

@@ -15,9 +15,101 @@ const docTemplate = `{
     "host": "{{.Host}}",
     "basePath": "{{.BasePath}}",
     "paths": {
-        "/mcp_hub/call": {
+        "/mcp_hub/approvals": {
+            "get": {
+                "description": "Calls waiting for a person's approval, and those decided or expired within the last hour, newest first.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "approvals"
+                ],
+                "summary": "List approval requests",
+                "parameters": [
+                    {
+                        "enum": [
+                            "pending",
+                            "approved",
+                            "rejected",
+                            "expired"
+                        ],
+                        "type": "string",
+                        "description": "only requests in this state",
+                        "name": "state",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "only this server's requests",
+                        "name": "server",
+                        "in": "query"
+                    },
+                    {
+                        "type": "integer",
+                        "description": "at most this many (1-10000)",
+                        "name": "limit",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.ApprovalsResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "unknown state or bad limit",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/mcp_hub/approvals/{id}": {
+            "get": {
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "approvals"
+                ],
+                "summary": "Show one approval request",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "approval id (appr_…)",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.ApprovalResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "malformed id",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown id",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/mcp_hub/approve": {
             "post": {
-                "description": "Takes an OpenAI tool call ({\"id\",\"type\":\"function\",\"function\":{\"name\",\"arguments\"}}) and runs it on the owning server. ` + "`" + `result` + "`" + ` is the MCP CallToolResult as the server sent it; ` + "`" + `content` + "`" + ` is text for the role=tool message.",
+                "description": "Runs the call that POST /mcp_hub/call answered 202 for and answers like /call. The body repeats the call (tool and arguments) with its approval_id; a different tool or different arguments are a 409 and nothing runs. An approval is single-use: of concurrent approvals one runs the call, the others get 409. A caller waiting on the request (call?wait=, call_stream) gets the result too.",
                 "consumes": [
                     "application/json"
                 ],
@@ -25,17 +117,17 @@ const docTemplate = `{
                     "application/json"
                 ],
                 "tags": [
-                    "tools"
+                    "approvals"
                 ],
-                "summary": "Call a tool",
+                "summary": "Approve a pending call and run it",
                 "parameters": [
                     {
-                        "description": "the model's tool call",
-                        "name": "call",
+                        "description": "the pending call and its approval id",
+                        "name": "approval",
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/api.CallRequest"
+                            "$ref": "#/definitions/api.ApproveRequest"
                         }
                     }
                 ],
@@ -53,13 +145,125 @@ const docTemplate = `{
                         }
                     },
                     "404": {
-                        "description": "unknown tool",
+                        "description": "unknown approval id or tool",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "409": {
+                        "description": "another call than the pending one, or already decided",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "410": {
+                        "description": "the request expired",
                         "schema": {
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
                     },
                     "413": {
                         "description": "body too large",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "502": {
+                        "description": "downstream protocol error",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "server unavailable (the approval stays pending)",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "504": {
+                        "description": "downstream timed out",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/mcp_hub/call": {
+            "post": {
+                "description": "Takes an OpenAI tool call ({\"id\",\"type\":\"function\",\"function\":{\"name\",\"arguments\"}}) and runs it on the owning server. ` + "`" + `result` + "`" + ` is the MCP CallToolResult as the server sent it; ` + "`" + `content` + "`" + ` is text for the role=tool message.\nA tool that needs a person's approval does not run: the answer is 202 with an approval id (approve it with POST /mcp_hub/approve). With ` + "`" + `wait` + "`" + `, the request is held until the call is decided (then it answers like an approved call, 403 if rejected, 410 if it expired) or the wait ends (then 202).",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "tools"
+                ],
+                "summary": "Call a tool",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "for tools that need approval: how long to wait for the decision (Go duration such as 30s, or seconds; at most the approval TTL)",
+                        "name": "wait",
+                        "in": "query"
+                    },
+                    {
+                        "description": "the model's tool call",
+                        "name": "call",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/api.CallRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.CallResponse"
+                        }
+                    },
+                    "202": {
+                        "description": "the tool needs approval; nothing ran",
+                        "schema": {
+                            "$ref": "#/definitions/api.PendingResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "bad body, arguments or wait",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "rejected while the caller waited",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown tool",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "410": {
+                        "description": "the approval request expired while the caller waited",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "413": {
+                        "description": "body too large",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "too many calls already wait for approval",
                         "schema": {
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
@@ -84,6 +288,110 @@ const docTemplate = `{
                     },
                     "504": {
                         "description": "downstream timed out",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/mcp_hub/call_stream": {
+            "post": {
+                "description": "Takes the same body as /mcp_hub/call and answers text/event-stream. Events: ` + "`" + `progress` + "`" + ` (ProgressEvent) for each downstream progress notification, in order; ` + "`" + `pending` + "`" + ` (PendingResponse) when the tool needs approval, after which the stream waits for the decision up to the approval TTL; then one of ` + "`" + `result` + "`" + ` (CallResponse), ` + "`" + `error` + "`" + `, ` + "`" + `rejected` + "`" + ` or ` + "`" + `expired` + "`" + ` (StreamErrorEvent), and the stream ends. Comment lines are heartbeats. Closing the connection cancels the downstream call. Problems found before the stream starts (bad body, unknown tool) are ordinary JSON errors.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "text/event-stream"
+                ],
+                "tags": [
+                    "tools"
+                ],
+                "summary": "Call a tool, streaming progress",
+                "parameters": [
+                    {
+                        "description": "the model's tool call",
+                        "name": "call",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/api.CallRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "an SSE stream of progress, pending, result, error, rejected and expired events",
+                        "schema": {
+                            "type": "string"
+                        }
+                    },
+                    "400": {
+                        "description": "bad body or arguments",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown tool",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "413": {
+                        "description": "body too large",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "the hub is stopping",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/mcp_hub/events": {
+            "get": {
+                "description": "A text/event-stream of hub events: server_status, tools_changed, resources_changed, prompts_changed, refresh, approval_pending, approval_decided, config_reloaded, config_error. Each event has an increasing numeric id; reconnect with Last-Event-ID (or ?last_event_id=) to replay what was missed from the recent history. ` + "`" + `types` + "`" + ` filters by event type. A client that reads too slowly is disconnected (it reconnects and replays) so it never holds the hub up.",
+                "produces": [
+                    "text/event-stream"
+                ],
+                "tags": [
+                    "hub"
+                ],
+                "summary": "Live hub events (SSE)",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "replay events after this id",
+                        "name": "Last-Event-ID",
+                        "in": "header"
+                    },
+                    {
+                        "type": "string",
+                        "description": "the same, for clients that cannot set headers",
+                        "name": "last_event_id",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "comma-separated event types to receive",
+                        "name": "types",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "an SSE stream of hub events",
+                        "schema": {
+                            "type": "string"
+                        }
+                    },
+                    "400": {
+                        "description": "bad Last-Event-ID or unknown event type",
                         "schema": {
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
@@ -136,6 +444,70 @@ const docTemplate = `{
                     },
                     "503": {
                         "description": "the hub is stopping or stopped",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/mcp_hub/reject": {
+            "post": {
+                "description": "Denies the call; it never runs. A caller waiting on it gets the rejection (403 on call?wait=, a ` + "`" + `rejected` + "`" + ` event on call_stream).",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "approvals"
+                ],
+                "summary": "Reject a pending call",
+                "parameters": [
+                    {
+                        "description": "the approval id and an optional reason",
+                        "name": "rejection",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/api.RejectRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.RejectResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "bad body",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown approval id",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "409": {
+                        "description": "already decided",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "410": {
+                        "description": "the request expired",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "413": {
+                        "description": "body too large",
                         "schema": {
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
@@ -202,6 +574,91 @@ const docTemplate = `{
         }
     },
     "definitions": {
+        "api.ApprovalResponse": {
+            "type": "object",
+            "properties": {
+                "arguments": {
+                    "type": "object"
+                },
+                "caller": {
+                    "type": "string"
+                },
+                "created_at": {
+                    "type": "string"
+                },
+                "decided_at": {
+                    "type": "string"
+                },
+                "decided_by": {
+                    "type": "string"
+                },
+                "digest": {
+                    "type": "string",
+                    "example": "sha256:9f86d081884c7d65"
+                },
+                "expires_at": {
+                    "type": "string"
+                },
+                "id": {
+                    "type": "string",
+                    "example": "appr_3kq5m2x7c4ue6rz2l3n4p5q6r7s8t9vw"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "example__delete_note"
+                },
+                "reason": {
+                    "type": "string"
+                },
+                "server": {
+                    "type": "string",
+                    "example": "example"
+                },
+                "state": {
+                    "type": "string",
+                    "enum": [
+                        "pending",
+                        "approved",
+                        "rejected",
+                        "expired"
+                    ],
+                    "example": "pending"
+                },
+                "tool": {
+                    "type": "string",
+                    "example": "delete_note"
+                }
+            }
+        },
+        "api.ApprovalsResponse": {
+            "type": "object",
+            "properties": {
+                "approvals": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/api.ApprovalResponse"
+                    }
+                }
+            }
+        },
+        "api.ApproveRequest": {
+            "type": "object",
+            "properties": {
+                "approval_id": {
+                    "type": "string",
+                    "example": "appr_3kq5m2x7c4ue6rz2l3n4p5q6r7s8t9vw"
+                },
+                "arguments": {
+                    "description": "Arguments is a JSON object or a JSON-encoded object string.",
+                    "type": "object"
+                },
+                "tool": {
+                    "description": "Tool is the exported name (server__tool) or the server.tool form.",
+                    "type": "string",
+                    "example": "example__delete_note"
+                }
+            }
+        },
         "api.CallFunction": {
             "type": "object",
             "properties": {
@@ -350,6 +807,62 @@ const docTemplate = `{
                 }
             }
         },
+        "api.PendingData": {
+            "type": "object",
+            "properties": {
+                "approval_id": {
+                    "type": "string",
+                    "example": "appr_3kq5m2x7c4ue6rz2l3n4p5q6r7s8t9vw"
+                },
+                "created_at": {
+                    "type": "string"
+                },
+                "digest": {
+                    "type": "string",
+                    "example": "sha256:9f86d081884c7d65"
+                },
+                "expires_at": {
+                    "type": "string"
+                },
+                "server": {
+                    "type": "string",
+                    "example": "example"
+                },
+                "status": {
+                    "type": "string",
+                    "example": "pending"
+                },
+                "tool": {
+                    "type": "string",
+                    "example": "example__delete_note"
+                }
+            }
+        },
+        "api.PendingResponse": {
+            "type": "object",
+            "properties": {
+                "data": {
+                    "$ref": "#/definitions/api.PendingData"
+                },
+                "error": {
+                    "description": "Error says, for humans and models, what happened and what to do.",
+                    "type": "string",
+                    "example": "example__delete_note needs approval"
+                },
+                "id": {
+                    "type": "string",
+                    "example": "call_abc123"
+                },
+                "status": {
+                    "type": "string",
+                    "example": "pending"
+                },
+                "success": {
+                    "type": "boolean",
+                    "example": false
+                }
+            }
+        },
         "api.RefreshResponse": {
             "type": "object",
             "properties": {
@@ -377,6 +890,31 @@ const docTemplate = `{
                 },
                 "started_at": {
                     "type": "string"
+                }
+            }
+        },
+        "api.RejectRequest": {
+            "type": "object",
+            "properties": {
+                "approval_id": {
+                    "type": "string",
+                    "example": "appr_3kq5m2x7c4ue6rz2l3n4p5q6r7s8t9vw"
+                },
+                "reason": {
+                    "type": "string",
+                    "example": "not during the freeze"
+                }
+            }
+        },
+        "api.RejectResponse": {
+            "type": "object",
+            "properties": {
+                "approval": {
+                    "$ref": "#/definitions/api.ApprovalResponse"
+                },
+                "success": {
+                    "type": "boolean",
+                    "example": true
                 }
             }
         },

@@ -59,16 +59,20 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		addr = config.DefaultListen
 	}
 	router := api.NewRouter(h, api.Options{Logger: opts.Logger, OpenAPI: opts.OpenAPI})
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	}
+	// Event streams and calls waiting for approval stay open for minutes;
+	// Shutdown waits for every request, so end those when it begins.
+	srv.RegisterOnShutdown(h.Drain)
 	return &App{
-		log:  opts.Logger,
-		hub:  h,
-		addr: addr,
-		srv: &http.Server{
-			Handler:           router,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
-		},
+		log:      opts.Logger,
+		hub:      h,
+		addr:     addr,
+		srv:      srv,
 		serveErr: make(chan error, 1),
 	}, nil
 }

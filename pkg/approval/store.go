@@ -115,6 +115,14 @@ func NewMemoryStore(maxPending int, retention time.Duration) *MemoryStore {
 	}
 }
 
+// SetMaxPending changes the bound on pending requests, for config reloads.
+// Requests already pending stay, even beyond a lower bound.
+func (s *MemoryStore) SetMaxPending(n int) {
+	s.mu.Lock()
+	s.maxPending = max(n, 1)
+	s.mu.Unlock()
+}
+
 // Create implements Store. r.CreatedAt is the current time: requests
 // pending past it do not count towards the limit.
 func (s *MemoryStore) Create(_ context.Context, r Request) error {

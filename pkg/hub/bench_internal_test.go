@@ -51,7 +51,7 @@ func benchHub(b testing.TB, nServers, nTools int) *Hub {
 		}
 		h.catalogs[c] = sc
 	}
-	h.state.Store(&state{cfg: cfg, conns: conns})
+	h.state.Store(&state{cfg: cfg, conns: conns, policy: h.state.Load().policy})
 	h.rebuild()
 	if n := len(h.Snapshot().Tools()); n != nServers*nTools {
 		b.Fatalf("%d tools in the catalog, want %d", n, nServers*nTools)

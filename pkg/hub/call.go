@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
+	"github.com/mcphub/mcphub/pkg/approval"
 	"github.com/mcphub/mcphub/pkg/catalog"
 	"github.com/mcphub/mcphub/pkg/downstream"
 	"github.com/mcphub/mcphub/pkg/openai"
@@ -23,6 +25,16 @@ type CallRequest struct {
 	// OnProgress, when set, receives the call's progress notifications in
 	// order. It runs on the downstream reader goroutine and must not block.
 	OnProgress func(Progress)
+	// Caller names who makes the call (an auth token's name), for the
+	// approval record and the logs.
+	Caller string
+	// Wait applies to tools that need approval. Zero: answer
+	// *PendingError at once. Positive: wait that long for the decision
+	// (then *PendingError). Negative: wait until decided or expired.
+	Wait time.Duration
+	// OnPending, when set and Wait is not zero, is told the approval
+	// request before the wait begins.
+	OnPending func(approval.Request)
 }
 
 // CallResult is a completed tool call.
@@ -50,29 +62,52 @@ func (h *Hub) LookupTool(name string) (catalog.Tool, error) {
 // Call runs a tool on its server. ctx is the caller's: when it ends, the
 // downstream call is cancelled. Arguments that are not a JSON object (or
 // null, or a JSON string holding an object, as OpenAI sends them) are
-// ErrInvalidInput.
+// ErrInvalidInput. A tool that needs approval does not run: see
+// CallRequest.Wait and Approve.
 func (h *Hub) Call(ctx context.Context, req CallRequest) (*CallResult, error) {
 	if h.ctx.Err() != nil {
 		// After Stop the catalog is empty: say why, not "unknown tool".
 		return nil, ErrStopped
 	}
 	v := h.view.Load()
-	t, ok := v.snap.Tool(req.Name)
+	t, conn, args, err := h.resolve(v, req.Name, req.Arguments)
+	if err != nil {
+		return nil, err
+	}
+	if v.policy.Requires(t.Server, t.Name) {
+		return h.requestApproval(ctx, t, args, req)
+	}
+	return h.run(ctx, t, conn, args, req.OnProgress)
+}
+
+// NeedsApproval reports whether calls of a tool wait for a person.
+func (h *Hub) NeedsApproval(t catalog.Tool) bool {
+	return h.view.Load().policy.Requires(t.Server, t.Name)
+}
+
+// resolve finds a call's tool and connection and checks its arguments.
+func (h *Hub) resolve(v *view, name string, arguments json.RawMessage) (catalog.Tool, *downstream.Conn, json.RawMessage, error) {
+	t, ok := v.snap.Tool(name)
 	if !ok {
-		return nil, fmt.Errorf("%w: unknown tool %q", ErrNotFound, req.Name)
+		return t, nil, nil, fmt.Errorf("%w: unknown tool %q", ErrNotFound, name)
 	}
 	conn, ok := v.conns[t.Server]
 	if !ok {
-		return nil, fmt.Errorf("%w: server %s is not running", ErrUnavailable, t.Server)
+		return t, nil, nil, fmt.Errorf("%w: server %s is not running", ErrUnavailable, t.Server)
 	}
 	// Checked here, not left to the server: malformed JSON would otherwise
 	// fail while encoding the request (a 502 that also probes a healthy
 	// connection), and null would reach servers that reject it.
-	args, err := openai.DecodeArguments(req.Arguments)
+	args, err := openai.DecodeArguments(arguments)
 	if err != nil {
-		return nil, fmt.Errorf("%w: tool %s: %w", ErrInvalidInput, req.Name, err)
+		return t, nil, nil, fmt.Errorf("%w: tool %s: %w", ErrInvalidInput, name, err)
 	}
-	raw, err := conn.CallTool(ctx, t.Name, args, req.OnProgress)
+	return t, conn, args, nil
+}
+
+// run makes the downstream call.
+func (h *Hub) run(ctx context.Context, t catalog.Tool, conn *downstream.Conn, args json.RawMessage, onProgress func(Progress)) (*CallResult, error) {
+	raw, err := conn.CallTool(ctx, t.Name, args, onProgress)
 	if err != nil {
 		return nil, h.callError(ctx, t.Server, conn, err)
 	}

@@ -20,6 +20,17 @@ var (
 	ErrProtocol     = errors.New("downstream protocol error")
 	ErrTimeout      = errors.New("timed out")
 	ErrStopped      = errors.New("hub stopped")
+
+	// ErrApprovalPending: the call waits for a person (see PendingError).
+	ErrApprovalPending = errors.New("approval pending")
+	// ErrConflict: an approval for another call, or one already decided.
+	ErrConflict = errors.New("conflict")
+	// ErrExpired: the approval request expired without a decision.
+	ErrExpired = errors.New("approval expired")
+	// ErrRejected: a person rejected the call.
+	ErrRejected = errors.New("approval rejected")
+	// ErrTooManyPending: the approval store is full.
+	ErrTooManyPending = errors.New("too many pending approvals")
 )
 
 // wrapDownstream gives a downstream error one of the hub's kinds, keeping

@@ -9,9 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcphub/mcphub/pkg/approval"
 	"github.com/mcphub/mcphub/pkg/catalog"
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/downstream"
+	"github.com/mcphub/mcphub/pkg/events"
 )
 
 // Options configure a Hub.
@@ -20,6 +22,9 @@ type Options struct {
 	// Load re-reads the configuration files. The refresh loop calls it when
 	// the files changed; nil disables reloading from files.
 	Load func() (*config.Config, error)
+	// Approvals stores calls waiting for approval; nil means in memory,
+	// bounded by the config's approval.max_pending.
+	Approvals approval.Store
 }
 
 // Hub is the core service. Create it with New, then Start; Stop ends it.
@@ -29,6 +34,9 @@ type Hub struct {
 
 	ctx    context.Context // root of every connection
 	cancel context.CancelFunc
+	// waitCtx ends every wait for an approval decision: at Drain or Stop.
+	waitCtx   context.Context
+	stopWaits context.CancelFunc
 
 	// mu serialises Start, Reload, Refresh and Stop: the writers of state.
 	mu          sync.Mutex
@@ -44,10 +52,19 @@ type Hub struct {
 	// rendered caches each server's rendered tool list between rebuilds.
 	rendered map[string]renderedServer
 
+	// announced is what the event stream last said of each server's
+	// catalog, by server name; guarded by catMu.
+	announced map[string]fingerprints
+
 	view atomic.Pointer[view] // what readers and callers see, swapped whole
+
+	approvals approval.Store
+	waiters   waiters
+	events    *events.Bus
 
 	intervalCh chan time.Duration
 	loopDone   chan struct{}
+	sweepDone  chan struct{}
 }
 
 // New builds a hub for cfg. Nothing runs until Start.
@@ -58,16 +75,29 @@ func New(cfg *config.Config, opts Options) (*Hub, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	st, err := newState(cfg, map[string]*downstream.Conn{})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if opts.Approvals == nil {
+		opts.Approvals = newApprovalStore(cfg)
+	}
 	h := &Hub{
 		log:        opts.Logger,
 		load:       opts.Load,
 		catalogs:   map[*downstream.Conn]catalog.ServerCatalog{},
+		announced:  map[string]fingerprints{},
+		approvals:  opts.Approvals,
+		waiters:    waiters{m: map[string]*waiter{}},
+		events:     events.NewBus(events.Options{Logger: opts.Logger}),
 		intervalCh: make(chan time.Duration, 1),
 		loopDone:   make(chan struct{}),
+		sweepDone:  make(chan struct{}),
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.waitCtx, h.stopWaits = context.WithCancel(h.ctx)
 	h.fingerprint, _ = fingerprint(cfg.Files)
-	h.state.Store(&state{cfg: cfg, conns: map[string]*downstream.Conn{}})
+	h.state.Store(st)
 	h.rebuild()
 	return h, nil
 }
@@ -81,16 +111,17 @@ func (h *Hub) Start() {
 		return
 	}
 	h.started = true
-	cfg := h.state.Load().cfg
+	st := h.state.Load()
 	conns := map[string]*downstream.Conn{}
-	for _, srv := range cfg.Servers {
+	for _, srv := range st.cfg.Servers {
 		if srv.Enabled {
 			conns[srv.Name] = h.startConn(srv)
 		}
 	}
-	h.state.Store(&state{cfg: cfg, conns: conns})
+	h.state.Store(&state{cfg: st.cfg, conns: conns, policy: st.policy})
 	h.rebuild()
-	go h.refreshLoop(cfg.RefreshInterval)
+	go h.refreshLoop(st.cfg.RefreshInterval)
+	go h.sweepLoop()
 }
 
 // WaitFirstAttempt returns once every server has tried to connect once
@@ -104,6 +135,15 @@ func (h *Hub) WaitFirstAttempt(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Drain ends every wait for an approval decision (with ErrStopped) and
+// every event stream, so that an HTTP server shutting down is not held up
+// by requests that would stay open for minutes. Running calls go on, and
+// the hub keeps serving until Stop.
+func (h *Hub) Drain() {
+	h.stopWaits()
+	h.events.Close()
 }
 
 // Stop closes every connection (reaping stdio children) and ends the refresh
@@ -122,19 +162,22 @@ func (h *Hub) Stop(ctx context.Context) error {
 	h.stopped = true
 	started := h.started
 	st := h.state.Load()
-	h.state.Store(&state{cfg: st.cfg, conns: map[string]*downstream.Conn{}})
+	h.state.Store(&state{cfg: st.cfg, conns: map[string]*downstream.Conn{}, policy: st.policy})
 	h.mu.Unlock()
 	conns := st.conns
 
 	err := stopAll(ctx, conns)
 	if started {
-		select {
-		case <-h.loopDone:
-		case <-ctx.Done():
-			err = errors.Join(err, fmt.Errorf("refresh loop: %w", ctx.Err()))
+		for name, done := range map[string]chan struct{}{"refresh loop": h.loopDone, "approval sweeper": h.sweepDone} {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				err = errors.Join(err, fmt.Errorf("%s: %w", name, ctx.Err()))
+			}
 		}
 	}
 	h.rebuild()
+	h.events.Close() // ends every event stream
 	return err
 }
 
@@ -155,7 +198,7 @@ func (h *Hub) startConn(srv config.Server) *downstream.Conn {
 	c = downstream.New(srv, downstream.Options{
 		Logger:      h.log,
 		OnDiscovery: func(_ string, d *downstream.Discovery) { h.onDiscovery(c, d) },
-		OnStatus:    func(st downstream.Status) { h.onStatus(st) },
+		OnStatus:    h.onStatus,
 	})
 	c.Start(h.ctx)
 	return c
@@ -166,21 +209,37 @@ func (h *Hub) onDiscovery(c *downstream.Conn, d *downstream.Discovery) {
 	for _, p := range problems {
 		h.log.Warn("skipped a downstream item", "server", c.Config().Name, "err", p)
 	}
+	name := c.Config().Name
+	after := fingerprintCatalog(sc)
 	h.catMu.Lock()
 	h.catalogs[c] = sc
+	before := h.announced[name]
+	h.announced[name] = after
 	h.catMu.Unlock()
 	h.rebuild()
+	h.announceCatalog(name, before, after)
 }
 
 func (h *Hub) onStatus(st downstream.Status) {
 	h.log.Debug("server status", "server", st.Server, "state", st.State, "err", st.LastError)
+	h.publishStatus(st)
 }
 
 // state is the configuration and the connections running it. Writers hold
 // Hub.mu and swap it whole; everyone else reads it without locks.
 type state struct {
-	cfg   *config.Config
-	conns map[string]*downstream.Conn
+	cfg    *config.Config
+	conns  map[string]*downstream.Conn
+	policy *approval.Policy // cfg's approval rules
+}
+
+// newState pairs a validated configuration with its connections.
+func newState(cfg *config.Config, conns map[string]*downstream.Conn) (*state, error) {
+	p, err := policyOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &state{cfg: cfg, conns: conns, policy: p}, nil
 }
 
 // Config returns the configuration the hub runs now.

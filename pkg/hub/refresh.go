@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/downstream"
+	"github.com/mcphub/mcphub/pkg/events"
 )
 
 // RefreshReport is what one refresh pass did.
@@ -38,11 +39,11 @@ func (r RefreshReport) Changed() []string {
 
 // ReloadReport is what applying a configuration changed.
 type ReloadReport struct {
-	Reloaded  bool
-	Error     string // the new config was rejected; the old one keeps running
-	Added     []string
-	Removed   []string
-	Restarted []string
+	Reloaded  bool     `json:"reloaded"`
+	Error     string   `json:"error,omitempty"` // the new config was rejected; the old one keeps running
+	Added     []string `json:"added,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
+	Restarted []string `json:"restarted,omitempty"`
 }
 
 // refreshLoop runs Refresh every interval until the hub stops.
@@ -74,6 +75,7 @@ func (h *Hub) Refresh(ctx context.Context) (RefreshReport, error) {
 	if h.ctx.Err() != nil {
 		return r, ErrStopped
 	}
+	h.events.Publish(events.Refresh, RefreshEvent{Phase: "started"})
 	if rep, ok := h.reloadIfChanged(ctx); ok {
 		r.Config = &rep
 	}
@@ -93,6 +95,7 @@ func (h *Hub) Refresh(ctx context.Context) (RefreshReport, error) {
 	slices.SortFunc(results, func(a, b downstream.RefreshResult) int { return strings.Compare(a.Server, b.Server) })
 	r.Servers = results
 	r.Duration = time.Since(r.StartedAt)
+	h.events.Publish(events.Refresh, refreshPayload(r))
 	return r, nil
 }
 
@@ -125,6 +128,7 @@ func (h *Hub) ReloadFromFiles(ctx context.Context) ReloadReport {
 	cfg, err := h.load()
 	if err != nil {
 		h.log.Error("config reload rejected; keeping the running config", "err", err)
+		h.events.Publish(events.ConfigError, ConfigEvent{Error: err.Error()})
 		// Remember the broken content, so it is reported once, not every pass.
 		if fpErr == nil {
 			h.mu.Lock()
@@ -153,7 +157,21 @@ func (h *Hub) Reload(ctx context.Context, cfg *config.Config) (ReloadReport, err
 
 // reload is Reload with the fingerprint of the content cfg was loaded from.
 func (h *Hub) reload(ctx context.Context, cfg *config.Config, fp string) (ReloadReport, error) {
+	rep, err := h.applyConfig(ctx, cfg, fp)
+	if err != nil {
+		h.events.Publish(events.ConfigError, ConfigEvent{Error: err.Error()})
+		return rep, err
+	}
+	h.events.Publish(events.ConfigReloaded, ConfigEvent{Added: rep.Added, Removed: rep.Removed, Restarted: rep.Restarted})
+	return rep, nil
+}
+
+func (h *Hub) applyConfig(ctx context.Context, cfg *config.Config, fp string) (ReloadReport, error) {
 	if err := cfg.Validate(); err != nil {
+		return ReloadReport{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	st, err := newState(cfg, nil)
+	if err != nil {
 		return ReloadReport{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	h.mu.Lock()
@@ -203,7 +221,11 @@ func (h *Hub) reload(ctx context.Context, cfg *config.Config, fp string) (Reload
 	for _, c := range fresh {
 		_ = c.WaitFirstAttempt(ctx)
 	}
-	h.state.Store(&state{cfg: cfg, conns: next})
+	st.conns = next
+	h.state.Store(st)
+	if s, ok := h.approvals.(limitSetter); ok {
+		s.SetMaxPending(cfg.Approval.MaxPending)
+	}
 	h.fingerprint = fp
 	if old.cfg.RefreshInterval != cfg.RefreshInterval {
 		// Only the latest interval counts: replace one the loop has not
@@ -220,11 +242,12 @@ func (h *Hub) reload(ctx context.Context, cfg *config.Config, fp string) (Reload
 	for _, c := range replaced {
 		removed[c.Config().Name+"\x00old"] = c
 	}
-	err := stopAll(ctx, removed)
+	err = stopAll(ctx, removed)
 	for _, c := range removed {
 		h.dropCatalog(c)
 	}
 	h.rebuild()
+	h.announceRemoved(rep.Removed)
 	slices.Sort(rep.Added)
 	slices.Sort(rep.Removed)
 	slices.Sort(rep.Restarted)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/mcphub/mcphub/pkg/approval"
 	"github.com/mcphub/mcphub/pkg/catalog"
 	"github.com/mcphub/mcphub/pkg/downstream"
 	"github.com/mcphub/mcphub/pkg/openai"
@@ -19,7 +20,11 @@ type view struct {
 	tools       []byte            // {"tools":[...]} for every server
 	serverTools map[string][]byte // the same, per server
 	skipped     []openai.SkippedTool
+	policy      *approval.Policy
 }
+
+// needsApproval reports whether calls of t wait for a person.
+func (v *view) needsApproval(t *catalog.Tool) bool { return v.policy.Requires(t.Server, t.Name) }
 
 // rebuild renders a new view from the current state and catalogs.
 //
@@ -39,14 +44,15 @@ func (h *Hub) rebuild() {
 		}
 	}
 	snap := catalog.Build(servers, st.cfg.ToolNameSeparator)
-	v := &view{snap: snap, conns: st.conns, serverTools: make(map[string][]byte, len(servers))}
+	v := &view{snap: snap, conns: st.conns, policy: st.policy, serverTools: make(map[string][]byte, len(servers))}
+	needsApproval := v.needsApproval
 	rendered := make(map[string]renderedServer, len(servers))
 	bodies := make([][]byte, 0, len(servers))
 	for _, name := range snap.Servers() { // sorted, as snap.Tools() is
 		tools := snap.ServerTools(name)
 		r, ok := h.rendered[name]
-		if !ok || !r.renders(tools) {
-			r = renderServer(tools)
+		if !ok || !r.renders(tools, needsApproval) {
+			r = renderServer(tools, needsApproval)
 		}
 		rendered[name] = r
 		v.serverTools[name] = r.body
@@ -56,7 +62,7 @@ func (h *Hub) rebuild() {
 	h.rendered = rendered
 	var ok bool
 	if v.tools, ok = joinToolLists(bodies); !ok {
-		v.tools, v.skipped = openai.RenderTools(snap.Tools())
+		v.tools, v.skipped = openai.RenderTools(snap.Tools(), needsApproval)
 	}
 	for _, c := range snap.Collisions() {
 		h.log.Warn("tool name collision: names disambiguated", "name", c.Exported, "members", fmt.Sprint(c.Members))
@@ -80,25 +86,28 @@ type renderedServer struct {
 type renderKey struct {
 	name, exported, description string
 	schema                      []byte
+	approval                    bool
 }
 
-func renderServer(tools []catalog.Tool) renderedServer {
+func renderServer(tools []catalog.Tool, needsApproval func(*catalog.Tool) bool) renderedServer {
 	r := renderedServer{from: make([]renderKey, len(tools))}
-	for i, t := range tools {
-		r.from[i] = renderKey{t.Name, t.Exported, t.Description, t.InputSchema}
+	for i := range tools {
+		t := &tools[i]
+		r.from[i] = renderKey{t.Name, t.Exported, t.Description, t.InputSchema, needsApproval(t)}
 	}
-	r.body, r.skipped = openai.RenderTools(tools)
+	r.body, r.skipped = openai.RenderTools(tools, needsApproval)
 	return r
 }
 
 // renders reports whether r is the rendering of tools.
-func (r renderedServer) renders(tools []catalog.Tool) bool {
+func (r renderedServer) renders(tools []catalog.Tool, needsApproval func(*catalog.Tool) bool) bool {
 	if len(r.from) != len(tools) {
 		return false
 	}
-	for i, t := range tools {
-		k := r.from[i]
-		if k.name != t.Name || k.exported != t.Exported || k.description != t.Description || !bytes.Equal(k.schema, t.InputSchema) {
+	for i := range tools {
+		t, k := &tools[i], r.from[i]
+		if k.name != t.Name || k.exported != t.Exported || k.description != t.Description ||
+			!bytes.Equal(k.schema, t.InputSchema) || k.approval != needsApproval(t) {
 			return false
 		}
 	}

@@ -37,7 +37,7 @@ func setCatalogs(t *testing.T, h *Hub, servers map[string][]string) {
 		h.catalogs[c] = sc
 		h.catMu.Unlock()
 	}
-	h.state.Store(&state{cfg: old.cfg, conns: conns})
+	h.state.Store(&state{cfg: old.cfg, conns: conns, policy: old.policy})
 	h.rebuild()
 }
 
@@ -45,7 +45,7 @@ func setCatalogs(t *testing.T, h *Hub, servers map[string][]string) {
 func checkView(t *testing.T, h *Hub, wantSkipped int) {
 	t.Helper()
 	v := h.view.Load()
-	want, skipped := openai.RenderTools(v.snap.Tools())
+	want, skipped := openai.RenderTools(v.snap.Tools(), v.needsApproval)
 	if !bytes.Equal(v.tools, want) {
 		t.Errorf("tool list\n got %s\nwant %s", v.tools, want)
 	}
@@ -55,7 +55,7 @@ func checkView(t *testing.T, h *Hub, wantSkipped int) {
 	var servers []string
 	for name, body := range v.serverTools {
 		servers = append(servers, name)
-		if want, _ := openai.RenderTools(v.snap.ServerTools(name)); !bytes.Equal(body, want) {
+		if want, _ := openai.RenderTools(v.snap.ServerTools(name), v.needsApproval); !bytes.Equal(body, want) {
 			t.Errorf("%s\n got %s\nwant %s", name, body, want)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mcphub/mcphub/pkg/catalog"
 )
@@ -31,6 +32,10 @@ type ToolSchema struct {
 	Type     string   `json:"type"` // always "function"
 	Function Function `json:"function"`
 }
+
+// ApprovalNote ends the description of a tool that needs approval, so the
+// model can tell its user that the call waits for a person.
+const ApprovalNote = "(Calls need a person's approval before they run.)"
 
 // SkippedTool is a tool RenderTools left out, and why.
 type SkippedTool struct {
@@ -153,7 +158,11 @@ func fromTool(t *catalog.Tool, compact bool) (ToolSchema, error) {
 // whose exported name an earlier tool already used, is left out and
 // reported; that is never fatal for the others. Parameters are compacted
 // (whitespace only: strings inside them are not re-escaped).
-func RenderTools(tools []catalog.Tool) (body []byte, skipped []SkippedTool) {
+//
+// needsApproval, when not nil, marks tools whose calls wait for a person's
+// approval: the entry gets "x-requires-approval": true beside "function",
+// for the app, and the description says so, for the model.
+func RenderTools(tools []catalog.Tool, needsApproval func(*catalog.Tool) bool) (body []byte, skipped []SkippedTool) {
 	size := 16
 	for i := range tools {
 		size += len(tools[i].Exported) + len(tools[i].Description) + len(tools[i].InputSchema) + 64
@@ -185,15 +194,23 @@ func RenderTools(tools []catalog.Tool) (body []byte, skipped []SkippedTool) {
 			buf.WriteByte(',')
 		}
 		n++
+		approval := needsApproval != nil && needsApproval(t)
 		buf.WriteString(`{"type":"function","function":{"name":`)
 		writeString(ts.Function.Name)
-		if ts.Function.Description != "" {
+		if desc := ts.Function.Description; desc != "" || approval {
+			if approval {
+				desc = strings.TrimSpace(desc + " " + ApprovalNote)
+			}
 			buf.WriteString(`,"description":`)
-			writeString(ts.Function.Description)
+			writeString(desc)
 		}
 		buf.WriteString(`,"parameters":`)
 		buf.Write(ts.Function.Parameters)
-		buf.WriteString("}}")
+		buf.WriteString("}")
+		if approval {
+			buf.WriteString(`,"x-requires-approval":true`)
+		}
+		buf.WriteString("}")
 	}
 	buf.WriteString("]}")
 	return buf.Bytes(), skipped

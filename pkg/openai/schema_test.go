@@ -112,7 +112,7 @@ func TestRenderTools(t *testing.T) {
 		{Name: "c"},
 	}}}, "__")
 	tools := append(snap.Tools(), catalog.Tool{Server: "s", Name: "a-again", Exported: "s__a"})
-	body, skipped := RenderTools(tools)
+	body, skipped := RenderTools(tools, nil)
 	want := `{"tools":[` +
 		`{"type":"function","function":{"name":"s__a","description":"x < y && \"z\"\n","parameters":{"type":"object","properties":{"q":{"type":"string","description":"<tag>"}}}}},` +
 		`{"type":"function","function":{"name":"s__c","parameters":{"type":"object","properties":{}}}}]}`
@@ -127,8 +127,26 @@ func TestRenderTools(t *testing.T) {
 		skipped[1].Name != "a-again" || !errors.Is(skipped[1].Err, ErrInvalidName) {
 		t.Errorf("skipped = %+v", skipped)
 	}
-	if body, skipped := RenderTools(nil); string(body) != `{"tools":[]}` || skipped != nil {
+	if body, skipped := RenderTools(nil, nil); string(body) != `{"tools":[]}` || skipped != nil {
 		t.Errorf("empty: %s %v", body, skipped)
+	}
+}
+
+func TestRenderToolsMarksApproval(t *testing.T) {
+	snap := catalog.Build([]catalog.ServerCatalog{{Server: "s", Tools: []catalog.Tool{
+		{Name: "delete", Description: "Delete it."}, {Name: "quiet"}, {Name: "read", Description: "Read it."},
+	}}}, "__")
+	needs := func(t *catalog.Tool) bool { return t.Name != "read" }
+	body, _ := RenderTools(snap.Tools(), needs)
+	want := `{"tools":[` +
+		`{"type":"function","function":{"name":"s__delete","description":"Delete it. ` + ApprovalNote + `","parameters":{"type":"object","properties":{}}},"x-requires-approval":true},` +
+		`{"type":"function","function":{"name":"s__quiet","description":"` + ApprovalNote + `","parameters":{"type":"object","properties":{}}},"x-requires-approval":true},` +
+		`{"type":"function","function":{"name":"s__read","description":"Read it.","parameters":{"type":"object","properties":{}}}}]}`
+	if string(body) != want {
+		t.Errorf("body\n got %s\nwant %s", body, want)
+	}
+	if !json.Valid(body) {
+		t.Error("body is not valid JSON")
 	}
 }
 
@@ -150,7 +168,7 @@ func BenchmarkRenderTools(b *testing.B) {
 	tools := catalog.Build(servers, "__").Tools()
 	b.ReportAllocs()
 	for b.Loop() {
-		body, skipped := RenderTools(tools)
+		body, skipped := RenderTools(tools, nil)
 		if len(skipped) != 0 || len(body) == 0 {
 			b.Fatal("render failed")
 		}
