@@ -34,7 +34,7 @@ type PendingData struct {
 	ApprovalID string    `json:"approval_id" example:"appr_3kq5m2x7c4ue6rz2l3n4p5q6r7s8t9vw"`
 	Tool       string    `json:"tool" example:"example__delete_note"`
 	Server     string    `json:"server" example:"example"`
-	Digest     string    `json:"digest" example:"sha256:9f86d081884c7d65"`
+	Digest     string    `json:"digest" example:"b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c"`
 	CreatedAt  time.Time `json:"created_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
 }
@@ -61,7 +61,7 @@ type ApprovalResponse struct {
 	Tool      string          `json:"tool" example:"delete_note"`
 	Name      string          `json:"name" example:"example__delete_note"`
 	Arguments json.RawMessage `json:"arguments" swaggertype:"object"`
-	Digest    string          `json:"digest" example:"sha256:9f86d081884c7d65"`
+	Digest    string          `json:"digest" example:"b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c"`
 	Caller    string          `json:"caller,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
 	ExpiresAt time.Time       `json:"expires_at"`
@@ -170,7 +170,7 @@ type ApproveRequest struct {
 //	@Failure		410			{object}	ErrorResponse	"the request expired"
 //	@Failure		413			{object}	ErrorResponse	"body too large"
 //	@Failure		502			{object}	ErrorResponse	"downstream protocol error"
-//	@Failure		503			{object}	ErrorResponse	"server unavailable (the approval stays pending)"
+//	@Failure		503			{object}	ErrorResponse	"server unavailable; the approval stays pending when the call never reached the server"
 //	@Failure		504			{object}	ErrorResponse	"downstream timed out"
 //	@Router			/mcp_hub/approve [post]
 func (s *server) approve(c *gin.Context) {

@@ -1,10 +1,15 @@
 package api_test
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcphub/mcphub/api"
 )
@@ -67,4 +72,68 @@ func BenchmarkToolsHandler(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkApprovalRoundTrip is a gated call's whole life over loopback
+// HTTP (POST /call answers 202 with an approval id, POST /approve runs the
+// call and answers with its result), beside the same call without approval
+// and the direct call to the server with no hub, measured in the same run.
+func BenchmarkApprovalRoundTrip(b *testing.B) {
+	url := httpExample(b)
+	gated := httpServer("gated", url)
+	gated.RequireApproval = []string{"echo"}
+	e := startHubConfig(b, api.Options{}, nil, httpServer("web", url), gated)
+	args := `{"message":"hi"}`
+
+	b.Run("direct", func(b *testing.B) {
+		c, err := client.NewStreamableHttpClient(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		ctx := context.Background()
+		init := mcp.InitializeRequest{}
+		init.Params.ProtocolVersion = mcp.ProtocolVersion20251125
+		if _, err := c.Initialize(ctx, init); err != nil {
+			b.Fatal(err)
+		}
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "echo"
+		req.Params.Arguments = map[string]any{"message": "hi"}
+		b.ReportAllocs()
+		for b.Loop() {
+			if res, err := c.CallTool(ctx, req); err != nil || res.IsError {
+				b.Fatalf("direct call: %v %+v", err, res)
+			}
+		}
+	})
+	b.Run("call", func(b *testing.B) {
+		body := callJSON("web__echo", args)
+		b.ReportAllocs()
+		for b.Loop() {
+			if r := e.do(b, http.MethodPost, "/mcp_hub/call", strings.NewReader(body)); r.status != http.StatusOK {
+				b.Fatalf("call: status %d: %s", r.status, r.body)
+			}
+		}
+	})
+	b.Run("call+approve", func(b *testing.B) {
+		body := callJSON("gated__echo", args)
+		b.ReportAllocs()
+		for b.Loop() {
+			r := e.do(b, http.MethodPost, "/mcp_hub/call", strings.NewReader(body))
+			var pending struct {
+				Data struct {
+					ApprovalID string `json:"approval_id"`
+				} `json:"data"`
+			}
+			if r.status != http.StatusAccepted || json.Unmarshal(r.body, &pending) != nil {
+				b.Fatalf("call: status %d: %s", r.status, r.body)
+			}
+			approve := `{"approval_id":"` + pending.Data.ApprovalID + `","tool":"gated__echo","arguments":` + args + `}`
+			r = e.do(b, http.MethodPost, "/mcp_hub/approve", strings.NewReader(approve))
+			if r.status != http.StatusOK || !strings.Contains(string(r.body), `"success":true`) {
+				b.Fatalf("approve: status %d: %s", r.status, r.body)
+			}
+		}
+	})
 }

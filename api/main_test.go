@@ -83,8 +83,18 @@ type env struct {
 // test ends, after every server tried to connect once.
 func startHub(t testing.TB, opts api.Options, servers ...config.Server) *env {
 	t.Helper()
+	return startHubConfig(t, opts, nil, servers...)
+}
+
+// startHubConfig is startHub with edit applied to the configuration (the
+// approval settings, say) before the hub is built; edit may be nil.
+func startHubConfig(t testing.TB, opts api.Options, edit func(*config.Config), servers ...config.Server) *env {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Servers = servers
+	if edit != nil {
+		edit(cfg)
+	}
 	h, err := hub.New(cfg, hub.Options{Logger: quiet})
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)

@@ -32,8 +32,8 @@ type ProgressEvent struct {
 }
 
 // StreamErrorEvent ends a stream that did not produce a result. status is
-// the HTTP status /call would have answered with; for rejected and expired
-// events approval_id names the request.
+// the HTTP status /call would have answered with; approval_id names the
+// approval request when the call needed one.
 type StreamErrorEvent struct {
 	Success    bool   `json:"success" example:"false"`
 	Status     int    `json:"status" example:"503"`
@@ -72,7 +72,8 @@ func (s *server) callStream(c *gin.Context) {
 	done := make(chan struct{})
 	var res *hub.CallResult
 	var callErr error
-	go func() { // owned here: the handler returns only after it ends
+	var approvalID string // set before done is closed, read after
+	go func() {           // owned here: the handler returns only after it ends
 		defer close(done)
 		res, callErr = s.hub.Call(ctx, hub.CallRequest{
 			Name: req.Function.Name, Arguments: args, Wait: -1,
@@ -80,6 +81,7 @@ func (s *server) callStream(c *gin.Context) {
 				q.push(eventProgress, ProgressEvent{Progress: p.Progress, Total: p.Total, Message: p.Message})
 			},
 			OnPending: func(r approval.Request) {
+				approvalID = r.ID
 				q.push(eventPending, pendingResponse(req.ID, &hub.PendingError{Request: r}))
 			},
 		})
@@ -104,7 +106,7 @@ func (s *server) callStream(c *gin.Context) {
 			w.Flush()
 		case <-done:
 			s.writeEvents(c, q.take()) // progress that came before the result
-			name, data := s.finalEvent(c, req.ID, res, callErr)
+			name, data := s.finalEvent(c, req.ID, approvalID, res, callErr)
 			s.writeEvents(c, []streamEvent{{name, data}})
 			return
 		}
@@ -112,19 +114,16 @@ func (s *server) callStream(c *gin.Context) {
 }
 
 // finalEvent is the event that ends a stream.
-func (s *server) finalEvent(c *gin.Context, callID string, res *hub.CallResult, err error) (string, any) {
+func (s *server) finalEvent(c *gin.Context, callID, approvalID string, res *hub.CallResult, err error) (string, any) {
 	if err == nil {
 		return eventResult, callResponse(callID, res)
 	}
-	ev := StreamErrorEvent{Status: statusOf(err), Error: err.Error()}
-	var pending *hub.PendingError
+	ev := StreamErrorEvent{Status: statusOf(err), Error: err.Error(), ApprovalID: approvalID}
 	switch {
 	case errors.Is(err, hub.ErrRejected):
 		return eventRejected, ev
 	case errors.Is(err, hub.ErrExpired):
 		return eventExpired, ev
-	case errors.As(err, &pending): // cannot happen with Wait < 0; kept honest
-		ev.ApprovalID = pending.Request.ID
 	case ev.Status == http.StatusInternalServerError:
 		s.log.Error("streamed call failed", "path", c.FullPath(), "err", err)
 		ev.Error = "internal error"

@@ -175,7 +175,7 @@ const docTemplate = `{
                         }
                     },
                     "503": {
-                        "description": "server unavailable (the approval stays pending)",
+                        "description": "server unavailable; the approval stays pending when the call never reached the server",
                         "schema": {
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
@@ -594,7 +594,7 @@ const docTemplate = `{
                 },
                 "digest": {
                     "type": "string",
-                    "example": "sha256:9f86d081884c7d65"
+                    "example": "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c"
                 },
                 "expires_at": {
                     "type": "string"
@@ -819,7 +819,7 @@ const docTemplate = `{
                 },
                 "digest": {
                     "type": "string",
-                    "example": "sha256:9f86d081884c7d65"
+                    "example": "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c"
                 },
                 "expires_at": {
                     "type": "string"

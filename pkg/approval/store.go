@@ -57,6 +57,11 @@ type Store interface {
 	//		...
 	//	}
 	Wait(ctx context.Context, id string) (Request, error)
+	// Reopen undoes an approval whose call certainly never reached its
+	// server, so the request can be approved again (or expire). It is
+	// ErrNotFound for an unknown id and ErrAlreadyDecided for a request
+	// that is not approved.
+	Reopen(ctx context.Context, id string, now time.Time) (Request, error)
 }
 
 // Filter selects requests for List. Zero fields select everything.
@@ -290,6 +295,31 @@ func (s *MemoryStore) Wait(ctx context.Context, id string) (Request, error) {
 			return r, nil
 		}
 	}
+}
+
+// Reopen implements Store.
+func (s *MemoryStore) Reopen(_ context.Context, id string, now time.Time) (Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.byID[id]
+	switch {
+	case !ok:
+		return Request{}, ErrNotFound
+	case e.req.Decision != Approved:
+		return e.req, ErrAlreadyDecided
+	}
+	if i := slices.Index(s.finished, e); i >= 0 {
+		s.finished = slices.Delete(s.finished, i, i+1)
+	}
+	e.req.Decision, e.req.DecidedBy, e.req.Reason, e.req.DecidedAt = "", "", "", time.Time{}
+	e.finishedAt = time.Time{}
+	e.done = make(chan struct{}) // the old one told waiters of the approval
+	if !now.Before(e.req.ExpiresAt) {
+		s.expire(e)
+	} else {
+		s.pending[id] = e
+	}
+	return e.req, nil
 }
 
 func (s *MemoryStore) snapshot(e *entry) Request {

@@ -462,3 +462,57 @@ func BenchmarkCreateDecide(b *testing.B) {
 		}
 	}
 }
+
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	s := NewMemoryStore(10, time.Hour)
+	approve := func(id string, at time.Time) error {
+		_, err := s.Decide(ctx, id, Decision{Verdict: Approved, By: "a"}, at, nil)
+		return err
+	}
+	now := time.Now() // Wait below runs on the real clock
+	r := mustCreate(t, s, newReq(t, "s", "t", now))
+	if _, err := s.Reopen(ctx, r.ID, now); !errors.Is(err, ErrAlreadyDecided) {
+		t.Errorf("Reopen(pending) = %v, want ErrAlreadyDecided", err)
+	}
+	if err := approve(r.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Reopen(ctx, r.ID, now)
+	if err != nil || got.State(now) != StatePending || got.DecidedBy != "" || !got.DecidedAt.IsZero() {
+		t.Fatalf("Reopen = %+v, %v", got, err)
+	}
+	if list, _ := s.List(ctx, Filter{State: StatePending, Now: now}); len(list) != 1 {
+		t.Errorf("pending after Reopen: %+v", list)
+	}
+	// A reopened request waits again, and can be approved again, once.
+	waited := make(chan Request, 1)
+	go func() {
+		w, _ := s.Wait(ctx, r.ID)
+		waited <- w
+	}()
+	if err := approve(r.ID, time.Now()); err != nil {
+		t.Fatalf("approve after Reopen: %v", err)
+	}
+	if w := <-waited; w.Decision != Approved {
+		t.Errorf("Wait after Reopen = %+v", w)
+	}
+	if err := approve(r.ID, time.Now()); !errors.Is(err, ErrAlreadyDecided) {
+		t.Errorf("second approval = %v", err)
+	}
+	// Reopened after its expiry, a request is expired and reported once.
+	late := mustCreate(t, s, newReq(t, "s", "t", t0))
+	if err := approve(late.ID, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	after := t0.Add(2 * time.Minute)
+	if got, err := s.Reopen(ctx, late.ID, after); err != nil || got.State(after) != StateExpired {
+		t.Errorf("Reopen after expiry = %+v, %v", got, err)
+	}
+	if expired, _ := s.Sweep(ctx, after); len(expired) != 1 || expired[0].ID != late.ID {
+		t.Errorf("Sweep = %+v", expired)
+	}
+	if _, err := s.Reopen(ctx, "appr_nope", t0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Reopen(unknown) = %v", err)
+	}
+}

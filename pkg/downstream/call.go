@@ -172,10 +172,16 @@ func (c *Conn) notConnected() error {
 		return ErrStopped
 	}
 	if st.LastError != "" {
-		return fmt.Errorf("%w (%s): %s", ErrNotConnected, st.State, st.LastError)
+		return fmt.Errorf("%w (%s): %s%w", ErrNotConnected, st.State, st.LastError, silent{errNoSession})
 	}
-	return fmt.Errorf("%w (%s)", ErrNotConnected, st.State)
+	return fmt.Errorf("%w (%s)%w", ErrNotConnected, st.State, silent{errNoSession})
 }
+
+// silent wraps an error that marks a kind without adding to the message.
+type silent struct{ err error }
+
+func (silent) Error() string   { return "" }
+func (s silent) Unwrap() error { return s.err }
 
 // classify turns a request error into one of the package's kinds and asks
 // the supervisor to check a session that may be broken.

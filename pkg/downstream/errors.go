@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"syscall"
 )
 
 // ErrNotConnected means the server has no live session: it is starting,
@@ -12,6 +14,26 @@ var ErrNotConnected = errors.New("server not connected")
 
 // ErrStopped is returned by calls on a connection that has been stopped.
 var ErrStopped = errors.New("connection stopped")
+
+// errNoSession marks a request refused before it was sent: the connection
+// had no live session.
+var errNoSession = errors.New("no live session")
+
+// NotDelivered reports whether err means a request certainly never reached
+// the server: the connection had no session or was stopped, the connection
+// could not be opened (dial failure, refused), or the write to a dead stdio
+// child failed (EPIPE). Whatever the request asked for did not happen, so a
+// caller may undo what it recorded for it without risking a second run.
+// Anything else (a reset, a timeout, EOF) may have come after the server
+// acted.
+func NotDelivered(err error) bool {
+	if errors.Is(err, errNoSession) || errors.Is(err, ErrStopped) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
 
 // ErrProtocol marks an answer that is not valid MCP: malformed JSON-RPC, a
 // result that does not decode, a pagination loop.

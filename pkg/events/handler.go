@@ -302,7 +302,7 @@ func canFlush(w http.ResponseWriter) bool {
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(code)
 	// The client may be gone; nothing useful to do with the error.

@@ -235,7 +235,7 @@ func TestHTTPBadInput(t *testing.T) {
 			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 				t.Fatalf("body is not JSON: %v", err)
 			}
-			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/json" ||
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/json; charset=utf-8" ||
 				body.Success == nil || *body.Success || !strings.Contains(body.Error, tc.wantInError) {
 				t.Fatalf("%s %s success=%v error=%q; want 400 JSON naming %s",
 					resp.Status, resp.Header.Get("Content-Type"), body.Success, body.Error, tc.wantInError)

@@ -11,6 +11,7 @@ import (
 	"github.com/mcphub/mcphub/pkg/approval"
 	"github.com/mcphub/mcphub/pkg/catalog"
 	"github.com/mcphub/mcphub/pkg/config"
+	"github.com/mcphub/mcphub/pkg/downstream"
 	"github.com/mcphub/mcphub/pkg/events"
 )
 
@@ -203,7 +204,8 @@ func (h *Hub) Approve(ctx context.Context, a ApproveRequest) (*CallResult, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: arguments: %w", ErrInvalidInput, err)
 	}
-	// A server that cannot take the call now must not use the approval up.
+	// A server that cannot take the call now must not use the approval up
+	// (and if it fails the call undelivered, the approval is undone below).
 	if st := conn.Status(); !st.Healthy() {
 		return nil, fmt.Errorf("%w: server %s is %s (%s); the approval stays pending", ErrUnavailable, t.Server, st.State, st.LastError)
 	}
@@ -226,6 +228,15 @@ func (h *Hub) Approve(ctx context.Context, a ApproveRequest) (*CallResult, error
 		}
 	}
 	res, err := h.run(ctx, t, conn, args, onProgress)
+	if err != nil && downstream.NotDelivered(err) {
+		// The server went away between the health check and the call: the
+		// call certainly did not run, so the approval is not used up.
+		if reopened, rerr := h.approvals.Reopen(ctx, r.ID, time.Now()); rerr == nil {
+			h.log.Info("approved call not delivered; request pending again", "id", r.ID, "err", err)
+			h.publishApproval(events.ApprovalPending, reopened)
+			err = fmt.Errorf("%w; the call did not reach the server and approval request %s is pending again", err, r.ID)
+		}
+	}
 	if w != nil {
 		w.res, w.err = res, err
 		close(w.done)

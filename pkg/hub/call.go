@@ -52,6 +52,9 @@ type CallResult struct {
 
 // LookupTool finds a tool by its exported or "server.tool" name.
 func (h *Hub) LookupTool(name string) (catalog.Tool, error) {
+	if h.ctx.Err() != nil {
+		return catalog.Tool{}, ErrStopped // the catalog is empty: say why
+	}
 	t, ok := h.view.Load().snap.Tool(name)
 	if !ok {
 		return catalog.Tool{}, fmt.Errorf("%w: unknown tool %q", ErrNotFound, name)
