@@ -73,7 +73,8 @@ func (s *server) callStream(c *gin.Context) {
 	var res *hub.CallResult
 	var callErr error
 	var approvalID string // set before done is closed, read after
-	go func() {           // owned here: the handler returns only after it ends
+	// Owned here: the handler returns only after the call ends.
+	go func() {
 		defer close(done)
 		res, callErr = s.hub.Call(ctx, hub.CallRequest{
 			Name: req.Function.Name, Arguments: args, Wait: -1,
