@@ -80,6 +80,8 @@ type Snapshot struct {
 	prompts          []Prompt
 	promptIndex      map[string]int32
 	promptCollisions []Collision
+
+	search searchState // the search index, built on first Search (search.go)
 }
 
 // span is the half-open range of one server's items in a sorted slice.
