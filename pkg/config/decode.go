@@ -91,6 +91,11 @@ func (d *decoder) hub(settings map[string]setting) *Config {
 			c.Approval.MaxPending = v
 		}
 	}
+	if f, n, ok := at("expose"); ok {
+		if v, ok := d.str(f, n); ok {
+			c.Expose = parseExposeMode(v)
+		}
+	}
 	return c
 }
 
@@ -159,19 +164,94 @@ func (d *decoder) server(rs rawServer, hub Backoff) Server {
 			s.Approval = parseApprovalMode(m)
 		case "require_approval":
 			s.RequireApproval = d.strList(f, v)
-			// Items get their own lines, for problems about one glob.
-			if v.kind == kindList {
-				for j, item := range v.items {
-					k := key + "[" + strconv.Itoa(j) + "]"
-					s.Origin.fields[k] = fieldRef{key: k, line: item.line}
-				}
-			}
+			s.Origin.listItems(key, key, v)
+		case "tools":
+			s.Tools = d.toolFilter(f, v, &s.Origin)
 		}
 	}
 	if s.Transport == "" {
 		s.Transport = inferTransport(s)
 	}
 	return s
+}
+
+// group decodes one group. Member names are taken as written, like server
+// names; the globs and expose resolve placeholders.
+func (d *decoder) group(rg rawGroup) Group {
+	g := Group{
+		Name:   rg.name,
+		Origin: Origin{File: rg.file.path, Path: rg.path, Line: rg.line, fields: map[string]fieldRef{}},
+	}
+	f := field{file: rg.file.path, path: rg.path, line: rg.line, ex: d.expander(rg.file)}
+	members := func(f field, n *node) []string {
+		f.ex = nil
+		return d.strList(f, n)
+	}
+	n := rg.n
+	switch n.kind {
+	case kindNull:
+		g.Origin.fields["servers"] = fieldRef{line: rg.line}
+	case kindList: // short form: the entry is the member list
+		g.Servers = members(f, n)
+		g.Origin.fields["servers"] = fieldRef{line: rg.line}
+		g.Origin.listItems("servers", "", n)
+	case kindMap:
+		for i, key := range n.keys {
+			v, line := n.vals[i], n.keyLines[i]
+			kf := f.at(rg.path+"."+key, line)
+			g.Origin.fields[key] = fieldRef{key: key, line: line}
+			switch key {
+			case "servers":
+				g.Servers = members(kf, v)
+				g.Origin.listItems(key, key, v)
+			case "tools":
+				g.Tools = d.toolFilter(kf, v, &g.Origin)
+			case "expose":
+				m, _ := d.str(kf, v)
+				g.Expose = parseExposeMode(m)
+			}
+		}
+	}
+	return g
+}
+
+// toolFilter decodes a "tools" section at f, recording the lines of its
+// globs in o for problems about one glob.
+func (d *decoder) toolFilter(f field, n *node, o *Origin) ToolFilter {
+	var tf ToolFilter
+	if n.kind != kindMap { // reported by the walker
+		return tf
+	}
+	for i, key := range n.keys {
+		var dst *[]string
+		switch key {
+		case "allow":
+			dst = &tf.Allow
+		case "deny":
+			dst = &tf.Deny
+		default:
+			continue
+		}
+		v := n.vals[i]
+		canon := "tools." + key
+		o.fields[canon] = fieldRef{key: canon, line: n.keyLines[i]}
+		*dst = d.strList(f.at(f.path+"."+key, n.keyLines[i]), v)
+		o.listItems(canon, canon, v)
+	}
+	return tf
+}
+
+// listItems records the lines of a list's items, so a problem about one
+// item names its own line: field "tools.allow" gives "tools.allow[0]" and
+// so on, written as key+"[0]".
+func (o *Origin) listItems(field, key string, n *node) {
+	if n.kind != kindList {
+		return
+	}
+	for j, item := range n.items {
+		idx := "[" + strconv.Itoa(j) + "]"
+		o.fields[field+idx] = fieldRef{key: key + idx, line: item.line}
+	}
 }
 
 func (d *decoder) serverBackoff(s *Server, f field, n *node) {
@@ -204,6 +284,16 @@ func parseApprovalMode(m string) ApprovalMode {
 		return ApprovalMode(t)
 	}
 	return ApprovalMode(m)
+}
+
+// parseExposeMode accepts any case and surrounding space; anything else is
+// kept for Validate to report.
+func parseExposeMode(m string) ExposeMode {
+	switch t := strings.ToLower(strings.TrimSpace(m)); t {
+	case string(ExposeAll), string(ExposeSearch), "":
+		return ExposeMode(t)
+	}
+	return ExposeMode(m)
 }
 
 // parseTransport accepts the names the seed format and the Claude, Cursor

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,10 @@ func FuzzLoad(f *testing.F) {
 		"[1, 2]",
 		"approval: {default: always, require: ['*.delete_*', 'x['], ttl: 0, max_pending: 1e3}\nservers: [{name: a, command: x, approval: never, require_approval: [rm_*]}]",
 		`{"approval": {"require": [{"a": 1}], "max_pending": "${V}"}, "mcpServers": {"a": {"url": "http://h/mcp", "require_approval": "x"}}}`,
+		"expose: search\nservers: [{name: a, command: x, tools: {allow: ['l*'], deny: [x]}}]\ngroups: {g: [a], h: {servers: [a], tools: {allow: ['a.*']}, expose: All}}",
+		"expose: some\nservers: [{name: a, command: x, tools: {allow: ['['], alow: 1}}, {name: b, command: y, tools: [x]}]\ngroups: {g: [a, b, a, c], '': null, h: {servers: x, tools: {deny: [{}]}, expose: [1], allow: 2}, i: 3}",
+		`{"expose": "${V}", "mcpServers": {"a.b": {"url": "http://h/mcp", "tools": {"deny": ["*"], "allow": null}}}, "groups": {"g": {"servers": ["a.b"], "expose": "search", "tools": {"allow": ["a.b.*"]}}, "h": []}}`,
+		"servers: [{name: a, command: x}]\ngroups: [a]",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -48,6 +53,9 @@ func FuzzLoad(f *testing.F) {
 			if err == nil {
 				if verr := cfg.Validate(); verr != nil {
 					t.Fatalf("Load accepted a config Validate rejects: %v", verr)
+				}
+				if !slices.IsSortedFunc(cfg.Groups, func(a, b Group) int { return strings.Compare(a.Name, b.Name) }) {
+					t.Fatalf("groups not sorted by name: %+v", cfg.Groups)
 				}
 			}
 		}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -37,11 +39,13 @@ func Load(files []string) (*Config, error) {
 // Load reads YAML (.yaml, .yml) or JSON (.json) files and merges them in
 // order: hub settings (listen, refresh_interval, tool_name_separator,
 // backoff.initial, backoff.max, approval.default, approval.require,
-// approval.ttl, approval.max_pending) later-wins per key, a list such as
-// approval.require replaced whole; servers by name, a later
-// file's server replacing an earlier one of the same name in place and new
-// names appended. Placeholders are resolved after merging, so overridden
-// values are never resolved. ctx bounds ${cmd:...} commands.
+// approval.ttl, approval.max_pending, expose) later-wins per key, a list
+// such as approval.require replaced whole; servers by name, a later
+// file's server replacing an earlier one of the same name in place (its
+// tool filter with it) and new names appended; groups by name, a later
+// file's group replacing an earlier one whole. Placeholders are resolved
+// after merging, so overridden values are never resolved. ctx bounds
+// ${cmd:...} commands.
 //
 // A file that cannot be read is a plain error (wrapping fs errors such as
 // fs.ErrNotExist); anything wrong with the contents, including syntax
@@ -79,10 +83,13 @@ func (l *Loader) Load(ctx context.Context, files []string) (*Config, error) {
 	if d.run == nil {
 		d.run = runShell
 	}
-	settings, servers := merge(docs)
+	settings, servers, groups := merge(docs)
 	cfg := d.hub(settings)
 	for _, rs := range servers {
 		cfg.Servers = append(cfg.Servers, d.server(rs, cfg.Backoff))
+	}
+	for _, rg := range groups {
+		cfg.Groups = append(cfg.Groups, d.group(rg))
 	}
 	cfg.Files = paths
 
@@ -149,10 +156,20 @@ type rawServer struct {
 	file *fileCtx
 }
 
+// rawGroup is a group entry before its values are decoded.
+type rawGroup struct {
+	name string
+	path string // "groups.ops"
+	line int
+	n    *node // a list (short form), a mapping (long form) or null
+	file *fileCtx
+}
+
 // fileDoc is what one file contributes.
 type fileDoc struct {
 	settings map[string]setting // by path: "listen", "backoff.max", "approval.ttl"
 	servers  []rawServer
+	groups   []rawGroup
 }
 
 // readDoc parses one file. Syntax and shape problems go to ps; ok is false
@@ -202,13 +219,20 @@ func readDoc(path string, data []byte, ps *problems) (doc fileDoc, ok bool) {
 	return w.walk(root), true
 }
 
-// merge combines the files' contributions, later files winning.
-func merge(docs []fileDoc) (map[string]setting, []rawServer) {
+// merge combines the files' contributions, later files winning. Groups
+// come back sorted by name.
+func merge(docs []fileDoc) (map[string]setting, []rawServer, []rawGroup) {
 	settings := map[string]setting{}
 	var servers []rawServer
 	type slot struct{ pos, doc int }
 	byName := map[string]slot{}
+	// A file cannot hold two groups of one name (duplicate keys are
+	// syntax errors), so later simply wins.
+	groupsByName := map[string]rawGroup{}
 	for i, doc := range docs {
+		for _, rg := range doc.groups {
+			groupsByName[rg.name] = rg
+		}
 		for k, s := range doc.settings {
 			settings[k] = s
 		}
@@ -225,5 +249,9 @@ func merge(docs []fileDoc) (map[string]setting, []rawServer) {
 			servers = append(servers, rs)
 		}
 	}
-	return settings, servers
+	var groups []rawGroup
+	for _, name := range slices.Sorted(maps.Keys(groupsByName)) {
+		groups = append(groups, groupsByName[name])
+	}
+	return settings, servers, groups
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // Placeholder syntax, resolved in every string value of a config except
-// server names and map keys:
+// server names, group members and map keys:
 //
 //	${VAR}                 environment variable VAR; unset is an error
 //	${VAR:-default}        VAR, or default when VAR is unset or empty

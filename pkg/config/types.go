@@ -1,6 +1,7 @@
 // Package config defines the hub's configuration, loads it from YAML or JSON
 // files (the seed "servers" list and the Claude/Cursor "mcpServers" map),
-// resolves placeholders and validates it.
+// resolves placeholders and validates it. It also holds the pure matching
+// rules of the configuration's tool filters (ToolFilter).
 package config
 
 import "time"
@@ -38,6 +39,25 @@ const (
 	ApprovalNever ApprovalMode = "never"
 )
 
+// ExposeMode says what an MCP endpoint (the top-level /mcp one or a
+// group's) lists:
+//
+//	expose: all           # top level: the default of every endpoint
+//	groups:
+//	  ops:
+//	    servers: [k8s]
+//	    expose: search    # this group only; left out: the top-level value
+type ExposeMode string
+
+const (
+	// ExposeAll: the endpoint lists every tool it exposes (the default).
+	ExposeAll ExposeMode = "all"
+	// ExposeSearch: the endpoint lists only the meta-tools search_tools and
+	// call_tool, which find and call the tools it exposes, instead of the
+	// whole catalog. It keeps a large catalog out of the model's context.
+	ExposeSearch ExposeMode = "search"
+)
+
 // Config is the whole, resolved and defaulted hub configuration.
 type Config struct {
 	// Listen is the hub's listen address ("host:port").
@@ -52,6 +72,12 @@ type Config struct {
 	Approval ApprovalSettings
 	// Servers in file order; names are unique.
 	Servers []Server
+	// Expose is what the top-level /mcp endpoint lists, and what a group's
+	// endpoint lists when the group sets no Expose of its own (default
+	// ExposeAll); see ExposeFor.
+	Expose ExposeMode
+	// Groups sorted by name; names are unique. Nil when none are configured.
+	Groups []Group
 	// Files are the files this config was loaded from, in merge order
 	// (empty for the built-in default).
 	Files []string
@@ -100,12 +126,79 @@ type ApprovalSettings struct {
 	MaxPending int
 }
 
+// ToolFilter is the "tools" section of a server entry (any of the three
+// forms) or of a group; it narrows which tools are exposed:
+//
+//	servers:
+//	  - name: github
+//	    command: github-mcp
+//	    tools:
+//	      allow: ["list_*", "get_*"]   # left out or empty: every tool
+//	      deny: ["*_secret*"]
+//	mcpServers:
+//	  k8s: {command: k8s-mcp, tools: {deny: ["delete_*"]}}
+//
+// A tool is exposed when Allow is empty or one of its globs matches, and no
+// glob of Deny matches: deny wins over allow. Globs use path.Match syntax
+// like the approval globs ('*' and '?' do not match '/'), are
+// case-sensitive, and must match the whole name; "tool" is the tool's name
+// on its server, not the exported name.
+//
+// In a server's filter the globs match the tool's name (AllowsTool). In a
+// group's filter they are tried against both "server.tool" and the bare
+// tool name, as in approval.require (AllowsQualified): "delete_*" matches
+// delete_x of every member, "github.*" every tool of member github. Server
+// and tool names may both contain '.', so a glob meant for one tool can
+// match another ("a.b.*", meant for server a.b, also matches tool b.x of
+// server a); in Allow that exposes more, in Deny it hides more. Write
+// globs narrowly when names contain dots.
+//
+// The zero ToolFilter lets every tool through.
+type ToolFilter struct {
+	// Allow holds globs; when it is not empty a tool must match one.
+	Allow []string
+	// Deny holds globs; a tool that matches one is never exposed.
+	Deny []string
+}
+
+// Group is one entry of the "groups" section: a named subset of the servers
+// with an MCP endpoint of its own. A group is written either as the list of
+// its members' names or as a mapping:
+//
+//	groups:
+//	  dev: [github, filesystem]        # short form: the member servers
+//	  ops:                             # long form
+//	    servers: [k8s, github]
+//	    tools: {allow: ["k8s.*", "github.list_*"], deny: ["*.delete_*"]}
+//	    expose: search                 # left out: the top-level expose
+//
+// Group names follow the rules of server names (letters, digits, '_', '.'
+// and '-'). Members must be configured servers, enabled or not, each listed
+// once; a disabled member simply contributes no tools. A member's tool is
+// in the group when both the member's ToolFilter and the group's expose
+// it. When several files define a
+// group of the same name, the last one replaces the others whole. Member
+// names, like server names, are taken as written (no placeholders); the
+// globs and expose resolve placeholders like any other value.
+type Group struct {
+	Name string
+	// Servers are the members' names in the order written.
+	Servers []string
+	// Tools filters the members' tools by "server.tool" or bare tool name.
+	Tools ToolFilter
+	// Expose is ExposeAll, ExposeSearch or "" (the top-level Config.Expose).
+	Expose ExposeMode
+	// Origin says where the group was defined, for messages only; Equal
+	// ignores it.
+	Origin Origin
+}
+
 // Server is one downstream MCP server.
 //
 // A disabled server (Enabled false) is kept as written: its placeholders are
-// not resolved and only its name, transport, timeout, backoff and approval
-// settings are validated, so a server can be switched off while its secrets
-// are missing.
+// not resolved and only its name, transport, timeout, backoff, approval
+// settings and tool filter are validated, so a server can be switched off
+// while its secrets are missing.
 type Server struct {
 	Name      string
 	Transport Transport
@@ -133,23 +226,30 @@ type Server struct {
 	// RequireApproval holds globs matched against the server's own tool
 	// names (path.Match syntax): a match needs approval.
 	RequireApproval []string
+	// Tools narrows which of the server's tools the hub exposes; the zero
+	// value exposes all of them. It does not affect the connection (see
+	// SameConnection).
+	Tools ToolFilter
 	// Origin says where the server was defined, for messages only; it is not
 	// part of the server's identity and Equal ignores it.
 	Origin Origin
 }
 
-// Origin records where a server was defined, so problems can name the file,
-// line and field path the user actually wrote.
+// Origin records where a server or group was defined, so problems can name
+// the file, line and field path the user actually wrote.
 type Origin struct {
-	// File is the absolute path of the defining file; empty for servers built in code.
+	// File is the absolute path of the defining file; empty for entries built in code.
 	File string
 	// Path is the entry's field path: "servers[1]", "mcpServers.github" or
-	// "servers.github" (the VS Code map form).
+	// "servers.github" (the VS Code map form) for a server, "groups.ops"
+	// for a group.
 	Path string
 	// Line is the entry's line in File, 0 when unknown.
 	Line int
-	// fields maps a canonical field name ("endpoint", "backoff.max") to the
-	// key as written ("url") and its line.
+	// fields maps a canonical field name ("endpoint", "backoff.max",
+	// "tools.allow[0]", a group's "servers[1]") to the key as written
+	// ("url"; "[1]" in a group's short form, "" for the entry itself) and
+	// its line.
 	fields map[string]fieldRef
 }
 

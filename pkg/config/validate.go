@@ -82,14 +82,16 @@ func (ps problems) err() error {
 
 // Validate reports every problem with c at once as a *ValidationError, with
 // field paths as the user wrote them when c came from Load. Disabled servers
-// are only checked for name, transport, timeout, backoff and approval.
+// are only checked for name, transport, timeout, backoff, approval and tool
+// filter.
 func (c *Config) Validate() error {
 	var ps problems
 	c.validateHub(&ps)
-	seen := map[string]serverReporter{}
+	seen := map[string]reporter{}
 	for i, s := range c.Servers {
 		s.validate(i, c.Backoff, seen, &ps)
 	}
+	c.validateGroups(&ps)
 	return ps.err()
 }
 
@@ -118,6 +120,9 @@ func (c *Config) validateHub(ps *problems) {
 	}
 	if a.MaxPending <= 0 {
 		ps.add("", 0, "approval.max_pending", "must be positive")
+	}
+	if c.Expose != ExposeAll && c.Expose != ExposeSearch {
+		ps.add("", 0, "expose", "unknown expose mode %q (want all or search)", c.Expose)
 	}
 }
 
@@ -169,8 +174,8 @@ func checkBackoff(b Backoff, report func(field, msg string)) {
 
 // validate checks one server; i is its index in Config.Servers, hub the
 // hub-wide backoff and seen maps the names checked so far to their servers.
-func (s Server) validate(i int, hub Backoff, seen map[string]serverReporter, ps *problems) {
-	r := serverReporter{s: s, ps: ps, entry: s.Origin.Path}
+func (s Server) validate(i int, hub Backoff, seen map[string]reporter, ps *problems) {
+	r := reporter{o: s.Origin, ps: ps, entry: s.Origin.Path}
 	if r.entry == "" {
 		r.entry = "servers[" + strconv.Itoa(i) + "]"
 	}
@@ -207,6 +212,7 @@ func (s Server) validate(i int, hub Backoff, seen map[string]serverReporter, ps 
 	checkGlobs(s.RequireApproval, func(i int, msg string) {
 		r.report("require_approval["+strconv.Itoa(i)+"]", "%s", msg)
 	})
+	r.checkToolFilter(s.Tools)
 
 	switch s.Transport {
 	case TransportStdio, TransportStreamableHTTP, TransportSSE:
@@ -227,50 +233,142 @@ func (s Server) validate(i int, hub Backoff, seen map[string]serverReporter, ps 
 	}
 }
 
-// serverReporter adds problems about one server at the paths and lines the
-// user wrote.
-type serverReporter struct {
-	s     Server
+// reporter adds problems about one server or group entry at the paths and
+// lines the user wrote.
+type reporter struct {
+	o     Origin
 	ps    *problems
 	entry string
 }
 
 // report adds a problem about field (a canonical name such as "endpoint",
 // or "" for the whole entry), optionally followed by sub-keys ("env", "PATH").
-func (r serverReporter) report(field, format string, args ...any) {
+func (r reporter) report(field, format string, args ...any) {
 	r.reportKey(field, "", format, args...)
 }
 
-func (r serverReporter) reportKey(field, key, format string, args ...any) {
-	path, line := r.entry, r.s.Origin.Line
-	if field != "" {
-		written := field
-		if ref, ok := r.s.Origin.fields[field]; ok {
-			written, line = ref.key, ref.line
-		} else if r.s.Origin.isMapEntry() {
-			written = mapFormKey(field)
-		}
-		path += "." + written
-	}
+func (r reporter) reportKey(field, key, format string, args ...any) {
+	path, line := r.at(field)
 	if key != "" {
 		path = joinKey(path, key)
 	}
-	r.ps.add(r.s.Origin.File, line, path, format, args...)
+	r.ps.add(r.o.File, line, path, format, args...)
 }
 
-// locationFrom names where the server is defined, for a message about a
-// server in file: "servers[2] (line 12)" or "/b.json:3 (mcpServers.x)".
-func (r serverReporter) locationFrom(file string) string {
-	switch {
-	case r.s.Origin.File == "" || r.s.Origin.Line == 0:
-		return r.entry
-	case r.s.Origin.File == file:
-		return fmt.Sprintf("%s (line %d)", r.entry, r.s.Origin.Line)
+// at returns the written path and the line of field.
+func (r reporter) at(field string) (string, int) {
+	path, line := r.entry, r.o.Line
+	if field == "" {
+		return path, line
 	}
-	return fmt.Sprintf("%s:%d (%s)", r.s.Origin.File, r.s.Origin.Line, r.entry)
+	written := field
+	if ref, ok := r.o.fields[field]; ok {
+		written, line = ref.key, ref.line
+	} else if r.o.isMapEntry() {
+		written = mapFormKey(field)
+	}
+	switch {
+	case written == "": // the entry itself (a group's short form)
+	case strings.HasPrefix(written, "["):
+		path += written
+	default:
+		path += "." + written
+	}
+	return path, line
 }
 
-func (s Server) validateStdio(r serverReporter) {
+// locationFrom names where the entry is defined, for a message about an
+// entry in file: "servers[2] (line 12)" or "/b.json:3 (mcpServers.x)".
+func (r reporter) locationFrom(file string) string {
+	switch {
+	case r.o.File == "" || r.o.Line == 0:
+		return r.entry
+	case r.o.File == file:
+		return fmt.Sprintf("%s (line %d)", r.entry, r.o.Line)
+	}
+	return fmt.Sprintf("%s:%d (%s)", r.o.File, r.o.Line, r.entry)
+}
+
+// checkToolFilter reports the malformed globs of a "tools" section.
+func (r reporter) checkToolFilter(f ToolFilter) {
+	for _, list := range []struct {
+		field string
+		globs []string
+	}{{"tools.allow", f.Allow}, {"tools.deny", f.Deny}} {
+		checkGlobs(list.globs, func(i int, msg string) {
+			r.report(list.field+"["+strconv.Itoa(i)+"]", "%s", msg)
+		})
+	}
+}
+
+// validateGroups checks every group: its name, its members (configured
+// servers, each once), its globs and its expose mode.
+func (c *Config) validateGroups(ps *problems) {
+	var servers []string
+	known := map[string]bool{}
+	for _, s := range c.Servers {
+		if s.Name != "" && !known[s.Name] {
+			known[s.Name] = true
+			servers = append(servers, s.Name)
+		}
+	}
+	seen := map[string]reporter{}
+	for i, g := range c.Groups {
+		r := reporter{o: g.Origin, ps: ps, entry: g.Origin.Path}
+		if r.entry == "" {
+			r.entry = "groups[" + strconv.Itoa(i) + "]"
+		}
+		// In a file the key is the name, so name problems belong to the entry.
+		nameField := "name"
+		if g.Origin.isMapEntry() {
+			nameField = ""
+		}
+		switch {
+		case g.Name == "":
+			r.report(nameField, "group name must not be empty")
+		case !allChars(g.Name, "_.-"):
+			r.report(nameField, "group name %q may only contain letters, digits, '_', '.' and '-'", g.Name)
+		default:
+			if first, dup := seen[g.Name]; dup {
+				r.report(nameField, "duplicate group name %q (also defined at %s)", g.Name, first.locationFrom(g.Origin.File))
+				break
+			}
+			seen[g.Name] = r
+		}
+
+		if len(g.Servers) == 0 {
+			r.report("servers", "a group must list at least one server")
+		}
+		firstAt := map[string]int{}
+		for j, m := range g.Servers {
+			field := "servers[" + strconv.Itoa(j) + "]"
+			switch first, dup := firstAt[m]; {
+			case m == "":
+				r.report(field, "server name must not be empty")
+			case dup:
+				path, _ := r.at("servers[" + strconv.Itoa(first) + "]")
+				r.report(field, "server %q is listed twice (also at %s)", m, path)
+			case !known[m]:
+				msg := fmt.Sprintf("unknown server %q", m)
+				if sug := suggest(m, servers); sug != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", sug)
+				}
+				r.report(field, "%s", msg)
+			}
+			if _, dup := firstAt[m]; !dup {
+				firstAt[m] = j
+			}
+		}
+		r.checkToolFilter(g.Tools)
+		switch g.Expose {
+		case "", ExposeAll, ExposeSearch:
+		default:
+			r.report("expose", "unknown expose mode %q (want all or search)", g.Expose)
+		}
+	}
+}
+
+func (s Server) validateStdio(r reporter) {
 	if s.Command == "" {
 		r.report("command", "required for a stdio server")
 	}
@@ -287,7 +385,7 @@ func (s Server) validateStdio(r serverReporter) {
 	}
 }
 
-func (s Server) validateHTTP(r serverReporter) {
+func (s Server) validateHTTP(r reporter) {
 	if s.Command != "" {
 		r.report("command", "not used by a %s server (set either command or a URL)", s.Transport)
 	}

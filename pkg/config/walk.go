@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/viper"
 )
 
-// walker collects one file's hub settings and server entries and reports
-// unknown keys and wrong shapes, for every entry (even ones a later file
-// overrides: they are still mistakes in this file).
+// walker collects one file's hub settings, server entries and groups and
+// reports unknown keys and wrong shapes, for every entry (even ones a later
+// file overrides: they are still mistakes in this file).
 type walker struct {
 	file *fileCtx
 	v    *viper.Viper
@@ -21,13 +21,19 @@ type walker struct {
 // Keys are listed by functions rather than package variables so nothing
 // global is mutable.
 func topLevelKeys() []string {
-	return []string{"listen", "refresh_interval", "tool_name_separator", "backoff", "approval", "servers", "mcpServers"}
+	return []string{"listen", "refresh_interval", "tool_name_separator", "backoff", "approval", "expose",
+		"servers", "mcpServers", "groups"}
 }
 
 func serverKeys() []string {
 	return []string{"name", "endpoint", "url", "transport", "type", "command", "args", "env", "cwd",
-		"headers", "enabled", "disabled", "timeout", "protocol_version", "backoff", "approval", "require_approval"}
+		"headers", "enabled", "disabled", "timeout", "protocol_version", "backoff", "approval", "require_approval",
+		"tools"}
 }
+
+func groupKeys() []string { return []string{"servers", "tools", "expose"} }
+
+func toolFilterKeys() []string { return []string{"allow", "deny"} }
 
 func backoffKeys() []string { return []string{"initial", "max"} }
 
@@ -49,6 +55,16 @@ func movedKey(key string) string {
 	return ""
 }
 
+// entryKeyProblem reports a key that is not in known, in a server entry or
+// a long-form group: allow and deny belong under tools.
+func (w *walker) entryKeyProblem(line int, path, key string, known []string) {
+	if key == "allow" || key == "deny" {
+		w.problem(line, path, "unknown key (did you mean %q?)", "tools."+key)
+		return
+	}
+	w.unknownKey(line, path, key, known)
+}
+
 func (w *walker) problem(line int, path, format string, args ...any) {
 	w.ps.add(w.file.path, line, path, format, args...)
 }
@@ -66,7 +82,7 @@ func (w *walker) walk(root *node) fileDoc {
 	for i, key := range root.keys {
 		n, line := root.vals[i], root.keyLines[i]
 		switch key {
-		case "listen", "refresh_interval", "tool_name_separator":
+		case "listen", "refresh_interval", "tool_name_separator", "expose":
 			w.setting(doc.settings, key, n, line)
 		case "backoff":
 			if !w.isMap(n, line, key) {
@@ -105,6 +121,12 @@ func (w *walker) walk(root *node) fileDoc {
 		case "mcpServers":
 			if w.isMap(n, line, key) {
 				doc.servers = w.entries(doc.servers, key, n)
+			}
+		case "groups":
+			if w.isMap(n, line, key) {
+				for j, name := range n.keys {
+					doc.groups = w.group(doc.groups, name, joinKey(key, name), n.vals[j], n.keyLines[j])
+				}
 			}
 		default:
 			// Like docker compose, x- keys are free for YAML anchors.
@@ -204,8 +226,10 @@ func (w *walker) entry(dst []rawServer, mapForm bool, name, path string, n *node
 			w.problem(kline, path+"."+key, "unknown key (in a map the server's name is its key)")
 			continue
 		case !slices.Contains(serverKeys(), key):
-			w.unknownKey(kline, path+"."+key, key, serverKeys())
+			w.entryKeyProblem(kline, path+"."+key, key, serverKeys())
 			continue
+		case key == "tools":
+			w.toolFilter(path+".tools", n.vals[j], kline)
 		case key == "backoff":
 			if w.isMap(n.vals[j], kline, path+".backoff") {
 				b := n.vals[j]
@@ -223,6 +247,40 @@ func (w *walker) entry(dst []rawServer, mapForm bool, name, path string, n *node
 		first[canon] = key
 	}
 	return append(dst, rawServer{name: name, path: path, line: line, n: n, file: w.file})
+}
+
+// group checks one group's shape: a list of member names (short form), a
+// mapping (long form) or null (no members, which Validate reports).
+func (w *walker) group(dst []rawGroup, name, path string, n *node, line int) []rawGroup {
+	switch n.kind {
+	case kindNull, kindList:
+	case kindMap:
+		for j, key := range n.keys {
+			kline := n.keyLines[j]
+			switch {
+			case !slices.Contains(groupKeys(), key):
+				w.entryKeyProblem(kline, path+"."+key, key, groupKeys())
+			case key == "tools":
+				w.toolFilter(path+".tools", n.vals[j], kline)
+			}
+		}
+	default:
+		w.problem(line, path, "a group must be a list of server names or a mapping, not a %s", n.kind)
+		return dst
+	}
+	return append(dst, rawGroup{name: name, path: path, line: line, n: n, file: w.file})
+}
+
+// toolFilter checks the keys of a "tools" section; null is an empty filter.
+func (w *walker) toolFilter(path string, n *node, line int) {
+	if !w.isMap(n, line, path) {
+		return
+	}
+	for j, k := range n.keys {
+		if !slices.Contains(toolFilterKeys(), k) {
+			w.unknownKey(n.keyLines[j], path+"."+k, k, toolFilterKeys())
+		}
+	}
 }
 
 // canonicalKey maps the Claude/Cursor/VS Code spellings to the seed ones.
