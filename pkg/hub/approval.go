@@ -93,6 +93,14 @@ func (ws *waiters) take(id string) *waiter {
 // answers with the outcome of the call the approval ran.
 func (h *Hub) requestApproval(ctx context.Context, t catalog.Tool, args json.RawMessage, req CallRequest) (*CallResult, error) {
 	cfg := h.Config().Approval
+	if req.Claim {
+		if _, digest, err := approval.Digest(args); err == nil {
+			if res, id, ok := h.claims.take(t.Server, t.Name, digest); ok {
+				h.log.Info("returning the result of an approved call to its caller", "id", id, "server", t.Server, "tool", t.Name)
+				return res, nil
+			}
+		}
+	}
 	r, err := approval.NewRequest(approval.Call{
 		Server: t.Server, Tool: t.Name, Name: t.Exported, Arguments: args, Caller: req.Caller,
 	}, time.Now(), cfg.TTL)
@@ -112,6 +120,9 @@ func (h *Hub) requestApproval(ctx context.Context, t catalog.Tool, args json.Raw
 			return nil, fmt.Errorf("%w: %d calls already wait for approval; decide or let some expire first", ErrTooManyPending, cfg.MaxPending)
 		}
 		return nil, fmt.Errorf("recording approval request: %w", err)
+	}
+	if req.Claim {
+		h.claims.expect(r)
 	}
 	h.log.Info("call waits for approval", "id", r.ID, "server", t.Server, "tool", t.Name, "caller", r.Caller, "expires_at", r.ExpiresAt)
 	h.publishApproval(events.ApprovalPending, r)
@@ -237,6 +248,9 @@ func (h *Hub) Approve(ctx context.Context, a ApproveRequest) (*CallResult, error
 			err = fmt.Errorf("%w; the call did not reach the server and approval request %s is pending again", err, r.ID)
 		}
 	}
+	if err == nil {
+		h.claims.deliver(r, res, h.Config().Approval.MaxPending)
+	}
 	if w != nil {
 		w.res, w.err = res, err
 		close(w.done)
@@ -324,6 +338,7 @@ func (h *Hub) sweepLoop() {
 				h.log.Info("approval request expired", "id", r.ID, "server", r.Server, "tool", r.Tool)
 				h.publishApproval(events.ApprovalDecided, r)
 			}
+			h.claims.sweep(now, retention)
 		}
 	}
 }

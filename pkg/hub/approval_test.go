@@ -431,3 +431,37 @@ func nextEvent(t *testing.T, sub *events.Subscription, match func(events.Event) 
 		}
 	}
 }
+
+// A caller that cannot wait (an MCP client) gets the approved call's result
+// by making the same call again, once.
+func TestClaimApprovedResult(t *testing.T) {
+	t.Parallel()
+	h, ex := approvalHub(t, nil)
+	ctx := context.Background()
+	call(t, h, "example__create_note", `{"id":"c","text":"x"}`)
+	claim := func(args string) (*hub.CallResult, error) {
+		return h.Call(ctx, hub.CallRequest{Name: "example__delete_note", Arguments: json.RawMessage(args), Claim: true})
+	}
+	_, err := claim(`{"id":"c"}`)
+	r := pending(t, err)
+	approved, err := h.Approve(ctx, hub.ApproveRequest{ID: r.ID, Name: "example__delete_note", Arguments: json.RawMessage(`{"id":"c"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other arguments are another call: a new request.
+	_, err = claim(`{"id":"other"}`)
+	pending(t, err)
+	// The same call, spelled differently, collects the result once.
+	got, err := claim(` { "id" : "c" } `)
+	if err != nil || got.Content != approved.Content {
+		t.Fatalf("claim = %+v, %v; want the approved result %q", got, err, approved.Content)
+	}
+	_, err = claim(`{"id":"c"}`)
+	pending(t, err)
+	if n := ex.wireCalls("delete_note"); n != 1 {
+		t.Errorf("delete_note ran %d times, want once", n)
+	}
+	// Without Claim nothing is kept or collected.
+	_, err = h.Call(ctx, hub.CallRequest{Name: "example__delete_note", Arguments: json.RawMessage(`{"id":"c"}`)})
+	pending(t, err)
+}

@@ -35,6 +35,11 @@ type CallRequest struct {
 	// OnPending, when set and Wait is not zero, is told the approval
 	// request before the wait begins.
 	OnPending func(approval.Request)
+	// Claim is for callers that cannot wait for a decision (MCP clients):
+	// if the same call (tool and arguments) was approved and run since this
+	// caller last asked, its result is returned; a new pending request's
+	// result is kept for the caller's next identical call.
+	Claim bool
 }
 
 // CallResult is a completed tool call.

@@ -60,6 +60,7 @@ type Hub struct {
 
 	approvals approval.Store
 	waiters   waiters
+	claims    *claims
 	events    *events.Bus
 
 	intervalCh chan time.Duration
@@ -89,6 +90,7 @@ func New(cfg *config.Config, opts Options) (*Hub, error) {
 		announced:  map[string]fingerprints{},
 		approvals:  opts.Approvals,
 		waiters:    waiters{m: map[string]*waiter{}},
+		claims:     newClaims(),
 		events:     events.NewBus(events.Options{Logger: opts.Logger}),
 		intervalCh: make(chan time.Duration, 1),
 		loopDone:   make(chan struct{}),

@@ -1,11 +1,15 @@
 package hub_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/exampleserver"
 	"github.com/mcphub/mcphub/pkg/hub"
 )
@@ -158,4 +162,40 @@ func TestListChangedUpdatesTools(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A server's tools filter hides tools from every list and from calls; a
+// reload that only changes the filter keeps the connection.
+func TestServerToolFilter(t *testing.T) {
+	t.Parallel()
+	ex := newHTTPExample(t)
+	srv := httpServer("example", ex.URL)
+	srv.Tools = config.ToolFilter{Allow: []string{"echo", "*_note"}, Deny: []string{"delete_*"}}
+	h := startHub(t, hubConfig(srv))
+	names := toolsList(t, must(h.ToolsJSON("")))
+	if want := []string{"example__create_note", "example__echo"}; !slices.Equal(names, want) {
+		t.Fatalf("tools = %v, want %v", names, want)
+	}
+	if _, err := h.Call(context.Background(), hub.CallRequest{Name: "example__add", Arguments: json.RawMessage(`{"a":1,"b":2}`)}); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("a filtered tool was callable: %v", err)
+	}
+	cfg := *h.Config()
+	cfg.Servers = append([]config.Server(nil), cfg.Servers...)
+	cfg.Servers[0].Tools = config.ToolFilter{}
+	if _, err := h.Reload(context.Background(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(toolsList(t, must(h.ToolsJSON("")))); n != exampleTools {
+		t.Errorf("%d tools after the filter was removed, want %d", n, exampleTools)
+	}
+	if n := ex.initializes.Load(); n != 1 {
+		t.Errorf("the server was initialized %d times: a filter change reconnected it", n)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/mcphub/mcphub/pkg/approval"
 	"github.com/mcphub/mcphub/pkg/catalog"
@@ -40,6 +41,11 @@ func (h *Hub) rebuild() {
 	servers := make([]catalog.ServerCatalog, 0, len(st.conns))
 	for _, c := range st.conns {
 		if sc, ok := h.catalogs[c]; ok {
+			// The filter of the running config, not of the connection: a
+			// reload that only changes a filter keeps the connection.
+			if srv, ok := st.cfg.Server(sc.Server); ok && !srv.Tools.Empty() {
+				sc.Tools = slices.DeleteFunc(slices.Clone(sc.Tools), func(t catalog.Tool) bool { return !srv.Tools.AllowsTool(t.Name) })
+			}
 			servers = append(servers, sc)
 		}
 	}
