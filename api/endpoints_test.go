@@ -349,6 +349,22 @@ func (panicHub) Approvals(context.Context, approval.Filter) ([]approval.Request,
 	panic("approvals exploded")
 }
 
+func (panicHub) SearchToolsJSON(string, int, string) ([]byte, error) { panic("search exploded") }
+func (panicHub) Resources(string) ([]catalog.Resource, error)        { panic("resources exploded") }
+func (panicHub) ResourceTemplates(string) ([]catalog.ResourceTemplate, error) {
+	panic("templates exploded")
+}
+func (panicHub) ReadResource(context.Context, string) (*hub.ResourceResult, error) {
+	panic("read exploded")
+}
+func (panicHub) ReadResourceFrom(context.Context, string, ...string) (*hub.ResourceResult, error) {
+	panic("read exploded")
+}
+func (panicHub) Prompts(string) ([]catalog.Prompt, error) { panic("prompts exploded") }
+func (panicHub) GetPrompt(context.Context, string, map[string]string) (*hub.PromptResult, error) {
+	panic("prompt exploded")
+}
+
 // Events is called while the router is built, so it cannot panic; the bus
 // is closed, so the events endpoint answers at once (503).
 func (panicHub) Events() *events.Bus {
@@ -370,6 +386,13 @@ func TestPanicIsJSON500(t *testing.T) {
 		{http.MethodPost, "/mcp_hub/reject", `{"approval_id":"appr_x"}`},
 		{http.MethodGet, "/mcp_hub/approvals", ""},
 		{http.MethodGet, "/mcp_hub/approvals/appr_x", ""},
+		{http.MethodGet, "/mcp_hub/tools?q=echo", ""},
+		{http.MethodGet, "/mcp_hub/resources", ""},
+		{http.MethodGet, "/mcp_hub/resource_templates", ""},
+		{http.MethodPost, "/mcp_hub/resources/read", `{"uri":"note://welcome"}`},
+		{http.MethodPost, "/mcp_hub/resources/read", `{"uri":"note://welcome","server":"x"}`},
+		{http.MethodGet, "/mcp_hub/prompts", ""},
+		{http.MethodPost, "/mcp_hub/prompts/get", `{"name":"x__y","arguments":{"a":"b"}}`},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			var m map[string]any

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/mcphub/mcphub/pkg/catalog"
 	"github.com/mcphub/mcphub/pkg/hub"
 	"github.com/mcphub/mcphub/pkg/openai"
 )
@@ -39,14 +41,37 @@ type FunctionSchema struct {
 //
 //	@Summary		List tools as OpenAI function schemas
 //	@Description	Every tool of every connected server, named server__tool (OpenAI-valid), ready to pass to a chat completion as `tools`.
+//	@Description	With `q`, only the tools most relevant to it, best first (BM25 over names, server, descriptions and parameters; words match in any form: "createIssue", "create_issue", "create issues"): a short list for a model that cannot take every tool. Tools matching no word of `q` are left out.
 //	@Tags			tools
 //	@Produce		json
 //	@Param			server	query		string	false	"only this server's tools"
+//	@Param			q		query		string	false	"search: rank tools by relevance to these words (at most 1000 bytes)"
+//	@Param			limit	query		int		false	"with q: at most this many tools (1-100, default 10)"
 //	@Success		200		{object}	ToolsResponse
+//	@Failure		400		{object}	ErrorResponse	"q too long or bad limit"
 //	@Failure		404		{object}	ErrorResponse	"unknown server"
 //	@Router			/mcp_hub/tools [get]
 func (s *server) tools(c *gin.Context) {
-	body, err := s.hub.ToolsJSON(c.Query("server"))
+	var body []byte
+	var err error
+	q := c.Query("q")
+	if len(q) > catalog.MaxQueryBytes { // before trimming: the bound is on what was sent
+		writeError(c, s.log, fmt.Errorf("%w: q is %d bytes long, the limit is %d", errBadRequest, len(q), catalog.MaxQueryBytes))
+		return
+	}
+	if q = strings.TrimSpace(q); q == "" {
+		body, err = s.hub.ToolsJSON(c.Query("server"))
+	} else {
+		const maxLimit = 100
+		limit := catalog.DefaultSearchLimit
+		if v, ok := c.GetQuery("limit"); ok {
+			if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxLimit {
+				writeError(c, s.log, fmt.Errorf("%w: limit must be an integer from 1 to %d, got %q", errBadRequest, maxLimit, v))
+				return
+			}
+		}
+		body, err = s.hub.SearchToolsJSON(q, limit, c.Query("server"))
+	}
 	if err != nil {
 		writeError(c, s.log, err)
 		return

@@ -36,6 +36,13 @@ type Hub interface {
 	Approval(ctx context.Context, id string) (approval.Request, error)
 	Approvals(ctx context.Context, f approval.Filter) ([]approval.Request, error)
 	Events() *events.Bus
+	SearchToolsJSON(query string, limit int, server string) ([]byte, error)
+	Resources(server string) ([]catalog.Resource, error)
+	ResourceTemplates(server string) ([]catalog.ResourceTemplate, error)
+	ReadResource(ctx context.Context, uri string) (*hub.ResourceResult, error)
+	ReadResourceFrom(ctx context.Context, uri string, servers ...string) (*hub.ResourceResult, error)
+	Prompts(server string) ([]catalog.Prompt, error)
+	GetPrompt(ctx context.Context, name string, args map[string]string) (*hub.PromptResult, error)
 }
 
 // Options configure the router.
@@ -45,6 +52,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// OpenAPI is the openapi.yaml document served at /openapi.yaml.
 	OpenAPI []byte
+	// MCP, when set, serves the aggregated MCP endpoints: /mcp,
+	// /mcp/server/{name} and /mcp/group/{name}.
+	MCP http.Handler
 	// Heartbeat is the interval of comment heartbeats on SSE streams
 	// (default 15s), so proxies keep them open and dead peers are noticed.
 	Heartbeat time.Duration
@@ -86,8 +96,19 @@ func NewRouter(h Hub, opts Options) http.Handler {
 	g.POST("/reject", s.reject)
 	g.GET("/approvals", s.approvals)
 	g.GET("/approvals/:id", s.approval)
+	g.GET("/resources", s.resources)
+	g.GET("/resource_templates", s.resourceTemplates)
+	g.POST("/resources/read", s.readResource)
+	g.GET("/prompts", s.prompts)
+	g.POST("/prompts/get", s.getPrompt)
 	g.GET("/events", s.eventsHandler(h.Events().Handler(events.HandlerOptions{Heartbeat: opts.Heartbeat, Logger: opts.Logger})))
 
+	if opts.MCP != nil {
+		// Any method: Streamable HTTP uses POST, GET (the listening
+		// stream) and DELETE (ending a session).
+		r.Any("/mcp", gin.WrapH(opts.MCP))
+		r.Any("/mcp/*endpoint", gin.WrapH(opts.MCP))
+	}
 	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
 	for _, p := range []string{"/swagger", "/docs"} {
 		r.GET(p, func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/swagger/index.html") })

@@ -419,6 +419,122 @@ const docTemplate = `{
                 }
             }
         },
+        "/mcp_hub/prompts": {
+            "get": {
+                "description": "Every prompt the servers list (or one server's), each as its server sent it, under its exported name (server__prompt), with ` + "`" + `server` + "`" + ` and ` + "`" + `prompt` + "`" + ` (the name on the server) added.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "prompts"
+                ],
+                "summary": "List prompts",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "only this server's prompts",
+                        "name": "server",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.PromptsResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown server",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/mcp_hub/prompts/get": {
+            "post": {
+                "description": "Renders a prompt on its server with the given arguments. ` + "`" + `result` + "`" + ` is the MCP GetPromptResult as the server sent it. Arguments the prompt declares as required must be given.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "prompts"
+                ],
+                "summary": "Get a prompt",
+                "parameters": [
+                    {
+                        "description": "the prompt's name and arguments",
+                        "name": "prompt",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/api.GetPromptRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.GetPromptResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "bad body, missing name, an argument that is not a string, or a required argument missing",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown prompt",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "413": {
+                        "description": "body too large",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "502": {
+                        "description": "downstream protocol error",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "server unavailable, or the hub is stopping",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "504": {
+                        "description": "downstream timed out",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
         "/mcp_hub/refresh": {
             "post": {
                 "description": "Re-reads the config files if they changed, pings and re-discovers every server, reconnects those that are down, and answers when done.",
@@ -515,6 +631,162 @@ const docTemplate = `{
                 }
             }
         },
+        "/mcp_hub/resource_templates": {
+            "get": {
+                "description": "Every resource template (RFC 6570) the servers list (or one server's), each as its server sent it with ` + "`" + `server` + "`" + ` added. Expand one and read the URI with POST /mcp_hub/resources/read.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "resources"
+                ],
+                "summary": "List resource templates",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "only this server's templates",
+                        "name": "server",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.ResourceTemplatesResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown server",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/mcp_hub/resources": {
+            "get": {
+                "description": "Every resource the servers list (or one server's), each as its server sent it with ` + "`" + `server` + "`" + ` added. URIs are global: read one with POST /mcp_hub/resources/read.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "resources"
+                ],
+                "summary": "List resources",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "only this server's resources",
+                        "name": "server",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.ResourcesResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown server",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/mcp_hub/resources/read": {
+            "post": {
+                "description": "Reads a resource from the server that offers it: the server that lists the URI, else the one with a resource template matching it (the most specific template, by literal prefix; between equals, the first server by name). With ` + "`" + `server` + "`" + `, only that server is considered. ` + "`" + `result` + "`" + ` is the MCP ReadResourceResult as the server sent it.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "resources"
+                ],
+                "summary": "Read a resource",
+                "parameters": [
+                    {
+                        "description": "the resource's URI",
+                        "name": "read",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/api.ReadResourceRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.ReadResourceResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "bad body, missing or over-long uri (8 KiB)",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "no server lists the URI or has a template matching it, the server does not have it, or an unknown server",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "413": {
+                        "description": "body too large",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "502": {
+                        "description": "downstream protocol error",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "server unavailable, or the hub is stopping",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    },
+                    "504": {
+                        "description": "downstream timed out",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
         "/mcp_hub/servers": {
             "get": {
                 "description": "Every configured server with its connection state, last error and what it offers.",
@@ -540,7 +812,7 @@ const docTemplate = `{
         },
         "/mcp_hub/tools": {
             "get": {
-                "description": "Every tool of every connected server, named server__tool (OpenAI-valid), ready to pass to a chat completion as ` + "`" + `tools` + "`" + `.",
+                "description": "Every tool of every connected server, named server__tool (OpenAI-valid), ready to pass to a chat completion as ` + "`" + `tools` + "`" + `.\nWith ` + "`" + `q` + "`" + `, only the tools most relevant to it, best first (BM25 over names, server, descriptions and parameters; words match in any form: \"createIssue\", \"create_issue\", \"create issues\"): a short list for a model that cannot take every tool. Tools matching no word of ` + "`" + `q` + "`" + ` are left out.",
                 "produces": [
                     "application/json"
                 ],
@@ -554,6 +826,18 @@ const docTemplate = `{
                         "description": "only this server's tools",
                         "name": "server",
                         "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "search: rank tools by relevance to these words (at most 1000 bytes)",
+                        "name": "q",
+                        "in": "query"
+                    },
+                    {
+                        "type": "integer",
+                        "description": "with q: at most this many tools (1-100, default 10)",
+                        "name": "limit",
+                        "in": "query"
                     }
                 ],
                 "responses": {
@@ -561,6 +845,12 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/api.ToolsResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "q too long or bad limit",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
                         }
                     },
                     "404": {
@@ -777,6 +1067,44 @@ const docTemplate = `{
                 }
             }
         },
+        "api.GetPromptRequest": {
+            "type": "object",
+            "properties": {
+                "arguments": {
+                    "description": "Arguments are the prompt's arguments; MCP prompt arguments are strings.",
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "string"
+                    }
+                },
+                "name": {
+                    "description": "Name is the exported name (server__prompt) or the server.prompt form.",
+                    "type": "string",
+                    "example": "example__greet"
+                }
+            }
+        },
+        "api.GetPromptResponse": {
+            "type": "object",
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "example": "example__greet"
+                },
+                "result": {
+                    "description": "Result is the MCP GetPromptResult as the server sent it:\n{\"description\",\"messages\":[{\"role\",\"content\"}]}.",
+                    "type": "object"
+                },
+                "server": {
+                    "type": "string",
+                    "example": "example"
+                },
+                "success": {
+                    "type": "boolean",
+                    "example": true
+                }
+            }
+        },
         "api.HealthResponse": {
             "type": "object",
             "properties": {
@@ -863,6 +1191,103 @@ const docTemplate = `{
                 }
             }
         },
+        "api.PromptArgument": {
+            "type": "object",
+            "properties": {
+                "description": {
+                    "type": "string",
+                    "example": "Who to greet."
+                },
+                "name": {
+                    "type": "string",
+                    "example": "name"
+                },
+                "required": {
+                    "type": "boolean",
+                    "example": true
+                },
+                "title": {
+                    "type": "string"
+                }
+            }
+        },
+        "api.PromptItem": {
+            "type": "object",
+            "properties": {
+                "arguments": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/api.PromptArgument"
+                    }
+                },
+                "description": {
+                    "type": "string",
+                    "example": "Ask the model to greet someone by name."
+                },
+                "name": {
+                    "type": "string",
+                    "example": "example__greet"
+                },
+                "prompt": {
+                    "type": "string",
+                    "example": "greet"
+                },
+                "server": {
+                    "type": "string",
+                    "example": "example"
+                },
+                "title": {
+                    "type": "string"
+                }
+            }
+        },
+        "api.PromptsResponse": {
+            "type": "object",
+            "properties": {
+                "prompts": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/api.PromptItem"
+                    }
+                }
+            }
+        },
+        "api.ReadResourceRequest": {
+            "type": "object",
+            "properties": {
+                "server": {
+                    "description": "Server, when set, reads from that server only: for a URI that\nseveral servers offer, where the first by name answers otherwise.",
+                    "type": "string",
+                    "example": "example"
+                },
+                "uri": {
+                    "description": "URI is a listed resource's URI or one that a resource template matches.",
+                    "type": "string",
+                    "example": "note://welcome"
+                }
+            }
+        },
+        "api.ReadResourceResponse": {
+            "type": "object",
+            "properties": {
+                "result": {
+                    "description": "Result is the MCP ReadResourceResult as the server sent it:\n{\"contents\":[{\"uri\",\"mimeType\",\"text\"} or {\"uri\",\"mimeType\",\"blob\"}]}.",
+                    "type": "object"
+                },
+                "server": {
+                    "type": "string",
+                    "example": "example"
+                },
+                "success": {
+                    "type": "boolean",
+                    "example": true
+                },
+                "uri": {
+                    "type": "string",
+                    "example": "note://welcome"
+                }
+            }
+        },
         "api.RefreshResponse": {
             "type": "object",
             "properties": {
@@ -915,6 +1340,95 @@ const docTemplate = `{
                 "success": {
                     "type": "boolean",
                     "example": true
+                }
+            }
+        },
+        "api.ResourceItem": {
+            "type": "object",
+            "properties": {
+                "annotations": {
+                    "type": "object",
+                    "additionalProperties": {}
+                },
+                "description": {
+                    "type": "string",
+                    "example": "A fixed greeting, always readable."
+                },
+                "mimeType": {
+                    "type": "string",
+                    "example": "text/plain"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "welcome"
+                },
+                "server": {
+                    "type": "string",
+                    "example": "example"
+                },
+                "size": {
+                    "type": "integer"
+                },
+                "title": {
+                    "type": "string"
+                },
+                "uri": {
+                    "type": "string",
+                    "example": "note://welcome"
+                }
+            }
+        },
+        "api.ResourceTemplateItem": {
+            "type": "object",
+            "properties": {
+                "annotations": {
+                    "type": "object",
+                    "additionalProperties": {}
+                },
+                "description": {
+                    "type": "string",
+                    "example": "A note from the in-memory notebook, by id."
+                },
+                "mimeType": {
+                    "type": "string",
+                    "example": "text/plain"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "note"
+                },
+                "server": {
+                    "type": "string",
+                    "example": "example"
+                },
+                "title": {
+                    "type": "string"
+                },
+                "uriTemplate": {
+                    "type": "string",
+                    "example": "note://{id}"
+                }
+            }
+        },
+        "api.ResourceTemplatesResponse": {
+            "type": "object",
+            "properties": {
+                "resource_templates": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/api.ResourceTemplateItem"
+                    }
+                }
+            }
+        },
+        "api.ResourcesResponse": {
+            "type": "object",
+            "properties": {
+                "resources": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/api.ResourceItem"
+                    }
                 }
             }
         },
