@@ -93,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	a, err := app.New(cfg, app.Options{Logger: log, Load: load, Listen: *listen, OpenAPI: mcphub.OpenAPI})
+	a, err := app.New(cfg, app.Options{Logger: log, Load: load, Listen: *listen, OpenAPI: mcphub.OpenAPI, Version: version})
 	if err != nil {
 		fmt.Fprintf(stderr, "mcphub: %v\n", err)
 		return 1

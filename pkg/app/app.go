@@ -15,6 +15,7 @@ import (
 	"github.com/mcphub/mcphub/api"
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/hub"
+	"github.com/mcphub/mcphub/pkg/mcpserver"
 )
 
 // Options configure an App.
@@ -26,12 +27,15 @@ type Options struct {
 	Listen string
 	// OpenAPI is served at /openapi.yaml.
 	OpenAPI []byte
+	// Version is reported to MCP clients.
+	Version string
 }
 
 // App is one running hub with its HTTP server.
 type App struct {
 	log  *slog.Logger
 	hub  *hub.Hub
+	mcp  *mcpserver.Server
 	srv  *http.Server
 	ln   net.Listener
 	addr string
@@ -58,7 +62,8 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	if addr == "" {
 		addr = config.DefaultListen
 	}
-	router := api.NewRouter(h, api.Options{Logger: opts.Logger, OpenAPI: opts.OpenAPI})
+	mcp := mcpserver.New(h, mcpserver.Options{Logger: opts.Logger, Version: opts.Version})
+	router := api.NewRouter(h, api.Options{Logger: opts.Logger, OpenAPI: opts.OpenAPI, MCP: mcp})
 	srv := &http.Server{
 		Handler:           router,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -68,9 +73,17 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	// Event streams and calls waiting for approval stay open for minutes;
 	// Shutdown waits for every request, so end those when it begins.
 	srv.RegisterOnShutdown(h.Drain)
+	srv.RegisterOnShutdown(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := mcp.Stop(ctx); err != nil {
+			opts.Logger.Warn("stopping the MCP endpoints", "err", err)
+		}
+	})
 	return &App{
 		log:      opts.Logger,
 		hub:      h,
+		mcp:      mcp,
 		addr:     addr,
 		srv:      srv,
 		serveErr: make(chan error, 1),
@@ -92,6 +105,7 @@ func (a *App) Start() error {
 	a.ln = ln
 	a.started = true
 	a.hub.Start()
+	a.mcp.Start()
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.serveErr <- err
@@ -146,6 +160,9 @@ func (a *App) Stop(ctx context.Context) error {
 	// leave stdio children unreaped (reaping is bounded at about 3 s).
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	if err := a.mcp.Stop(hctx); err != nil { // already done if Shutdown ran
+		errs = append(errs, fmt.Errorf("mcp endpoints: %w", err))
+	}
 	if err := a.hub.Stop(hctx); err != nil {
 		errs = append(errs, fmt.Errorf("hub stop: %w", err))
 	}

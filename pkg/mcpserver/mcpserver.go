@@ -1,0 +1,388 @@
+// Package mcpserver serves the hub's catalog to MCP clients (Claude Desktop,
+// Cursor, the Inspector, any SDK) as MCP servers over Streamable HTTP:
+//
+//   - /mcp: every server's tools, resources, resource templates and prompts,
+//     under the same exported names as the REST API;
+//   - /mcp/server/{name}: one server's;
+//   - /mcp/group/{name}: a configured group's, through the group's tool filter.
+//
+// Each endpoint is its own mcp-go MCPServer, kept in step with the hub's
+// snapshots by one goroutine that follows the hub's event stream: what
+// changed is added or removed, and mcp-go tells connected clients with
+// list_changed notifications. Calls, reads and prompts go through the hub,
+// so routing, timeouts, approvals and error kinds are the REST API's.
+package mcpserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcphub/mcphub/pkg/approval"
+	"github.com/mcphub/mcphub/pkg/catalog"
+	"github.com/mcphub/mcphub/pkg/config"
+	"github.com/mcphub/mcphub/pkg/events"
+	"github.com/mcphub/mcphub/pkg/hub"
+)
+
+// Hub is what the endpoints need from the core.
+type Hub interface {
+	Snapshot() *catalog.Snapshot
+	Config() *config.Config
+	Events() *events.Bus
+	NeedsApproval(t catalog.Tool) bool
+	Servers() []hub.ServerInfo
+	Call(ctx context.Context, req hub.CallRequest) (*hub.CallResult, error)
+	Approve(ctx context.Context, req hub.ApproveRequest) (*hub.CallResult, error)
+	Reject(ctx context.Context, id, by, reason string) (approval.Request, error)
+	ReadResourceFrom(ctx context.Context, uri string, servers ...string) (*hub.ResourceResult, error)
+	GetPrompt(ctx context.Context, name string, args map[string]string) (*hub.PromptResult, error)
+}
+
+// Options configure the endpoints.
+type Options struct {
+	Logger *slog.Logger
+	// Version is reported to clients in the initialize result.
+	Version string
+	// SessionIdleTTL ends sessions idle this long (default 30m): clients
+	// that vanish without DELETE would otherwise stay forever.
+	SessionIdleTTL time.Duration
+	// DisableLocalhostProtection turns off mcp-go's DNS-rebinding guard,
+	// which refuses requests whose Host is not localhost when they arrive on
+	// loopback (needed behind a local reverse proxy).
+	DisableLocalhostProtection bool
+}
+
+// Server is the set of MCP endpoints. Create it with New, start it with
+// Start, and Stop it before the hub.
+type Server struct {
+	hub  Hub
+	log  *slog.Logger
+	opts Options
+
+	mu        sync.RWMutex
+	endpoints map[string]*endpoint // by key: "", "server/x", "group/y"
+	started   bool
+	stopped   bool
+
+	// ctx ends at Stop: the follower, and handlers waiting for a person
+	// (elicitation), which mcp-go's Shutdown does not cancel.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New builds the endpoints for the hub's current configuration.
+func New(h Hub, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.SessionIdleTTL <= 0 {
+		opts.SessionIdleTTL = 30 * time.Minute
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	s := &Server{hub: h, log: opts.Logger, opts: opts, endpoints: map[string]*endpoint{}, done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.sync()
+	return s
+}
+
+// Start follows the hub's events and keeps the endpoints in step with its
+// catalog and configuration until Stop.
+func (s *Server) Start() {
+	s.mu.Lock()
+	if s.started || s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.started = true
+	s.mu.Unlock()
+	sub := s.hub.Events().Subscribe(s.hub.Events().LastID(), 256)
+	s.sync() // whatever changed before the subscription
+	go s.follow(s.ctx, sub)
+}
+
+// follow resyncs on every event that can change what an endpoint offers.
+// A lagging subscription only means many changes: resync and resubscribe.
+func (s *Server) follow(ctx context.Context, sub *events.Subscription) {
+	defer close(s.done)
+	defer func() { sub.Close() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-sub.C():
+			if !ok {
+				if !sub.Lagged() {
+					return // the bus closed: the hub is stopping
+				}
+				sub = s.hub.Events().Subscribe(s.hub.Events().LastID(), 256)
+				s.sync()
+				continue
+			}
+			switch ev.Type {
+			case events.ToolsChanged, events.ResourcesChanged, events.PromptsChanged, events.ConfigReloaded:
+				s.sync()
+			}
+		}
+	}
+}
+
+// Stop ends every session and the follower. It waits until ctx ends for
+// the follower.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	started := s.started
+	eps := s.endpoints
+	s.endpoints = map[string]*endpoint{}
+	s.mu.Unlock()
+	var errs []error
+	s.cancel()
+	if started {
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("mcp endpoints: follower: %w", ctx.Err()))
+		}
+	}
+	for _, ep := range eps {
+		if err := ep.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("mcp endpoint %q: %w", ep.path(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ServeHTTP routes /mcp, /mcp/server/{name} and /mcp/group/{name}.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key, ok := endpointKey(r.URL.Path)
+	if !ok {
+		writeError(w, http.StatusNotFound, "no MCP endpoint at "+r.URL.Path+": use /mcp, /mcp/server/{name} or /mcp/group/{name}")
+		return
+	}
+	s.mu.RLock()
+	ep, found := s.endpoints[key]
+	stopped := s.stopped
+	s.mu.RUnlock()
+	switch {
+	case stopped:
+		writeError(w, http.StatusServiceUnavailable, "the hub is stopping")
+	case !found:
+		kind, name, _ := strings.Cut(key, "/")
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown %s %q", kind, name))
+	default:
+		ep.http.ServeHTTP(w, r)
+	}
+}
+
+// endpointKey maps a request path to an endpoint key.
+func endpointKey(p string) (string, bool) {
+	p = strings.TrimSuffix(p, "/")
+	if p == "/mcp" {
+		return "", true
+	}
+	rest, ok := strings.CutPrefix(p, "/mcp/")
+	if !ok {
+		return "", false
+	}
+	kind, name, ok := strings.Cut(rest, "/")
+	if !ok || name == "" || strings.Contains(name, "/") || (kind != "server" && kind != "group") {
+		return "", false
+	}
+	return kind + "/" + name, true
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Success bool   `json:"success"`
+		Error   string `json:"error"`
+	}{false, msg})
+}
+
+// sync makes the set of endpoints match the configuration and each
+// endpoint's catalog match the snapshot.
+func (s *Server) sync() {
+	cfg := s.hub.Config()
+	snap := s.hub.Snapshot()
+	want := map[string]scope{"": {expose: cfg.ExposeFor("")}}
+	for _, srv := range cfg.Servers {
+		if srv.Enabled {
+			want["server/"+srv.Name] = scope{servers: []string{srv.Name}, expose: cfg.ExposeFor("")}
+		}
+	}
+	for _, g := range cfg.Groups {
+		want["group/"+g.Name] = scope{servers: g.Servers, filter: g.Tools, expose: cfg.ExposeFor(g.Name)}
+	}
+
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	var gone []*endpoint
+	for key, ep := range s.endpoints {
+		if sc, ok := want[key]; !ok || sc.expose != ep.scope.expose {
+			gone = append(gone, ep) // a changed expose mode changes the server's shape: start afresh
+			delete(s.endpoints, key)
+		}
+	}
+	for key, sc := range want {
+		ep, ok := s.endpoints[key]
+		if !ok {
+			ep = s.newEndpoint(key, sc)
+			s.endpoints[key] = ep
+		}
+		ep.scope = sc
+	}
+	eps := make([]*endpoint, 0, len(s.endpoints))
+	for _, ep := range s.endpoints {
+		eps = append(eps, ep)
+	}
+	s.mu.Unlock()
+
+	for _, ep := range eps {
+		ep.update(snap, s.hub.NeedsApproval)
+	}
+	for _, ep := range gone {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := ep.http.Shutdown(ctx); err != nil {
+			s.log.Warn("closing an MCP endpoint", "path", ep.path(), "err", err)
+		}
+		cancel()
+	}
+}
+
+// scope is what one endpoint serves.
+type scope struct {
+	servers []string // nil: every server
+	filter  config.ToolFilter
+	expose  config.ExposeMode
+}
+
+func (sc scope) hasServer(name string) bool {
+	return sc.servers == nil || slices.Contains(sc.servers, name)
+}
+
+func (sc scope) keepsTool(t *catalog.Tool) bool {
+	return sc.hasServer(t.Server) && sc.filter.AllowsQualified(t.Server, t.Name)
+}
+
+// endpoint is one MCP server and what it has registered.
+type endpoint struct {
+	key   string
+	srv   *Server
+	mcp   *server.MCPServer
+	http  *server.StreamableHTTPServer
+	scope scope // written under Server.mu before update, read by update and handlers
+
+	mu        sync.Mutex // serialises update
+	tools     map[string]fingerprint
+	resources map[string]fingerprint
+	templates map[string]fingerprint
+	prompts   map[string]fingerprint
+}
+
+// fingerprint identifies what was registered for a name.
+type fingerprint [sha256.Size]byte
+
+func (ep *endpoint) path() string {
+	if ep.key == "" {
+		return "/mcp"
+	}
+	return "/mcp/" + ep.key
+}
+
+func (s *Server) newEndpoint(key string, sc scope) *endpoint {
+	ep := &endpoint{
+		key: key, srv: s, scope: sc,
+		tools: map[string]fingerprint{}, resources: map[string]fingerprint{},
+		templates: map[string]fingerprint{}, prompts: map[string]fingerprint{},
+	}
+	name := "mcphub"
+	if key != "" {
+		name = "mcphub/" + key
+	}
+	ep.mcp = server.NewMCPServer(name, s.opts.Version,
+		server.WithToolCapabilities(true),
+		server.WithResourceCapabilities(false, true),
+		server.WithPromptCapabilities(true),
+		server.WithElicitation(),
+		server.WithRecovery(),
+		server.WithInstructions(instructions(sc)),
+	)
+	ep.http = server.NewStreamableHTTPServer(ep.mcp,
+		server.WithEndpointPath(ep.path()),
+		// Without an event store mcp-go loses progress sent right before a
+		// handler returns; this one is bounded (see eventStore).
+		server.WithEventStore(newEventStore(1024)),
+		server.WithSessionIdleTTL(s.opts.SessionIdleTTL),
+		server.WithDisableLocalhostProtection(s.opts.DisableLocalhostProtection),
+		server.WithStreamableHTTPLogger(s.log.With("mcp_endpoint", ep.path())),
+	)
+	if sc.expose == config.ExposeSearch {
+		ep.mcp.AddTools(ep.metaTools()...)
+	}
+	return ep
+}
+
+func instructions(sc scope) string {
+	if sc.expose == config.ExposeSearch {
+		return "This server fronts many tools. Find the ones you need with search_tools, then run them with call_tool; get_server_detail describes one server."
+	}
+	return "Tools are named server__tool. Some calls wait for a person's approval; their result says how to proceed."
+}
+
+// update registers what changed since the last update.
+func (ep *endpoint) update(snap *catalog.Snapshot, needsApproval func(catalog.Tool) bool) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	sc := ep.scope
+	if sc.expose != config.ExposeSearch {
+		ep.updateTools(snap, sc, needsApproval)
+	}
+	ep.updateResources(snap, sc)
+	ep.updatePrompts(snap, sc)
+}
+
+// fingerprintOf hashes the parts of an item its registration depends on.
+func fingerprintOf(parts ...[]byte) fingerprint {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(p)
+		h.Write([]byte{0})
+	}
+	var f fingerprint
+	h.Sum(f[:0])
+	return f
+}
+
+// removed lists the names registered but no longer wanted.
+func removed(have map[string]fingerprint, want map[string]bool) []string {
+	var out []string
+	for name := range have {
+		if !want[name] {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
