@@ -206,6 +206,9 @@ func (h *Hub) Approve(ctx context.Context, a ApproveRequest) (*CallResult, error
 	if err := checkID(a.ID); err != nil {
 		return nil, err
 	}
+	if a.By == "" {
+		a.By = CallerFrom(ctx)
+	}
 	v := h.view.Load()
 	t, conn, args, err := h.resolve(v, a.Name, a.Arguments)
 	if err != nil {
@@ -226,6 +229,7 @@ func (h *Hub) Approve(ctx context.Context, a ApproveRequest) (*CallResult, error
 		return nil, decideError(a.ID, r, err)
 	}
 	h.log.Info("call approved", "id", r.ID, "server", r.Server, "tool", r.Tool, "by", r.DecidedBy)
+	h.audit.decision(ctx, "approved", r)
 	h.publishApproval(events.ApprovalDecided, r)
 
 	w := h.waiters.take(r.ID)
@@ -238,12 +242,15 @@ func (h *Hub) Approve(ctx context.Context, a ApproveRequest) (*CallResult, error
 			w.onProgress(p)
 		}
 	}
+	start := time.Now()
 	res, err := h.run(ctx, t, conn, args, onProgress)
+	h.audit.call(ctx, r.Caller, t, args, start, res, err)
 	if err != nil && downstream.NotDelivered(err) {
 		// The server went away between the health check and the call: the
 		// call certainly did not run, so the approval is not used up.
 		if reopened, rerr := h.approvals.Reopen(ctx, r.ID, time.Now()); rerr == nil {
 			h.log.Info("approved call not delivered; request pending again", "id", r.ID, "err", err)
+			h.audit.decision(ctx, "reopened", reopened)
 			h.publishApproval(events.ApprovalPending, reopened)
 			err = fmt.Errorf("%w; the call did not reach the server and approval request %s is pending again", err, r.ID)
 		}
@@ -263,11 +270,15 @@ func (h *Hub) Reject(ctx context.Context, id, by, reason string) (approval.Reque
 	if err := checkID(id); err != nil {
 		return approval.Request{}, err
 	}
+	if by == "" {
+		by = CallerFrom(ctx)
+	}
 	r, err := h.approvals.Decide(ctx, id, approval.Decision{Verdict: approval.Rejected, By: by, Reason: reason}, time.Now(), nil)
 	if err != nil {
 		return r, decideError(id, r, err)
 	}
 	h.log.Info("call rejected", "id", r.ID, "server", r.Server, "tool", r.Tool, "by", r.DecidedBy)
+	h.audit.decision(ctx, "rejected", r)
 	h.publishApproval(events.ApprovalDecided, r)
 	return r, nil
 }
@@ -336,6 +347,7 @@ func (h *Hub) sweepLoop() {
 			}
 			for _, r := range expired {
 				h.log.Info("approval request expired", "id", r.ID, "server", r.Server, "tool", r.Tool)
+				h.audit.decision(h.ctx, "expired", r)
 				h.publishApproval(events.ApprovalDecided, r)
 			}
 			h.claims.sweep(now, retention)

@@ -82,10 +82,18 @@ func (h *Hub) Call(ctx context.Context, req CallRequest) (*CallResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v.policy.Requires(t.Server, t.Name) {
-		return h.requestApproval(ctx, t, args, req)
+	if req.Caller == "" {
+		req.Caller = CallerFrom(ctx)
 	}
-	return h.run(ctx, t, conn, args, req.OnProgress)
+	start := time.Now()
+	var res *CallResult
+	if v.policy.Requires(t.Server, t.Name) {
+		res, err = h.requestApproval(ctx, t, args, req)
+	} else {
+		res, err = h.run(ctx, t, conn, args, req.OnProgress)
+	}
+	h.audit.call(ctx, req.Caller, t, args, start, res, err)
+	return res, err
 }
 
 // NeedsApproval reports whether calls of a tool wait for a person.

@@ -25,6 +25,9 @@ type Options struct {
 	// Approvals stores calls waiting for approval; nil means in memory,
 	// bounded by the config's approval.max_pending.
 	Approvals approval.Store
+	// Audit, when set, receives one record per call and per approval
+	// decision (see auditor); nil turns auditing off.
+	Audit *slog.Logger
 }
 
 // Hub is the core service. Create it with New, then Start; Stop ends it.
@@ -61,6 +64,7 @@ type Hub struct {
 	approvals approval.Store
 	waiters   waiters
 	claims    *claims
+	audit     auditor
 	events    *events.Bus
 
 	intervalCh chan time.Duration
@@ -91,6 +95,7 @@ func New(cfg *config.Config, opts Options) (*Hub, error) {
 		approvals:  opts.Approvals,
 		waiters:    waiters{m: map[string]*waiter{}},
 		claims:     newClaims(),
+		audit:      auditor{log: opts.Audit},
 		events:     events.NewBus(events.Options{Logger: opts.Logger}),
 		intervalCh: make(chan time.Duration, 1),
 		loopDone:   make(chan struct{}),
