@@ -23,7 +23,15 @@ func (e *env) search(t *testing.T, query string) []searchResult {
 	t.Helper()
 	var m map[string]any
 	e.json(t, http.MethodGet, "/mcp_hub/tools?"+query, "", http.StatusOK, &m)
-	wantKeys(t, m, "tools")
+	gated := map[string]bool{}
+	if list, ok := m["requires_approval"].([]any); ok {
+		wantKeys(t, m, "tools", "requires_approval")
+		for _, n := range list {
+			gated[n.(string)] = true
+		}
+	} else {
+		wantKeys(t, m, "tools")
+	}
 	tools, ok := m["tools"].([]any)
 	if !ok {
 		t.Fatalf("tools = %#v, want an array", m["tools"])
@@ -31,18 +39,15 @@ func (e *env) search(t *testing.T, query string) []searchResult {
 	out := make([]searchResult, 0, len(tools))
 	for _, raw := range tools {
 		tool, _ := raw.(map[string]any)
-		r := searchResult{approval: tool["x-requires-approval"] == true}
-		if r.approval {
-			wantKeys(t, tool, "type", "function", "x-requires-approval")
-		} else {
-			wantKeys(t, tool, "type", "function")
-		}
+		wantKeys(t, tool, "type", "function")
 		fn, _ := tool["function"].(map[string]any)
 		wantKeys(t, fn, "name", "description", "parameters")
 		if params, _ := fn["parameters"].(map[string]any); tool["type"] != "function" || params["type"] != "object" {
 			t.Errorf("bad entry %v", tool)
 		}
+		var r searchResult
 		r.name, _ = fn["name"].(string)
+		r.approval = gated[r.name]
 		r.description, _ = fn["description"].(string)
 		out = append(out, r)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,29 +68,31 @@ func TestApprovalMarksTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Entries stay in OpenAI's exact shape; the list of gated tools is
+	// beside them.
 	var list struct {
-		Tools []struct {
-			Function struct {
-				Name        string `json:"name"`
-				Description string `json:"description"`
-			} `json:"function"`
-			Approval bool `json:"x-requires-approval"`
-		} `json:"tools"`
+		Tools []map[string]json.RawMessage `json:"tools"`
+		Gated []string                     `json:"requires_approval"`
 	}
 	if err := json.Unmarshal(body, &list); err != nil {
 		t.Fatal(err)
 	}
 	marked := map[string]bool{}
 	for _, tl := range list.Tools {
-		marked[tl.Function.Name] = tl.Approval
-		if tl.Approval != strings.Contains(tl.Function.Description, "approval") {
-			t.Errorf("%s: marker %v but description %q", tl.Function.Name, tl.Approval, tl.Function.Description)
+		if len(tl) != 2 || tl["type"] == nil || tl["function"] == nil {
+			t.Errorf("entry %v: want exactly type and function", tl)
+		}
+		var fn struct{ Name, Description string }
+		_ = json.Unmarshal(tl["function"], &fn)
+		marked[fn.Name] = slices.Contains(list.Gated, fn.Name)
+		if marked[fn.Name] != strings.Contains(fn.Description, "approval") {
+			t.Errorf("%s: gated %v but description %q", fn.Name, marked[fn.Name], fn.Description)
 		}
 	}
 	want := map[string]bool{"example__delete_note": true, "example__slow_count": true, "example__echo": false, "example__create_note": false}
 	for name, w := range want {
 		if got, ok := marked[name]; !ok || got != w {
-			t.Errorf("%s: x-requires-approval = %v (listed %v), want %v", name, got, ok, w)
+			t.Errorf("%s: in requires_approval = %v (listed %v), want %v", name, got, ok, w)
 		}
 	}
 }
@@ -405,7 +408,7 @@ func TestApprovalPolicyFollowsReload(t *testing.T) {
 		t.Errorf("delete_note after the reload: %s", res.Content)
 	}
 	body, _ := h.ToolsJSON("example")
-	if !strings.Contains(string(body), `"name":"example__echo","description":"Echo`) || strings.Count(string(body), "x-requires-approval") != 1 {
+	if !strings.Contains(string(body), `"name":"example__echo","description":"Echo`) || !strings.HasSuffix(string(body), `,"requires_approval":["example__echo"]}`) {
 		t.Errorf("tool list after the reload does not mark only echo: %s", body)
 	}
 	if n := ex.wireCalls("echo"); n != 0 {

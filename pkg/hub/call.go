@@ -163,7 +163,8 @@ func (h *Hub) callError(ctx context.Context, server string, conn *downstream.Con
 }
 
 // ToolsJSON returns the pre-rendered OpenAI tool list, {"tools":[...]}, for
-// every server or for one.
+// every server or for one, with "requires_approval" (the exported names of
+// the tools whose calls wait for a person) beside "tools" when there are any.
 func (h *Hub) ToolsJSON(server string) ([]byte, error) {
 	v := h.view.Load()
 	if server == "" {

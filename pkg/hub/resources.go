@@ -202,8 +202,8 @@ func serverItems[T any](h *Hub, server string, all []T, serverOf func(*T) string
 
 // SearchToolsJSON ranks the tools of every server ("") or of one by
 // relevance to query (see catalog.Snapshot.Search) and renders the best
-// limit of them, best first, in ToolsJSON's {"tools":[...]} form, approval
-// marker included. An empty query finds nothing; a tool that cannot be
+// limit of them, best first, in ToolsJSON's {"tools":[...]} form, with its
+// "requires_approval" list. An empty query finds nothing; a tool that cannot be
 // rendered is left out, as it is from ToolsJSON. Unlike ToolsJSON it renders
 // on every call: results depend on the query, and rendering a few tools
 // costs little next to the search.
@@ -224,8 +224,8 @@ func (h *Hub) SearchToolsJSON(query string, limit int, server string) ([]byte, e
 	for i, r := range results {
 		tools[i] = r.Tool
 	}
-	body, _ := openai.RenderTools(tools, v.needsApproval) // skipped tools were logged when the view was built
-	return body, nil
+	body, skipped := openai.RenderTools(tools, v.needsApproval) // skipped tools were logged when the view was built
+	return withApprovalList(body, gatedNames(tools, v.needsApproval, skipped)), nil
 }
 
 // RouteResource names the server a resources/read of uri goes to in snap,

@@ -449,7 +449,7 @@ type searched struct {
 		Description string          `json:"description"`
 		Parameters  json.RawMessage `json:"parameters"`
 	} `json:"function"`
-	Approval *bool `json:"x-requires-approval"`
+	Approval bool `json:"-"` // from requires_approval
 }
 
 func search(t *testing.T, h *hub.Hub, query string, limit int, server string) []searched {
@@ -460,9 +460,13 @@ func search(t *testing.T, h *hub.Hub, query string, limit int, server string) []
 	}
 	var doc struct {
 		Tools []searched `json:"tools"`
+		Gated []string   `json:"requires_approval"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil || doc.Tools == nil {
 		t.Fatalf("SearchToolsJSON(%q): %s (%v)", query, body, err)
+	}
+	for i := range doc.Tools {
+		doc.Tools[i].Approval = slices.Contains(doc.Gated, doc.Tools[i].Function.Name)
 	}
 	return doc.Tools
 }
@@ -499,16 +503,16 @@ func TestSearchToolsJSON(t *testing.T) {
 	if n := names(got); len(n) < 2 || n[0] != "example__delete_note" || n[1] != "st__delete_note" {
 		t.Fatalf(`"delete note": %v`, n)
 	}
-	if got[0].Approval == nil || !*got[0].Approval || !strings.HasSuffix(got[0].Function.Description, openai.ApprovalNote) {
+	if !got[0].Approval || !strings.HasSuffix(got[0].Function.Description, openai.ApprovalNote) {
 		t.Errorf("gated tool unmarked: %+v", got[0])
 	}
-	if got[1].Approval != nil || strings.Contains(got[1].Function.Description, openai.ApprovalNote) {
+	if got[1].Approval || strings.Contains(got[1].Function.Description, openai.ApprovalNote) {
 		t.Errorf("ungated tool marked: %+v", got[1])
 	}
 	// The same bytes as the full list renders for that tool.
 	full, _ := h.ToolsJSON("example")
 	one, _ := h.SearchToolsJSON("delete note", 1, "example")
-	entry := strings.TrimSuffix(strings.TrimPrefix(string(one), `{"tools":[`), `]}`)
+	entry, _, _ := strings.Cut(strings.TrimPrefix(string(one), `{"tools":[`), `],"requires_approval":`)
 	if !strings.Contains(string(full), entry) {
 		t.Errorf("search entry %s is not in ToolsJSON", entry)
 	}

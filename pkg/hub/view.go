@@ -54,6 +54,7 @@ func (h *Hub) rebuild() {
 	needsApproval := v.needsApproval
 	rendered := make(map[string]renderedServer, len(servers))
 	bodies := make([][]byte, 0, len(servers))
+	var gated []string
 	for _, name := range snap.Servers() { // sorted, as snap.Tools() is
 		tools := snap.ServerTools(name)
 		r, ok := h.rendered[name]
@@ -61,15 +62,17 @@ func (h *Hub) rebuild() {
 			r = renderServer(tools, needsApproval)
 		}
 		rendered[name] = r
-		v.serverTools[name] = r.body
+		v.serverTools[name] = withApprovalList(r.body, r.gated)
 		v.skipped = append(v.skipped, r.skipped...)
 		bodies = append(bodies, r.body)
+		gated = append(gated, r.gated...)
 	}
 	h.rendered = rendered
 	var ok bool
 	if v.tools, ok = joinToolLists(bodies); !ok {
 		v.tools, v.skipped = openai.RenderTools(snap.Tools(), needsApproval)
 	}
+	v.tools = withApprovalList(v.tools, gated)
 	for _, c := range snap.Collisions() {
 		h.log.Warn("tool name collision: names disambiguated", "name", c.Exported, "members", fmt.Sprint(c.Members))
 	}
@@ -83,7 +86,8 @@ func (h *Hub) rebuild() {
 // rendered from.
 type renderedServer struct {
 	from    []renderKey
-	body    []byte // {"tools":[...]}
+	body    []byte   // {"tools":[...]}
+	gated   []string // exported names of the rendered tools that need approval
 	skipped []openai.SkippedTool
 }
 
@@ -102,7 +106,36 @@ func renderServer(tools []catalog.Tool, needsApproval func(*catalog.Tool) bool) 
 		r.from[i] = renderKey{t.Name, t.Exported, t.Description, t.InputSchema, needsApproval(t)}
 	}
 	r.body, r.skipped = openai.RenderTools(tools, needsApproval)
+	r.gated = gatedNames(tools, needsApproval, r.skipped)
 	return r
+}
+
+// gatedNames lists the exported names of tools that need approval, leaving
+// out those the rendering skipped.
+func gatedNames(tools []catalog.Tool, needsApproval func(*catalog.Tool) bool, skipped []openai.SkippedTool) []string {
+	var out []string
+	for i := range tools {
+		t := &tools[i]
+		if needsApproval(t) && !slices.ContainsFunc(skipped, func(s openai.SkippedTool) bool { return s.Server == t.Server && s.Name == t.Name }) {
+			out = append(out, t.Exported)
+		}
+	}
+	return out
+}
+
+// withApprovalList adds "requires_approval": the exported names of the
+// listed tools whose calls wait for a person, beside "tools" so that the
+// tools array stays exactly OpenAI's shape. With none it adds nothing.
+func withApprovalList(body []byte, names []string) []byte {
+	if len(names) == 0 || len(body) == 0 || body[len(body)-1] != '}' {
+		return body
+	}
+	list, _ := json.Marshal(names) // strings always marshal
+	out := make([]byte, 0, len(body)+len(list)+24)
+	out = append(out, body[:len(body)-1]...)
+	out = append(out, `,"requires_approval":`...)
+	out = append(out, list...)
+	return append(out, '}')
 }
 
 // renders reports whether r is the rendering of tools.

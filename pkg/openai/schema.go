@@ -160,8 +160,10 @@ func fromTool(t *catalog.Tool, compact bool) (ToolSchema, error) {
 // (whitespace only: strings inside them are not re-escaped).
 //
 // needsApproval, when not nil, marks tools whose calls wait for a person's
-// approval: the entry gets "x-requires-approval": true beside "function",
-// for the app, and the description says so, for the model.
+// approval: the description says so, for the model. The entries stay in
+// OpenAI's exact shape (strict APIs refuse unknown fields), so the
+// machine-readable list of such tools is the caller's to add beside
+// "tools".
 func RenderTools(tools []catalog.Tool, needsApproval func(*catalog.Tool) bool) (body []byte, skipped []SkippedTool) {
 	size := 16
 	for i := range tools {
@@ -206,11 +208,7 @@ func RenderTools(tools []catalog.Tool, needsApproval func(*catalog.Tool) bool) (
 		}
 		buf.WriteString(`,"parameters":`)
 		buf.Write(ts.Function.Parameters)
-		buf.WriteString("}")
-		if approval {
-			buf.WriteString(`,"x-requires-approval":true`)
-		}
-		buf.WriteString("}")
+		buf.WriteString("}}")
 	}
 	buf.WriteString("]}")
 	return buf.Bytes(), skipped

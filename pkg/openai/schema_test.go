@@ -139,8 +139,8 @@ func TestRenderToolsMarksApproval(t *testing.T) {
 	needs := func(t *catalog.Tool) bool { return t.Name != "read" }
 	body, _ := RenderTools(snap.Tools(), needs)
 	want := `{"tools":[` +
-		`{"type":"function","function":{"name":"s__delete","description":"Delete it. ` + ApprovalNote + `","parameters":{"type":"object","properties":{}}},"x-requires-approval":true},` +
-		`{"type":"function","function":{"name":"s__quiet","description":"` + ApprovalNote + `","parameters":{"type":"object","properties":{}}},"x-requires-approval":true},` +
+		`{"type":"function","function":{"name":"s__delete","description":"Delete it. ` + ApprovalNote + `","parameters":{"type":"object","properties":{}}}},` +
+		`{"type":"function","function":{"name":"s__quiet","description":"` + ApprovalNote + `","parameters":{"type":"object","properties":{}}}},` +
 		`{"type":"function","function":{"name":"s__read","description":"Read it.","parameters":{"type":"object","properties":{}}}}]}`
 	if string(body) != want {
 		t.Errorf("body\n got %s\nwant %s", body, want)
