@@ -2,8 +2,30 @@
 //
 //	@title			mcphub REST API
 //	@version		1.0
-//	@description	A gateway for the Model Context Protocol: many downstream MCP servers served to LLM apps as OpenAI function tools.
+//	@description	A gateway for the Model Context Protocol: many downstream MCP servers served to LLM apps as OpenAI function tools. Every error answer is JSON: {"success": false, "error": "what was wrong"}. A tool result with isError is not an HTTP error: the call answers 200 with success false, so the model sees what the tool said.
 //	@BasePath		/
+//
+//	@securityDefinitions.apikey	BearerToken
+//	@in							header
+//	@name						Authorization
+//	@description				A token of the configuration's auth section (or MCPHUB_API_TOKEN), sent as "Authorization: Bearer <token>". Needed only when the hub has tokens: with none, auth is off. GET /mcp_hub/health never needs one.
+//	@securityDefinitions.apikey	APIKey
+//	@in							header
+//	@name						X-API-Key
+//	@description				The same token, for clients that cannot send Authorization.
+//
+//	@tag.name			tools
+//	@tag.description	The tools of every connected server as OpenAI function schemas: list, search and call them (with progress over SSE).
+//	@tag.name			approvals
+//	@tag.description	Calls to tools that need a person's approval: list them, approve (and run) or reject them.
+//	@tag.name			resources
+//	@tag.description	MCP resources and resource templates of every connected server, read through the hub.
+//	@tag.name			prompts
+//	@tag.description	MCP prompts of every connected server, rendered on their server.
+//	@tag.name			servers
+//	@tag.description	The downstream MCP servers and their connection state.
+//	@tag.name			hub
+//	@tag.description	The hub itself: health, refresh and a live stream of its events.
 package api
 
 import (
@@ -19,6 +41,7 @@ import (
 	_ "github.com/mcphub/mcphub/docs" // registers the generated spec with swag
 	"github.com/mcphub/mcphub/pkg/approval"
 	"github.com/mcphub/mcphub/pkg/catalog"
+	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/events"
 	"github.com/mcphub/mcphub/pkg/hub"
 )
@@ -36,6 +59,7 @@ type Hub interface {
 	Approval(ctx context.Context, id string) (approval.Request, error)
 	Approvals(ctx context.Context, f approval.Filter) ([]approval.Request, error)
 	Events() *events.Bus
+	Config() *config.Config
 	SearchToolsJSON(query string, limit int, server string) ([]byte, error)
 	Resources(server string) ([]catalog.Resource, error)
 	ResourceTemplates(server string) ([]catalog.ResourceTemplate, error)
@@ -48,7 +72,8 @@ type Hub interface {
 // Options configure the router.
 type Options struct {
 	Logger *slog.Logger
-	// MaxBodyBytes limits request bodies (default 4 MiB).
+	// MaxBodyBytes, when positive, overrides the configuration's
+	// limits.max_body_bytes (default 4 MiB).
 	MaxBodyBytes int64
 	// OpenAPI is the openapi.yaml document served at /openapi.yaml.
 	OpenAPI []byte
@@ -65,19 +90,19 @@ func NewRouter(h Hub, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 4 << 20
-	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = 15 * time.Second
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	s := &server{hub: h, log: opts.Logger, maxBody: opts.MaxBodyBytes, heartbeat: opts.Heartbeat}
+	s := &server{hub: h, log: opts.Logger, maxBody: opts.MaxBodyBytes, heartbeat: opts.Heartbeat,
+		sec: &security{config: h.Config}}
 	// accessLog runs outside recovery so a recovered panic is logged with
 	// its 500; every body is size-limited, not only those read today.
-	r.Use(s.accessLog, s.recovery, s.limitBody)
+	// CORS answers preflights before authentication (browsers send them
+	// without credentials); rate limits count authenticated callers.
+	r.Use(s.accessLog, s.recovery, s.sec.cors, s.limitBody, s.sec.authenticate, s.sec.rateLimit)
 	r.NoRoute(func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, ErrorResponse{Error: "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
 	})
@@ -122,7 +147,8 @@ func NewRouter(h Hub, opts Options) http.Handler {
 type server struct {
 	hub       Hub
 	log       *slog.Logger
-	maxBody   int64
+	maxBody   int64 // 0: the configuration's limit
+	sec       *security
 	heartbeat time.Duration
 }
 
@@ -153,6 +179,13 @@ func (s *server) accessLog(c *gin.Context) {
 }
 
 func (s *server) limitBody(c *gin.Context) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBody)
+	limit := s.maxBody
+	if limit <= 0 {
+		limit = s.hub.Config().Limits.MaxBodyBytes
+	}
+	if limit <= 0 {
+		limit = config.DefaultMaxBodyBytes
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	c.Next()
 }

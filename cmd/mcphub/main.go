@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "", "listen address (default "+config.DefaultListen+", or the config's listen)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	insecure := fs.Bool("insecure-no-auth", false, "allow a non-loopback listen address without auth tokens")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -81,6 +82,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		cfg = config.Default()
 		load = nil
+		// Load adds the token from the environment; the default config
+		// must too, or auth would silently stay off.
+		if v := os.Getenv(config.EnvAPIToken); v != "" {
+			cfg.Auth.Tokens = []config.Token{{Name: config.EnvTokenName, Token: v}}
+			if err := cfg.Validate(); err != nil {
+				fmt.Fprintf(stderr, "mcphub: invalid configuration:\n%v\n", err)
+				return 1
+			}
+		}
 		log.Warn("no config file found (looked for -c, MCP_CONFIG_FILE, mcp_servers.yaml, mcp_servers.json, config/mcp_servers.yaml, config/mcp_servers.json); using the default server",
 			"server", "local", "endpoint", config.DefaultLocalEndpoint)
 	}
@@ -93,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	a, err := app.New(cfg, app.Options{Logger: log, Load: load, Listen: *listen, OpenAPI: mcphub.OpenAPI, Version: version})
+	a, err := app.New(cfg, app.Options{Logger: log, Load: load, Listen: *listen, OpenAPI: mcphub.OpenAPI, Version: version, InsecureNoAuth: *insecure})
 	if err != nil {
 		fmt.Fprintf(stderr, "mcphub: %v\n", err)
 		return 1

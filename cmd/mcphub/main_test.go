@@ -289,3 +289,33 @@ func pgrep(t *testing.T, pattern string) []string {
 	}
 	return strings.Fields(string(out))
 }
+
+// TestRefusesOpenListenWithoutAuth: every interface without tokens is
+// refused unless --insecure-no-auth says so; a token (here from
+// MCPHUB_API_TOKEN) makes it fine.
+func TestRefusesOpenListenWithoutAuth(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "mcp_servers.yaml", "servers: []\n")
+	code, _, stderr := runToExit(t, dir, childEnv(), "--listen", "0.0.0.0:0")
+	if code != 1 || !strings.Contains(stderr, "refusing to listen on 0.0.0.0:0 without authentication") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		warn bool
+	}{
+		{"insecure flag", childEnv(), []string{"--insecure-no-auth"}, true},
+		{"token from the environment", childEnv("MCPHUB_API_TOKEN=env-token-0123456789abcdef"), nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := runHub(t, dir, tc.env, append([]string{"--listen", "0.0.0.0:0"}, tc.args...)...)
+			p.addr()
+			if got := strings.Contains(p.stderr.String(), "without authentication"); got != tc.warn {
+				t.Errorf("warning logged: %v, want %v\n%s", got, tc.warn, p.stderr.String())
+			}
+		})
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,16 +31,58 @@ type Options struct {
 	OpenAPI []byte
 	// Version is reported to MCP clients.
 	Version string
+	// InsecureNoAuth allows listening on a non-loopback address without
+	// auth tokens (a warning is logged). Without it New refuses.
+	InsecureNoAuth bool
+}
+
+// openAudit opens the audit log's sink: JSON lines to a file (appended,
+// created 0600), stderr or stdout; nil when auditing is off.
+func openAudit(cfg config.Audit) (*slog.Logger, func(), error) {
+	switch cfg.File {
+	case "":
+		return nil, func() {}, nil
+	case "stderr":
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), func() {}, nil
+	case "stdout":
+		return slog.New(slog.NewJSONHandler(os.Stdout, nil)), func() {}, nil
+	}
+	f, err := os.OpenFile(cfg.File, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the audit log: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(f, nil)), func() { _ = f.Close() }, nil
+}
+
+// ErrInsecure is New's answer to a non-loopback listen address without
+// authentication.
+var ErrInsecure = errors.New("insecure configuration")
+
+// isLoopback reports whether addr ("host:port") only accepts local
+// connections. An empty host or an unspecified address listens on every
+// interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // App is one running hub with its HTTP server.
 type App struct {
-	log  *slog.Logger
-	hub  *hub.Hub
-	mcp  *mcpserver.Server
-	srv  *http.Server
-	ln   net.Listener
-	addr string
+	log *slog.Logger
+	hub *hub.Hub
+	mcp *mcpserver.Server
+	// closeAudit closes the audit log's file, if it has one.
+	closeAudit func()
+	srv        *http.Server
+	ln         net.Listener
+	addr       string
 
 	mu       sync.Mutex
 	started  bool
@@ -51,10 +95,6 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h, err := hub.New(cfg, hub.Options{Logger: opts.Logger, Load: opts.Load})
-	if err != nil {
-		return nil, err
-	}
 	addr := cfg.Listen
 	if opts.Listen != "" {
 		addr = opts.Listen
@@ -62,12 +102,32 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	if addr == "" {
 		addr = config.DefaultListen
 	}
+	if !isLoopback(addr) && !cfg.Auth.Enabled() {
+		if !opts.InsecureNoAuth {
+			return nil, fmt.Errorf("%w: refusing to listen on %s without authentication: configure auth.tokens "+
+				"(or set %s), listen on 127.0.0.1, or pass --insecure-no-auth", ErrInsecure, addr, config.EnvAPIToken)
+		}
+		opts.Logger.Warn("listening on a non-loopback address without authentication: anyone who can reach it can call every tool",
+			"addr", addr)
+	}
+	audit, closeAudit, err := openAudit(cfg.Audit)
+	if err != nil {
+		return nil, err
+	}
+	h, err := hub.New(cfg, hub.Options{Logger: opts.Logger, Load: opts.Load, Audit: audit})
+	if err != nil {
+		closeAudit()
+		return nil, err
+	}
 	mcp := mcpserver.New(h, mcpserver.Options{Logger: opts.Logger, Version: opts.Version})
 	router := api.NewRouter(h, api.Options{Logger: opts.Logger, OpenAPI: opts.OpenAPI, MCP: mcp})
 	srv := &http.Server{
-		Handler:           router,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		Handler: router,
+		// No ReadTimeout or WriteTimeout: they would cut SSE streams, MCP GET
+		// streams and calls waiting for approval; bodies are size-limited
+		// and slow writers are cut by the event stream's write deadlines.
+		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
 	// Event streams and calls waiting for approval stay open for minutes;
@@ -81,12 +141,13 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		}
 	})
 	return &App{
-		log:      opts.Logger,
-		hub:      h,
-		mcp:      mcp,
-		addr:     addr,
-		srv:      srv,
-		serveErr: make(chan error, 1),
+		log:        opts.Logger,
+		hub:        h,
+		mcp:        mcp,
+		closeAudit: closeAudit,
+		addr:       addr,
+		srv:        srv,
+		serveErr:   make(chan error, 1),
 	}, nil
 }
 
@@ -166,5 +227,6 @@ func (a *App) Stop(ctx context.Context) error {
 	if err := a.hub.Stop(hctx); err != nil {
 		errs = append(errs, fmt.Errorf("hub stop: %w", err))
 	}
+	a.closeAudit()
 	return errors.Join(errs...)
 }

@@ -33,6 +33,7 @@ func hubDefaults() *Config {
 		Backoff:           Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoffMax},
 		Approval:          ApprovalSettings{Default: ApprovalNever, TTL: DefaultApprovalTTL, MaxPending: DefaultMaxPending},
 		Expose:            ExposeAll,
+		Limits:            Limits{MaxBodyBytes: DefaultMaxBodyBytes, ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: DefaultIdleTimeout},
 	}
 }
 

@@ -42,9 +42,22 @@ func (d *decoder) expander(file *fileCtx) *expander {
 	return &expander{ctx: d.ctx, lookupEnv: d.lookupEnv, run: d.run, dir: file.dir}
 }
 
-// hub decodes the merged hub settings over the defaults.
+// settingAt returns the merged hub setting at key, as a field to decode.
+type settingAt func(key string) (field, *node, bool)
+
+// hub decodes the merged hub settings over the defaults, recording where
+// each was written for Validate's messages.
 func (d *decoder) hub(settings map[string]setting) *Config {
 	c := hubDefaults()
+	c.positions = make(map[string]location, len(settings))
+	for key, s := range settings {
+		c.positions[key] = location{file: s.file.path, line: s.line}
+		if s.n.kind == kindList {
+			for i, item := range s.n.items {
+				c.positions[key+"["+strconv.Itoa(i)+"]"] = location{file: s.file.path, line: item.line}
+			}
+		}
+	}
 	at := func(key string) (field, *node, bool) {
 		s, ok := settings[key]
 		if !ok {
@@ -96,6 +109,7 @@ func (d *decoder) hub(settings map[string]setting) *Config {
 			c.Expose = parseExposeMode(v)
 		}
 	}
+	d.security(c, at)
 	return c
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,6 +31,12 @@ func FuzzLoad(f *testing.F) {
 		"expose: some\nservers: [{name: a, command: x, tools: {allow: ['['], alow: 1}}, {name: b, command: y, tools: [x]}]\ngroups: {g: [a, b, a, c], '': null, h: {servers: x, tools: {deny: [{}]}, expose: [1], allow: 2}, i: 3}",
 		`{"expose": "${V}", "mcpServers": {"a.b": {"url": "http://h/mcp", "tools": {"deny": ["*"], "allow": null}}}, "groups": {"g": {"servers": ["a.b"], "expose": "search", "tools": {"allow": ["a.b.*"]}}, "h": []}}`,
 		"servers: [{name: a, command: x}]\ngroups: [a]",
+		"auth: {tokens: [{name: ci, token: '${V}'}, {name: env, token: x}, y, {nme: z}], rules: [{prefix: /x, tokens: [ci, v]}, {prefix: '*'}, {path: /}]}\n" +
+			"cors: {origins: ['*', 'HTTPS://a:443/', '']}\nlimits: {max_body_bytes: 1e20, rate: {per_second: .inf, burst: -1}, read_header_timeout: 0}\naudit: {file: stderr}",
+		`{"auth": {"tokens": {"a": "b"}, "rules": [[]]}, "limits": {"rate": 3, "idle_timeout": "${V}"}, "audit": {"file": null}, "cors": {"origins": "x"}}`,
+		"auth: {tokens: [{name: a, token: 0123456789abcdefgh}, {name: b, token: 'x${V}0123456789abcdef'}], rules: [{prefix: /mcp, tokens: [a, b]}, {prefix: /mcp/x, tokens: []}]}\n" +
+			"cors: {origins: ['https://a.example.com:8443']}\nlimits: {max_body_bytes: '1024', rate: {per_second: 1e300}, idle_timeout: 1}\naudit: {file: logs/a.jsonl}",
+		`{"auth": {"tokens": [{"name": "a", "token": "${cmd: x}"}, {"name": "a", "token": "$${V}"}]}, "limits": {"rate": {"per_second": "0.5"}}, "tokens": [], "rate_limit": 1}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -56,6 +63,14 @@ func FuzzLoad(f *testing.F) {
 				}
 				if !slices.IsSortedFunc(cfg.Groups, func(a, b Group) int { return strings.Compare(a.Name, b.Name) }) {
 					t.Fatalf("groups not sorted by name: %+v", cfg.Groups)
+				}
+				for _, tok := range cfg.Auth.Tokens {
+					if got, want := fmt.Sprintf("%+v", tok), "{Name:"+tok.Name+" Token:"+RedactedValue+"}"; got != want {
+						t.Fatalf("%%+v of a token = %q, want %q", got, want)
+					}
+				}
+				if r := cfg.Redacted(); len(r.Auth.Tokens) != len(cfg.Auth.Tokens) || len(r.Servers) != len(cfg.Servers) {
+					t.Fatalf("Redacted lost entries: %+v", r)
 				}
 			}
 		}

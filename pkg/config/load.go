@@ -39,13 +39,23 @@ func Load(files []string) (*Config, error) {
 // Load reads YAML (.yaml, .yml) or JSON (.json) files and merges them in
 // order: hub settings (listen, refresh_interval, tool_name_separator,
 // backoff.initial, backoff.max, approval.default, approval.require,
-// approval.ttl, approval.max_pending, expose) later-wins per key, a list
-// such as approval.require replaced whole; servers by name, a later
-// file's server replacing an earlier one of the same name in place (its
-// tool filter with it) and new names appended; groups by name, a later
-// file's group replacing an earlier one whole. Placeholders are resolved
-// after merging, so overridden values are never resolved. ctx bounds
-// ${cmd:...} commands.
+// approval.ttl, approval.max_pending, expose, auth.tokens, auth.rules,
+// cors.origins, limits.max_body_bytes, limits.rate.per_second,
+// limits.rate.burst, limits.read_header_timeout, limits.idle_timeout,
+// audit.file) later-wins per key, a list replaced whole: a later file's
+// auth.tokens replaces the earlier files' tokens, its auth.rules their
+// rules (an empty list clears them; null or leaving the key out keeps
+// them), and its cors.origins and approval.require likewise; servers by
+// name, a later file's server replacing an earlier one of the same name in
+// place (its tool filter with it) and new names appended; groups by name,
+// a later file's group replacing an earlier one whole. Placeholders are
+// resolved after merging, so overridden values are never resolved. ctx
+// bounds ${cmd:...} commands.
+//
+// When the environment variable MCPHUB_API_TOKEN (EnvAPIToken, read
+// through LookupEnv) is set and not empty, its value is one more token,
+// named "env" (EnvTokenName), after the files' tokens; a file token of that
+// name is then a problem.
 //
 // A file that cannot be read is a plain error (wrapping fs errors such as
 // fs.ErrNotExist); anything wrong with the contents, including syntax
@@ -96,13 +106,17 @@ func (l *Loader) Load(ctx context.Context, files []string) (*Config, error) {
 	reported := map[string]bool{}
 	for _, p := range ps {
 		reported[p.Path] = true
+		if p.Path != "" {
+			reported[p.File+"\x00"+p.Path] = true
+		}
 	}
 	var ve *ValidationError
 	if errors.As(cfg.Validate(), &ve) {
 		// A value that failed to load was reset, so a second problem at the
-		// same path would only repeat the first.
+		// same path, or inside it in the same file (the fields of a token
+		// entry that is not a mapping), would only repeat the first.
 		for _, p := range ve.Problems {
-			if !reported[p.Path] {
+			if !reported[p.Path] && !reportedIn(reported, p.File, p.Path) {
 				ps = append(ps, p)
 			}
 		}
@@ -111,6 +125,16 @@ func (l *Loader) Load(ctx context.Context, files []string) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// reportedIn reports whether a parent of path in file is in reported.
+func reportedIn(reported map[string]bool, file, path string) bool {
+	for p := parentPath(path); p != ""; p = parentPath(p) {
+		if reported[file+"\x00"+p] {
+			return true
+		}
+	}
+	return false
 }
 
 func readFile(path string) ([]byte, error) {

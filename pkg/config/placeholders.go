@@ -11,7 +11,8 @@ import (
 )
 
 // Placeholder syntax, resolved in every string value of a config except
-// server names, group members and map keys:
+// names (of servers, group members, tokens and the tokens of auth rules)
+// and map keys:
 //
 //	${VAR}                 environment variable VAR; unset is an error
 //	${VAR:-default}        VAR, or default when VAR is unset or empty

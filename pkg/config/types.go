@@ -70,6 +70,11 @@ type Config struct {
 	Backoff Backoff
 	// Approval is the hub-wide approval policy and the limits of pending approvals.
 	Approval ApprovalSettings
+	// Auth, CORS, Limits and Audit secure the hub's inbound side (security.go).
+	Auth   Auth
+	CORS   CORS
+	Limits Limits
+	Audit  Audit
 	// Servers in file order; names are unique.
 	Servers []Server
 	// Expose is what the top-level /mcp endpoint lists, and what a group's
@@ -81,6 +86,21 @@ type Config struct {
 	// Files are the files this config was loaded from, in merge order
 	// (empty for the built-in default).
 	Files []string
+
+	// positions maps the field path of each hub setting Load found
+	// ("listen", "approval.require[1]", "auth.tokens[0].token") to where it
+	// was written, so Validate can name the file and line; nil for a config
+	// built in code. For messages only.
+	positions map[string]location
+}
+
+// location is where a hub setting was written.
+type location struct {
+	file string
+	line int
+	// path, when set, replaces the field path in messages: the token Load
+	// adds from MCPHUB_API_TOKEN is named after the variable.
+	path string
 }
 
 // Backoff is an exponential reconnect backoff with jitter.

@@ -13,8 +13,8 @@ import (
 
 // Problem is one thing wrong with a configuration.
 type Problem struct {
-	// File is the file the value came from; empty when unknown (hub
-	// settings after merging, configs built in code).
+	// File is the file the value came from; empty when unknown (configs
+	// built in code, hub settings left at their defaults).
 	File string
 	// Line is the line in File, 0 when unknown.
 	Line int
@@ -81,18 +81,59 @@ func (ps problems) err() error {
 }
 
 // Validate reports every problem with c at once as a *ValidationError, with
-// field paths as the user wrote them when c came from Load. Disabled servers
-// are only checked for name, transport, timeout, backoff, approval and tool
-// filter.
+// field paths as the user wrote them and the file and line of each value
+// when c came from Load. Disabled servers are only checked for name,
+// transport, timeout, backoff, approval and tool filter. No message shows
+// a token's value.
 func (c *Config) Validate() error {
 	var ps problems
 	c.validateHub(&ps)
+	c.validateSecurity(&ps)
+	c.locate(ps)
 	seen := map[string]reporter{}
 	for i, s := range c.Servers {
 		s.validate(i, c.Backoff, seen, &ps)
 	}
 	c.validateGroups(&ps)
 	return ps.err()
+}
+
+// locate names the file and line of the problems about hub settings (those
+// with no file yet) from where Load found the values. A path not found is
+// looked up by its parents, so "auth.tokens[1].token", left out of its
+// entry, is placed at the entry "auth.tokens[1]".
+func (c *Config) locate(ps problems) {
+	for i := range ps {
+		if ps[i].File != "" {
+			continue
+		}
+		if loc, ok := c.position(ps[i].Path); ok {
+			ps[i].File, ps[i].Line = loc.file, loc.line
+			if loc.path != "" {
+				ps[i].Path = loc.path
+			}
+		}
+	}
+}
+
+// position returns where the hub setting at path, or its nearest parent,
+// was written.
+func (c *Config) position(path string) (location, bool) {
+	for p := path; p != ""; p = parentPath(p) {
+		if loc, ok := c.positions[p]; ok {
+			return loc, true
+		}
+	}
+	return location{}, false
+}
+
+// parentPath cuts the last step off a field path: "a.b[1].c" → "a.b[1]" →
+// "a.b" → "a" → "".
+func parentPath(p string) string {
+	if i := strings.LastIndexAny(p, ".["); i >= 0 {
+		return p[:i]
+	}
+	return ""
 }
 
 func (c *Config) validateHub(ps *problems) {

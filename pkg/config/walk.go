@@ -22,7 +22,7 @@ type walker struct {
 // global is mutable.
 func topLevelKeys() []string {
 	return []string{"listen", "refresh_interval", "tool_name_separator", "backoff", "approval", "expose",
-		"servers", "mcpServers", "groups"}
+		"auth", "cors", "limits", "audit", "servers", "mcpServers", "groups"}
 }
 
 func serverKeys() []string {
@@ -51,8 +51,38 @@ func movedKey(key string) string {
 		return "approval.require"
 	case "approval_default":
 		return "approval.default"
+	case "tokens", "api_tokens", "api_keys":
+		return "auth.tokens"
+	case "rules":
+		return "auth.rules"
+	case "origins", "cors_origins", "allowed_origins":
+		return "cors.origins"
+	case "max_body_bytes", "rate", "rate_limit", "read_header_timeout", "idle_timeout":
+		return "limits." + strings.TrimSuffix(key, "_limit")
+	case "audit_file", "audit_log":
+		return "audit.file"
 	}
 	return ""
+}
+
+// sectionKeys returns the keys of a hub settings section such as
+// "approval" or "limits.rate", or nil if path is not one.
+func sectionKeys(path string) []string {
+	switch path {
+	case "backoff":
+		return backoffKeys()
+	case "approval":
+		return approvalKeys()
+	case "cors":
+		return corsKeys()
+	case "limits":
+		return limitsKeys()
+	case "limits.rate":
+		return rateKeys()
+	case "audit":
+		return auditKeys()
+	}
+	return nil
 }
 
 // entryKeyProblem reports a key that is not in known, in a server entry or
@@ -84,28 +114,10 @@ func (w *walker) walk(root *node) fileDoc {
 		switch key {
 		case "listen", "refresh_interval", "tool_name_separator", "expose":
 			w.setting(doc.settings, key, n, line)
-		case "backoff":
-			if !w.isMap(n, line, key) {
-				continue
-			}
-			for j, k := range n.keys {
-				if k != "initial" && k != "max" {
-					w.unknownKey(n.keyLines[j], "backoff."+k, k, backoffKeys())
-					continue
-				}
-				w.setting(doc.settings, "backoff."+k, n.vals[j], n.keyLines[j])
-			}
-		case "approval":
-			if !w.isMap(n, line, key) {
-				continue
-			}
-			for j, k := range n.keys {
-				if !slices.Contains(approvalKeys(), k) {
-					w.unknownKey(n.keyLines[j], "approval."+k, k, approvalKeys())
-					continue
-				}
-				w.setting(doc.settings, "approval."+k, n.vals[j], n.keyLines[j])
-			}
+		case "backoff", "approval", "cors", "limits", "audit":
+			w.section(doc.settings, key, n, line)
+		case "auth":
+			w.auth(doc.settings, n, line)
 		case "servers":
 			switch n.kind {
 			case kindNull:
@@ -140,6 +152,26 @@ func (w *walker) walk(root *node) fileDoc {
 		}
 	}
 	return doc
+}
+
+// section walks a hub settings section (see sectionKeys): each known key
+// is a setting at path.key, or a section itself (limits.rate).
+func (w *walker) section(dst map[string]setting, path string, n *node, line int) {
+	if !w.isMap(n, line, path) {
+		return
+	}
+	known := sectionKeys(path)
+	for j, k := range n.keys {
+		sub := path + "." + k
+		switch {
+		case !slices.Contains(known, k):
+			w.unknownKey(n.keyLines[j], sub, k, known)
+		case sectionKeys(sub) != nil:
+			w.section(dst, sub, n.vals[j], n.keyLines[j])
+		default:
+			w.setting(dst, sub, n.vals[j], n.keyLines[j])
+		}
+	}
 }
 
 // setting records a hub setting, taking its value from viper (the reader
