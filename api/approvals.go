@@ -21,7 +21,7 @@ import (
 // (HTTP 202): nothing ran yet. Approve it with POST /mcp_hub/approve.
 type PendingResponse struct {
 	Success bool        `json:"success" example:"false"`
-	Status  string      `json:"status" example:"pending"`
+	Status  string      `json:"status" enums:"pending" example:"pending"`
 	ID      string      `json:"id,omitempty" example:"call_abc123"`
 	Data    PendingData `json:"data"`
 	// Error says, for humans and models, what happened and what to do.
@@ -30,13 +30,13 @@ type PendingResponse struct {
 
 // PendingData identifies the pending approval request.
 type PendingData struct {
-	Status     string    `json:"status" example:"pending"`
+	Status     string    `json:"status" enums:"pending" example:"pending"`
 	ApprovalID string    `json:"approval_id" example:"appr_3kq5m2x7c4ue6rz2l3n4p5q6r7s8t9vw"`
 	Tool       string    `json:"tool" example:"example__delete_note"`
 	Server     string    `json:"server" example:"example"`
 	Digest     string    `json:"digest" example:"b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c"`
-	CreatedAt  time.Time `json:"created_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
+	CreatedAt  time.Time `json:"created_at" format:"date-time"`
+	ExpiresAt  time.Time `json:"expires_at" format:"date-time"`
 }
 
 func pendingResponse(callID string, p *hub.PendingError) PendingResponse {
@@ -63,9 +63,9 @@ type ApprovalResponse struct {
 	Arguments json.RawMessage `json:"arguments" swaggertype:"object"`
 	Digest    string          `json:"digest" example:"b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c"`
 	Caller    string          `json:"caller,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	ExpiresAt time.Time       `json:"expires_at"`
-	DecidedAt *time.Time      `json:"decided_at,omitempty"`
+	CreatedAt time.Time       `json:"created_at" format:"date-time"`
+	ExpiresAt time.Time       `json:"expires_at" format:"date-time"`
+	DecidedAt *time.Time      `json:"decided_at,omitempty" format:"date-time"`
 	DecidedBy string          `json:"decided_by,omitempty"`
 	Reason    string          `json:"reason,omitempty"`
 }
@@ -87,14 +87,21 @@ type ApprovalsResponse struct {
 // approvals godoc
 //
 //	@Summary		List approval requests
+//	@ID				listApprovals
 //	@Description	Calls waiting for a person's approval, and those decided or expired within the last hour, newest first.
 //	@Tags			approvals
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Produce		json
 //	@Param			state	query		string	false	"only requests in this state"	Enums(pending, approved, rejected, expired)
 //	@Param			server	query		string	false	"only this server's requests"
-//	@Param			limit	query		int		false	"at most this many (1-10000)"
+//	@Param			limit	query		int		false	"at most this many"	minimum(1)	maximum(10000)
 //	@Success		200		{object}	ApprovalsResponse
 //	@Failure		400		{object}	ErrorResponse	"unknown state or bad limit"
+//	@Failure		500		{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401		{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403		{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429		{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/approvals [get]
 func (s *server) approvals(c *gin.Context) {
 	f := approval.Filter{Server: c.Query("server"), Now: time.Now()}
@@ -129,12 +136,19 @@ func (s *server) approvals(c *gin.Context) {
 // approval godoc
 //
 //	@Summary		Show one approval request
+//	@ID				getApproval
 //	@Tags			approvals
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Produce		json
 //	@Param			id	path		string	true	"approval id (appr_…)"
 //	@Success		200	{object}	ApprovalResponse
 //	@Failure		400	{object}	ErrorResponse	"malformed id"
 //	@Failure		404	{object}	ErrorResponse	"unknown id"
+//	@Failure		500	{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401	{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403	{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429	{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/approvals/{id} [get]
 func (s *server) approval(c *gin.Context) {
 	r, err := s.hub.Approval(c.Request.Context(), c.Param("id"))
@@ -152,18 +166,21 @@ type ApproveRequest struct {
 	// Tool is the exported name (server__tool) or the server.tool form.
 	Tool string `json:"tool" example:"example__delete_note"`
 	// Arguments is a JSON object or a JSON-encoded object string.
-	Arguments json.RawMessage `json:"arguments" swaggertype:"object"`
+	Arguments json.RawMessage `json:"arguments,omitempty" swaggertype:"object" extensions:"x-json-string"`
 }
 
 // approve godoc
 //
 //	@Summary		Approve a pending call and run it
+//	@ID				approveCall
 //	@Description	Runs the call that POST /mcp_hub/call answered 202 for and answers like /call. The body repeats the call (tool and arguments) with its approval_id; a different tool or different arguments are a 409 and nothing runs. An approval is single-use: of concurrent approvals one runs the call, the others get 409. A caller waiting on the request (call?wait=, call_stream) gets the result too.
 //	@Tags			approvals
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Accept			json
 //	@Produce		json
 //	@Param			approval	body		ApproveRequest	true	"the pending call and its approval id"
-//	@Success		200			{object}	CallResponse
+//	@Success		200			{object}	CallResponse	"the call ran; success is false when the tool reported an error (isError)"
 //	@Failure		400			{object}	ErrorResponse	"bad body or arguments"
 //	@Failure		404			{object}	ErrorResponse	"unknown approval id or tool"
 //	@Failure		409			{object}	ErrorResponse	"another call than the pending one, or already decided"
@@ -172,6 +189,10 @@ type ApproveRequest struct {
 //	@Failure		502			{object}	ErrorResponse	"downstream protocol error"
 //	@Failure		503			{object}	ErrorResponse	"server unavailable; the approval stays pending when the call never reached the server"
 //	@Failure		504			{object}	ErrorResponse	"downstream timed out"
+//	@Failure		500			{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401			{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403			{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429			{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/approve [post]
 func (s *server) approve(c *gin.Context) {
 	var body ApproveRequest
@@ -222,8 +243,11 @@ const maxReasonBytes = 4096
 // reject godoc
 //
 //	@Summary		Reject a pending call
+//	@ID				rejectCall
 //	@Description	Denies the call; it never runs. A caller waiting on it gets the rejection (403 on call?wait=, a `rejected` event on call_stream).
 //	@Tags			approvals
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Accept			json
 //	@Produce		json
 //	@Param			rejection	body		RejectRequest	true	"the approval id and an optional reason"
@@ -233,6 +257,10 @@ const maxReasonBytes = 4096
 //	@Failure		409			{object}	ErrorResponse	"already decided"
 //	@Failure		410			{object}	ErrorResponse	"the request expired"
 //	@Failure		413			{object}	ErrorResponse	"body too large"
+//	@Failure		500			{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401			{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403			{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429			{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/reject [post]
 func (s *server) reject(c *gin.Context) {
 	var body RejectRequest

@@ -21,11 +21,16 @@ import (
 // ToolsResponse is the OpenAI tool list (the handler serves it pre-rendered).
 type ToolsResponse struct {
 	Tools []ToolSchema `json:"tools"`
+	// RequiresApproval names the listed tools whose calls wait for a
+	// person's approval; absent when there are none. The entries of tools
+	// stay in OpenAI's exact shape, so the array can be passed to the model
+	// as is.
+	RequiresApproval []string `json:"requires_approval,omitempty" example:"example__delete_note"`
 }
 
 // ToolSchema is one tool in OpenAI's Chat Completions "tools" shape.
 type ToolSchema struct {
-	Type     string         `json:"type" example:"function"`
+	Type     string         `json:"type" enums:"function" example:"function"`
 	Function FunctionSchema `json:"function"`
 }
 
@@ -40,16 +45,23 @@ type FunctionSchema struct {
 // tools godoc
 //
 //	@Summary		List tools as OpenAI function schemas
+//	@ID				listTools
 //	@Description	Every tool of every connected server, named server__tool (OpenAI-valid), ready to pass to a chat completion as `tools`.
 //	@Description	With `q`, only the tools most relevant to it, best first (BM25 over names, server, descriptions and parameters; words match in any form: "createIssue", "create_issue", "create issues"): a short list for a model that cannot take every tool. Tools matching no word of `q` are left out.
 //	@Tags			tools
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Produce		json
 //	@Param			server	query		string	false	"only this server's tools"
 //	@Param			q		query		string	false	"search: rank tools by relevance to these words (at most 1000 bytes)"
-//	@Param			limit	query		int		false	"with q: at most this many tools (1-100, default 10)"
+//	@Param			limit	query		int		false	"with q: at most this many tools (default 10)"	minimum(1)	maximum(100)
 //	@Success		200		{object}	ToolsResponse
 //	@Failure		400		{object}	ErrorResponse	"q too long or bad limit"
 //	@Failure		404		{object}	ErrorResponse	"unknown server"
+//	@Failure		500		{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401		{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403		{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429		{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/tools [get]
 func (s *server) tools(c *gin.Context) {
 	var body []byte
@@ -82,7 +94,7 @@ func (s *server) tools(c *gin.Context) {
 // ServerResponse describes one configured server.
 type ServerResponse struct {
 	Name              string     `json:"name" example:"example"`
-	Transport         string     `json:"transport" example:"stdio"`
+	Transport         string     `json:"transport" enums:"stdio,sse,streamable-http" example:"stdio"`
 	Endpoint          string     `json:"endpoint,omitempty" example:"http://localhost:8000/mcp"`
 	Command           string     `json:"command,omitempty" example:"./bin/example-server"`
 	Enabled           bool       `json:"enabled"`
@@ -93,9 +105,9 @@ type ServerResponse struct {
 	Resources         int        `json:"resources"`
 	ResourceTemplates int        `json:"resource_templates"`
 	Prompts           int        `json:"prompts"`
-	LastSeen          *time.Time `json:"last_seen" extensions:"x-nullable"` // null until the server answered once
-	Since             *time.Time `json:"since,omitempty"`
-	NextRetry         *time.Time `json:"next_retry,omitempty"`
+	LastSeen          *time.Time `json:"last_seen" format:"date-time" extensions:"x-nullable"` // null until the server answered once
+	Since             *time.Time `json:"since,omitempty" format:"date-time"`
+	NextRetry         *time.Time `json:"next_retry,omitempty" format:"date-time"`
 	Failures          int        `json:"failures"`
 	ServerInfo        *Impl      `json:"server_info,omitempty"`
 	ProtocolVersion   string     `json:"protocol_version,omitempty" example:"2025-11-25"`
@@ -117,10 +129,17 @@ func timePtr(t time.Time) *time.Time {
 // servers godoc
 //
 //	@Summary		List downstream servers
+//	@ID				listServers
 //	@Description	Every configured server with its connection state, last error and what it offers.
 //	@Tags			servers
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Produce		json
-//	@Success		200	{array}	ServerResponse
+//	@Success		200	{array}		ServerResponse
+//	@Failure		500	{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401	{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403	{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429	{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/servers [get]
 func (s *server) servers(c *gin.Context) {
 	infos := s.hub.Servers()
@@ -150,10 +169,12 @@ type HealthResponse struct {
 // health godoc
 //
 //	@Summary		Hub health
+//	@ID				getHealth
 //	@Description	Answers 200 while the hub runs; `status` is "degraded" when an enabled server is down.
 //	@Tags			hub
 //	@Produce		json
 //	@Success		200	{object}	HealthResponse
+//	@Failure		500	{object}	ErrorResponse	"internal error (details only in the logs)"
 //	@Router			/mcp_hub/health [get]
 func (s *server) health(c *gin.Context) {
 	h := s.hub.Health()
@@ -163,7 +184,7 @@ func (s *server) health(c *gin.Context) {
 // RefreshResponse reports one refresh pass.
 type RefreshResponse struct {
 	Refreshed  bool                    `json:"refreshed" example:"true"`
-	StartedAt  time.Time               `json:"started_at"`
+	StartedAt  time.Time               `json:"started_at" format:"date-time"`
 	DurationMS float64                 `json:"duration_ms"`
 	Changed    []string                `json:"changed"`
 	Config     *ConfigReloadResponse   `json:"config,omitempty"`
@@ -197,12 +218,18 @@ func nonNil(s []string) []string {
 // refresh godoc
 //
 //	@Summary		Refresh now
+//	@ID				refresh
 //	@Description	Re-reads the config files if they changed, pings and re-discovers every server, reconnects those that are down, and answers when done.
 //	@Tags			hub
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Produce		json
 //	@Success		200	{object}	RefreshResponse
 //	@Failure		503	{object}	ErrorResponse	"the hub is stopping or stopped"
 //	@Failure		500	{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401	{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403	{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429	{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/refresh [post]
 func (s *server) refresh(c *gin.Context) {
 	r, err := s.hub.Refresh(c.Request.Context())
@@ -230,8 +257,8 @@ func (s *server) refresh(c *gin.Context) {
 
 // CallRequest is an OpenAI tool call, as a model returns it.
 type CallRequest struct {
-	ID       string       `json:"id" example:"call_abc123"`
-	Type     string       `json:"type" example:"function"`
+	ID       string       `json:"id,omitempty" example:"call_abc123"`
+	Type     string       `json:"type,omitempty" enums:"function" example:"function"`
 	Function CallFunction `json:"function"`
 }
 
@@ -240,7 +267,7 @@ type CallFunction struct {
 	// Name is the exported name (server__tool) or the server.tool form.
 	Name string `json:"name" example:"example__echo"`
 	// Arguments is a JSON object or a JSON-encoded object string (as OpenAI returns it).
-	Arguments json.RawMessage `json:"arguments" swaggertype:"string" example:"{\"message\":\"hi\"}"`
+	Arguments json.RawMessage `json:"arguments,omitempty" swaggertype:"object" extensions:"x-json-string"`
 }
 
 // CallResponse is a finished call. success is false when the tool reported
@@ -258,25 +285,29 @@ type CallResponse struct {
 // call godoc
 //
 //	@Summary		Call a tool
+//	@ID				callTool
 //	@Description	Takes an OpenAI tool call ({"id","type":"function","function":{"name","arguments"}}) and runs it on the owning server. `result` is the MCP CallToolResult as the server sent it; `content` is text for the role=tool message.
 //	@Description	A tool that needs a person's approval does not run: the answer is 202 with an approval id (approve it with POST /mcp_hub/approve). With `wait`, the request is held until the call is decided (then it answers like an approved call, 403 if rejected, 410 if it expired) or the wait ends (then 202).
 //	@Tags			tools
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Accept			json
 //	@Produce		json
 //	@Param			wait	query		string			false	"for tools that need approval: how long to wait for the decision (Go duration such as 30s, or seconds; at most the approval TTL)"
 //	@Param			call	body		CallRequest		true	"the model's tool call"
-//	@Success		200		{object}	CallResponse
+//	@Success		200		{object}	CallResponse	"the call ran; success is false when the tool reported an error (isError)"
 //	@Success		202		{object}	PendingResponse	"the tool needs approval; nothing ran"
 //	@Failure		400		{object}	ErrorResponse	"bad body, arguments or wait"
-//	@Failure		403		{object}	ErrorResponse	"rejected while the caller waited"
+//	@Failure		403		{object}	ErrorResponse	"rejected while the caller waited, or the token may not use this path (auth rules)"
 //	@Failure		404		{object}	ErrorResponse	"unknown tool"
 //	@Failure		410		{object}	ErrorResponse	"the approval request expired while the caller waited"
 //	@Failure		413		{object}	ErrorResponse	"body too large"
-//	@Failure		429		{object}	ErrorResponse	"too many calls already wait for approval"
+//	@Failure		429		{object}	ErrorResponse	"too many calls already wait for approval, or rate limit exceeded (limits.rate; see Retry-After)"
 //	@Failure		502		{object}	ErrorResponse	"downstream protocol error"
 //	@Failure		503		{object}	ErrorResponse	"server unavailable"
 //	@Failure		504		{object}	ErrorResponse	"downstream timed out"
 //	@Failure		500		{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401		{object}	ErrorResponse	"auth is on and the request has no valid token"
 //	@Router			/mcp_hub/call [post]
 func (s *server) call(c *gin.Context) {
 	wait, err := parseWait(c)
@@ -375,7 +406,7 @@ func decodeCall(body io.Reader) (CallRequest, json.RawMessage, error) {
 	}
 	args, err := openai.DecodeArguments(req.Function.Arguments)
 	if err != nil {
-		return req, nil, fmt.Errorf("%w: function.%w", errBadRequest, err)
+		return req, nil, fmt.Errorf("%w: function.arguments: %w", errBadRequest, err)
 	}
 	return req, args, nil
 }

@@ -152,13 +152,19 @@ func (s *server) writeJSON(c *gin.Context, status int, v any) {
 // resources godoc
 //
 //	@Summary		List resources
+//	@ID				listResources
 //	@Description	Every resource the servers list (or one server's), each as its server sent it with `server` added. URIs are global: read one with POST /mcp_hub/resources/read.
 //	@Tags			resources
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Produce		json
 //	@Param			server	query		string	false	"only this server's resources"
 //	@Success		200		{object}	ResourcesResponse
 //	@Failure		404		{object}	ErrorResponse	"unknown server"
 //	@Failure		500		{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401		{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403		{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429		{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/resources [get]
 func (s *server) resources(c *gin.Context) {
 	list, err := s.hub.Resources(c.Query("server"))
@@ -176,13 +182,19 @@ func (s *server) resources(c *gin.Context) {
 // resourceTemplates godoc
 //
 //	@Summary		List resource templates
+//	@ID				listResourceTemplates
 //	@Description	Every resource template (RFC 6570) the servers list (or one server's), each as its server sent it with `server` added. Expand one and read the URI with POST /mcp_hub/resources/read.
 //	@Tags			resources
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Produce		json
 //	@Param			server	query		string	false	"only this server's templates"
 //	@Success		200		{object}	ResourceTemplatesResponse
 //	@Failure		404		{object}	ErrorResponse	"unknown server"
 //	@Failure		500		{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401		{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403		{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429		{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/resource_templates [get]
 func (s *server) resourceTemplates(c *gin.Context) {
 	list, err := s.hub.ResourceTemplates(c.Query("server"))
@@ -219,8 +231,11 @@ type ReadResourceResponse struct {
 // readResource godoc
 //
 //	@Summary		Read a resource
+//	@ID				readResource
 //	@Description	Reads a resource from the server that offers it: the server that lists the URI, else the one with a resource template matching it (the most specific template, by literal prefix; between equals, the first server by name). With `server`, only that server is considered. `result` is the MCP ReadResourceResult as the server sent it.
 //	@Tags			resources
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Accept			json
 //	@Produce		json
 //	@Param			read	body		ReadResourceRequest	true	"the resource's URI"
@@ -232,6 +247,9 @@ type ReadResourceResponse struct {
 //	@Failure		503		{object}	ErrorResponse	"server unavailable, or the hub is stopping"
 //	@Failure		504		{object}	ErrorResponse	"downstream timed out"
 //	@Failure		500		{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401		{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403		{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429		{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/resources/read [post]
 func (s *server) readResource(c *gin.Context) {
 	var body ReadResourceRequest
@@ -260,13 +278,19 @@ func (s *server) readResource(c *gin.Context) {
 // prompts godoc
 //
 //	@Summary		List prompts
+//	@ID				listPrompts
 //	@Description	Every prompt the servers list (or one server's), each as its server sent it, under its exported name (server__prompt), with `server` and `prompt` (the name on the server) added.
 //	@Tags			prompts
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Produce		json
 //	@Param			server	query		string	false	"only this server's prompts"
 //	@Success		200		{object}	PromptsResponse
 //	@Failure		404		{object}	ErrorResponse	"unknown server"
 //	@Failure		500		{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401		{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403		{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429		{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/prompts [get]
 func (s *server) prompts(c *gin.Context) {
 	list, err := s.hub.Prompts(c.Query("server"))
@@ -309,8 +333,11 @@ type getPromptBody struct {
 // getPrompt godoc
 //
 //	@Summary		Get a prompt
+//	@ID				getPrompt
 //	@Description	Renders a prompt on its server with the given arguments. `result` is the MCP GetPromptResult as the server sent it. Arguments the prompt declares as required must be given.
 //	@Tags			prompts
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Accept			json
 //	@Produce		json
 //	@Param			prompt	body		GetPromptRequest	true	"the prompt's name and arguments"
@@ -322,6 +349,9 @@ type getPromptBody struct {
 //	@Failure		503		{object}	ErrorResponse	"server unavailable, or the hub is stopping"
 //	@Failure		504		{object}	ErrorResponse	"downstream timed out"
 //	@Failure		500		{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401		{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403		{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429		{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/prompts/get [post]
 func (s *server) getPrompt(c *gin.Context) {
 	var body getPromptBody

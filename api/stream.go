@@ -44,8 +44,12 @@ type StreamErrorEvent struct {
 // callStream godoc
 //
 //	@Summary		Call a tool, streaming progress
-//	@Description	Takes the same body as /mcp_hub/call and answers text/event-stream. Events: `progress` (ProgressEvent) for each downstream progress notification, in order; `pending` (PendingResponse) when the tool needs approval, after which the stream waits for the decision up to the approval TTL; then one of `result` (CallResponse), `error`, `rejected` or `expired` (StreamErrorEvent), and the stream ends. Comment lines are heartbeats. Closing the connection cancels the downstream call. Problems found before the stream starts (bad body, unknown tool) are ordinary JSON errors.
+//	@ID				callToolStream
+//	@Description	Takes the same body as /mcp_hub/call and answers text/event-stream. Each event is `event: <name>` and `data: <one line of JSON>`: `progress` ({"progress", "total"?, "message"?}) for each downstream progress notification, in order; `pending` (a PendingResponse) when the tool needs approval, after which the stream waits for the decision up to the approval TTL; then one of `result` (a CallResponse), `error`, `rejected` or `expired` ({"success": false, "status": the HTTP status /call would have answered, "error", "approval_id"?}), and the stream ends. Comment lines are heartbeats. Closing the connection cancels the downstream call.
+//	@Description	Problems found before the stream starts (bad body, unknown tool) are ordinary JSON errors.
 //	@Tags			tools
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Accept			json
 //	@Produce		text/event-stream
 //	@Param			call	body		CallRequest		true	"the model's tool call"
@@ -54,6 +58,10 @@ type StreamErrorEvent struct {
 //	@Failure		404		{object}	ErrorResponse	"unknown tool"
 //	@Failure		413		{object}	ErrorResponse	"body too large"
 //	@Failure		503		{object}	ErrorResponse	"the hub is stopping"
+//	@Failure		500		{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401		{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403		{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429		{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/call_stream [post]
 func (s *server) callStream(c *gin.Context) {
 	req, args, err := decodeCall(c.Request.Body)
@@ -187,14 +195,23 @@ func (q *streamQueue) take() []streamEvent {
 // eventsHandler godoc
 //
 //	@Summary		Live hub events (SSE)
-//	@Description	A text/event-stream of hub events: server_status, tools_changed, resources_changed, prompts_changed, refresh, approval_pending, approval_decided, config_reloaded, config_error. Each event has an increasing numeric id; reconnect with Last-Event-ID (or ?last_event_id=) to replay what was missed from the recent history. `types` filters by event type. A client that reads too slowly is disconnected (it reconnects and replays) so it never holds the hub up.
+//	@ID				streamEvents
+//	@Description	A text/event-stream of hub events: server_status, tools_changed, resources_changed, prompts_changed, refresh, approval_pending, approval_decided, config_reloaded, config_error. Each event is `id: <id>`, `event: <type>` and `data: {"id", "type", "time", "data"}` (one line of JSON). The first event of every stream is `stream_start`, whose data says where the stream resumes and whether the client must re-read state (`resync`).
+//	@Description	Each event has an increasing numeric id; reconnect with Last-Event-ID (or ?last_event_id=) to replay what was missed from the recent history. `types` filters by event type. A client that reads too slowly is disconnected (it reconnects and replays) so it never holds the hub up. Comment lines are heartbeats.
 //	@Tags			hub
+//	@Security		BearerToken
+//	@Security		APIKey
 //	@Produce		text/event-stream
 //	@Param			Last-Event-ID	header		string	false	"replay events after this id"
 //	@Param			last_event_id	query		string	false	"the same, for clients that cannot set headers"
 //	@Param			types			query		string	false	"comma-separated event types to receive"
 //	@Success		200				{string}	string			"an SSE stream of hub events"
 //	@Failure		400				{object}	ErrorResponse	"bad Last-Event-ID or unknown event type"
+//	@Failure		503				{object}	ErrorResponse	"the hub is stopping"
+//	@Failure		500				{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Failure		401				{object}	ErrorResponse	"auth is on and the request has no valid token"
+//	@Failure		403				{object}	ErrorResponse	"the token may not use this path (auth rules)"
+//	@Failure		429				{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/events [get]
 func (s *server) eventsHandler(h http.Handler) gin.HandlerFunc {
 	return gin.WrapH(h)

@@ -17,6 +17,14 @@ const docTemplate = `{
     "paths": {
         "/mcp_hub/approvals": {
             "get": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Calls waiting for a person's approval, and those decided or expired within the last hour, newest first.",
                 "produces": [
                     "application/json"
@@ -25,6 +33,7 @@ const docTemplate = `{
                     "approvals"
                 ],
                 "summary": "List approval requests",
+                "operationId": "listApprovals",
                 "parameters": [
                     {
                         "enum": [
@@ -45,8 +54,10 @@ const docTemplate = `{
                         "in": "query"
                     },
                     {
+                        "maximum": 10000,
+                        "minimum": 1,
                         "type": "integer",
-                        "description": "at most this many (1-10000)",
+                        "description": "at most this many",
                         "name": "limit",
                         "in": "query"
                     }
@@ -55,13 +66,37 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/api.ApprovalsResponse"
+                            "$ref": "#/definitions/ApprovalsResponse"
                         }
                     },
                     "400": {
                         "description": "unknown state or bad limit",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -69,6 +104,14 @@ const docTemplate = `{
         },
         "/mcp_hub/approvals/{id}": {
             "get": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "produces": [
                     "application/json"
                 ],
@@ -76,6 +119,7 @@ const docTemplate = `{
                     "approvals"
                 ],
                 "summary": "Show one approval request",
+                "operationId": "getApproval",
                 "parameters": [
                     {
                         "type": "string",
@@ -89,19 +133,43 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/api.ApprovalResponse"
+                            "$ref": "#/definitions/ApprovalResponse"
                         }
                     },
                     "400": {
                         "description": "malformed id",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown id",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -109,6 +177,14 @@ const docTemplate = `{
         },
         "/mcp_hub/approve": {
             "post": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Runs the call that POST /mcp_hub/call answered 202 for and answers like /call. The body repeats the call (tool and arguments) with its approval_id; a different tool or different arguments are a 409 and nothing runs. An approval is single-use: of concurrent approvals one runs the call, the others get 409. A caller waiting on the request (call?wait=, call_stream) gets the result too.",
                 "consumes": [
                     "application/json"
@@ -120,6 +196,7 @@ const docTemplate = `{
                     "approvals"
                 ],
                 "summary": "Approve a pending call and run it",
+                "operationId": "approveCall",
                 "parameters": [
                     {
                         "description": "the pending call and its approval id",
@@ -127,63 +204,87 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/api.ApproveRequest"
+                            "$ref": "#/definitions/ApproveRequest"
                         }
                     }
                 ],
                 "responses": {
                     "200": {
-                        "description": "OK",
+                        "description": "the call ran; success is false when the tool reported an error (isError)",
                         "schema": {
-                            "$ref": "#/definitions/api.CallResponse"
+                            "$ref": "#/definitions/CallResponse"
                         }
                     },
                     "400": {
                         "description": "bad body or arguments",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown approval id or tool",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "409": {
                         "description": "another call than the pending one, or already decided",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "410": {
                         "description": "the request expired",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "413": {
                         "description": "body too large",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "502": {
                         "description": "downstream protocol error",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "server unavailable; the approval stays pending when the call never reached the server",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "504": {
                         "description": "downstream timed out",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -191,6 +292,14 @@ const docTemplate = `{
         },
         "/mcp_hub/call": {
             "post": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Takes an OpenAI tool call ({\"id\",\"type\":\"function\",\"function\":{\"name\",\"arguments\"}}) and runs it on the owning server. ` + "`" + `result` + "`" + ` is the MCP CallToolResult as the server sent it; ` + "`" + `content` + "`" + ` is text for the role=tool message.\nA tool that needs a person's approval does not run: the answer is 202 with an approval id (approve it with POST /mcp_hub/approve). With ` + "`" + `wait` + "`" + `, the request is held until the call is decided (then it answers like an approved call, 403 if rejected, 410 if it expired) or the wait ends (then 202).",
                 "consumes": [
                     "application/json"
@@ -202,6 +311,7 @@ const docTemplate = `{
                     "tools"
                 ],
                 "summary": "Call a tool",
+                "operationId": "callTool",
                 "parameters": [
                     {
                         "type": "string",
@@ -215,81 +325,87 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/api.CallRequest"
+                            "$ref": "#/definitions/CallRequest"
                         }
                     }
                 ],
                 "responses": {
                     "200": {
-                        "description": "OK",
+                        "description": "the call ran; success is false when the tool reported an error (isError)",
                         "schema": {
-                            "$ref": "#/definitions/api.CallResponse"
+                            "$ref": "#/definitions/CallResponse"
                         }
                     },
                     "202": {
                         "description": "the tool needs approval; nothing ran",
                         "schema": {
-                            "$ref": "#/definitions/api.PendingResponse"
+                            "$ref": "#/definitions/PendingResponse"
                         }
                     },
                     "400": {
                         "description": "bad body, arguments or wait",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "403": {
-                        "description": "rejected while the caller waited",
+                        "description": "rejected while the caller waited, or the token may not use this path (auth rules)",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown tool",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "410": {
                         "description": "the approval request expired while the caller waited",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "413": {
                         "description": "body too large",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "429": {
-                        "description": "too many calls already wait for approval",
+                        "description": "too many calls already wait for approval, or rate limit exceeded (limits.rate; see Retry-After)",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "500": {
                         "description": "internal error (details only in the logs)",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "502": {
                         "description": "downstream protocol error",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "server unavailable",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "504": {
                         "description": "downstream timed out",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -297,7 +413,15 @@ const docTemplate = `{
         },
         "/mcp_hub/call_stream": {
             "post": {
-                "description": "Takes the same body as /mcp_hub/call and answers text/event-stream. Events: ` + "`" + `progress` + "`" + ` (ProgressEvent) for each downstream progress notification, in order; ` + "`" + `pending` + "`" + ` (PendingResponse) when the tool needs approval, after which the stream waits for the decision up to the approval TTL; then one of ` + "`" + `result` + "`" + ` (CallResponse), ` + "`" + `error` + "`" + `, ` + "`" + `rejected` + "`" + ` or ` + "`" + `expired` + "`" + ` (StreamErrorEvent), and the stream ends. Comment lines are heartbeats. Closing the connection cancels the downstream call. Problems found before the stream starts (bad body, unknown tool) are ordinary JSON errors.",
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
+                "description": "Takes the same body as /mcp_hub/call and answers text/event-stream. Each event is ` + "`" + `event: \u003cname\u003e` + "`" + ` and ` + "`" + `data: \u003cone line of JSON\u003e` + "`" + `: ` + "`" + `progress` + "`" + ` ({\"progress\", \"total\"?, \"message\"?}) for each downstream progress notification, in order; ` + "`" + `pending` + "`" + ` (a PendingResponse) when the tool needs approval, after which the stream waits for the decision up to the approval TTL; then one of ` + "`" + `result` + "`" + ` (a CallResponse), ` + "`" + `error` + "`" + `, ` + "`" + `rejected` + "`" + ` or ` + "`" + `expired` + "`" + ` ({\"success\": false, \"status\": the HTTP status /call would have answered, \"error\", \"approval_id\"?}), and the stream ends. Comment lines are heartbeats. Closing the connection cancels the downstream call.\nProblems found before the stream starts (bad body, unknown tool) are ordinary JSON errors.",
                 "consumes": [
                     "application/json"
                 ],
@@ -308,6 +432,7 @@ const docTemplate = `{
                     "tools"
                 ],
                 "summary": "Call a tool, streaming progress",
+                "operationId": "callToolStream",
                 "parameters": [
                     {
                         "description": "the model's tool call",
@@ -315,7 +440,7 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/api.CallRequest"
+                            "$ref": "#/definitions/CallRequest"
                         }
                     }
                 ],
@@ -329,25 +454,49 @@ const docTemplate = `{
                     "400": {
                         "description": "bad body or arguments",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown tool",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "413": {
                         "description": "body too large",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "the hub is stopping",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -355,7 +504,15 @@ const docTemplate = `{
         },
         "/mcp_hub/events": {
             "get": {
-                "description": "A text/event-stream of hub events: server_status, tools_changed, resources_changed, prompts_changed, refresh, approval_pending, approval_decided, config_reloaded, config_error. Each event has an increasing numeric id; reconnect with Last-Event-ID (or ?last_event_id=) to replay what was missed from the recent history. ` + "`" + `types` + "`" + ` filters by event type. A client that reads too slowly is disconnected (it reconnects and replays) so it never holds the hub up.",
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
+                "description": "A text/event-stream of hub events: server_status, tools_changed, resources_changed, prompts_changed, refresh, approval_pending, approval_decided, config_reloaded, config_error. Each event is ` + "`" + `id: \u003cid\u003e` + "`" + `, ` + "`" + `event: \u003ctype\u003e` + "`" + ` and ` + "`" + `data: {\"id\", \"type\", \"time\", \"data\"}` + "`" + ` (one line of JSON). The first event of every stream is ` + "`" + `stream_start` + "`" + `, whose data says where the stream resumes and whether the client must re-read state (` + "`" + `resync` + "`" + `).\nEach event has an increasing numeric id; reconnect with Last-Event-ID (or ?last_event_id=) to replay what was missed from the recent history. ` + "`" + `types` + "`" + ` filters by event type. A client that reads too slowly is disconnected (it reconnects and replays) so it never holds the hub up. Comment lines are heartbeats.",
                 "produces": [
                     "text/event-stream"
                 ],
@@ -363,6 +520,7 @@ const docTemplate = `{
                     "hub"
                 ],
                 "summary": "Live hub events (SSE)",
+                "operationId": "streamEvents",
                 "parameters": [
                     {
                         "type": "string",
@@ -393,7 +551,37 @@ const docTemplate = `{
                     "400": {
                         "description": "bad Last-Event-ID or unknown event type",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "the hub is stopping",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -409,11 +597,18 @@ const docTemplate = `{
                     "hub"
                 ],
                 "summary": "Hub health",
+                "operationId": "getHealth",
                 "responses": {
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/api.HealthResponse"
+                            "$ref": "#/definitions/HealthResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -421,6 +616,14 @@ const docTemplate = `{
         },
         "/mcp_hub/prompts": {
             "get": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Every prompt the servers list (or one server's), each as its server sent it, under its exported name (server__prompt), with ` + "`" + `server` + "`" + ` and ` + "`" + `prompt` + "`" + ` (the name on the server) added.",
                 "produces": [
                     "application/json"
@@ -429,6 +632,7 @@ const docTemplate = `{
                     "prompts"
                 ],
                 "summary": "List prompts",
+                "operationId": "listPrompts",
                 "parameters": [
                     {
                         "type": "string",
@@ -441,19 +645,37 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/api.PromptsResponse"
+                            "$ref": "#/definitions/PromptsResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown server",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "500": {
                         "description": "internal error (details only in the logs)",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -461,6 +683,14 @@ const docTemplate = `{
         },
         "/mcp_hub/prompts/get": {
             "post": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Renders a prompt on its server with the given arguments. ` + "`" + `result` + "`" + ` is the MCP GetPromptResult as the server sent it. Arguments the prompt declares as required must be given.",
                 "consumes": [
                     "application/json"
@@ -472,6 +702,7 @@ const docTemplate = `{
                     "prompts"
                 ],
                 "summary": "Get a prompt",
+                "operationId": "getPrompt",
                 "parameters": [
                     {
                         "description": "the prompt's name and arguments",
@@ -479,7 +710,7 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/api.GetPromptRequest"
+                            "$ref": "#/definitions/GetPromptRequest"
                         }
                     }
                 ],
@@ -487,49 +718,67 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/api.GetPromptResponse"
+                            "$ref": "#/definitions/GetPromptResponse"
                         }
                     },
                     "400": {
                         "description": "bad body, missing name, an argument that is not a string, or a required argument missing",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown prompt",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "413": {
                         "description": "body too large",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "500": {
                         "description": "internal error (details only in the logs)",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "502": {
                         "description": "downstream protocol error",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "server unavailable, or the hub is stopping",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "504": {
                         "description": "downstream timed out",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -537,6 +786,14 @@ const docTemplate = `{
         },
         "/mcp_hub/refresh": {
             "post": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Re-reads the config files if they changed, pings and re-discovers every server, reconnects those that are down, and answers when done.",
                 "produces": [
                     "application/json"
@@ -545,23 +802,42 @@ const docTemplate = `{
                     "hub"
                 ],
                 "summary": "Refresh now",
+                "operationId": "refresh",
                 "responses": {
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/api.RefreshResponse"
+                            "$ref": "#/definitions/RefreshResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "500": {
                         "description": "internal error (details only in the logs)",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "the hub is stopping or stopped",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -569,6 +845,14 @@ const docTemplate = `{
         },
         "/mcp_hub/reject": {
             "post": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Denies the call; it never runs. A caller waiting on it gets the rejection (403 on call?wait=, a ` + "`" + `rejected` + "`" + ` event on call_stream).",
                 "consumes": [
                     "application/json"
@@ -580,6 +864,7 @@ const docTemplate = `{
                     "approvals"
                 ],
                 "summary": "Reject a pending call",
+                "operationId": "rejectCall",
                 "parameters": [
                     {
                         "description": "the approval id and an optional reason",
@@ -587,7 +872,7 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/api.RejectRequest"
+                            "$ref": "#/definitions/RejectRequest"
                         }
                     }
                 ],
@@ -595,37 +880,61 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/api.RejectResponse"
+                            "$ref": "#/definitions/RejectResponse"
                         }
                     },
                     "400": {
                         "description": "bad body",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown approval id",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "409": {
                         "description": "already decided",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "410": {
                         "description": "the request expired",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "413": {
                         "description": "body too large",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -633,6 +942,14 @@ const docTemplate = `{
         },
         "/mcp_hub/resource_templates": {
             "get": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Every resource template (RFC 6570) the servers list (or one server's), each as its server sent it with ` + "`" + `server` + "`" + ` added. Expand one and read the URI with POST /mcp_hub/resources/read.",
                 "produces": [
                     "application/json"
@@ -641,6 +958,7 @@ const docTemplate = `{
                     "resources"
                 ],
                 "summary": "List resource templates",
+                "operationId": "listResourceTemplates",
                 "parameters": [
                     {
                         "type": "string",
@@ -653,19 +971,37 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/api.ResourceTemplatesResponse"
+                            "$ref": "#/definitions/ResourceTemplatesResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown server",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "500": {
                         "description": "internal error (details only in the logs)",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -673,6 +1009,14 @@ const docTemplate = `{
         },
         "/mcp_hub/resources": {
             "get": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Every resource the servers list (or one server's), each as its server sent it with ` + "`" + `server` + "`" + ` added. URIs are global: read one with POST /mcp_hub/resources/read.",
                 "produces": [
                     "application/json"
@@ -681,6 +1025,7 @@ const docTemplate = `{
                     "resources"
                 ],
                 "summary": "List resources",
+                "operationId": "listResources",
                 "parameters": [
                     {
                         "type": "string",
@@ -693,19 +1038,37 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/api.ResourcesResponse"
+                            "$ref": "#/definitions/ResourcesResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown server",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "500": {
                         "description": "internal error (details only in the logs)",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -713,6 +1076,14 @@ const docTemplate = `{
         },
         "/mcp_hub/resources/read": {
             "post": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Reads a resource from the server that offers it: the server that lists the URI, else the one with a resource template matching it (the most specific template, by literal prefix; between equals, the first server by name). With ` + "`" + `server` + "`" + `, only that server is considered. ` + "`" + `result` + "`" + ` is the MCP ReadResourceResult as the server sent it.",
                 "consumes": [
                     "application/json"
@@ -724,6 +1095,7 @@ const docTemplate = `{
                     "resources"
                 ],
                 "summary": "Read a resource",
+                "operationId": "readResource",
                 "parameters": [
                     {
                         "description": "the resource's URI",
@@ -731,7 +1103,7 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/api.ReadResourceRequest"
+                            "$ref": "#/definitions/ReadResourceRequest"
                         }
                     }
                 ],
@@ -739,49 +1111,67 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/api.ReadResourceResponse"
+                            "$ref": "#/definitions/ReadResourceResponse"
                         }
                     },
                     "400": {
                         "description": "bad body, missing or over-long uri (8 KiB)",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "no server lists the URI or has a template matching it, the server does not have it, or an unknown server",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "413": {
                         "description": "body too large",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "500": {
                         "description": "internal error (details only in the logs)",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "502": {
                         "description": "downstream protocol error",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "server unavailable, or the hub is stopping",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "504": {
                         "description": "downstream timed out",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -789,6 +1179,14 @@ const docTemplate = `{
         },
         "/mcp_hub/servers": {
             "get": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Every configured server with its connection state, last error and what it offers.",
                 "produces": [
                     "application/json"
@@ -797,14 +1195,39 @@ const docTemplate = `{
                     "servers"
                 ],
                 "summary": "List downstream servers",
+                "operationId": "listServers",
                 "responses": {
                     "200": {
                         "description": "OK",
                         "schema": {
                             "type": "array",
                             "items": {
-                                "$ref": "#/definitions/api.ServerResponse"
+                                "$ref": "#/definitions/ServerResponse"
                             }
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -812,6 +1235,14 @@ const docTemplate = `{
         },
         "/mcp_hub/tools": {
             "get": {
+                "security": [
+                    {
+                        "BearerToken": []
+                    },
+                    {
+                        "APIKey": []
+                    }
+                ],
                 "description": "Every tool of every connected server, named server__tool (OpenAI-valid), ready to pass to a chat completion as ` + "`" + `tools` + "`" + `.\nWith ` + "`" + `q` + "`" + `, only the tools most relevant to it, best first (BM25 over names, server, descriptions and parameters; words match in any form: \"createIssue\", \"create_issue\", \"create issues\"): a short list for a model that cannot take every tool. Tools matching no word of ` + "`" + `q` + "`" + ` are left out.",
                 "produces": [
                     "application/json"
@@ -820,6 +1251,7 @@ const docTemplate = `{
                     "tools"
                 ],
                 "summary": "List tools as OpenAI function schemas",
+                "operationId": "listTools",
                 "parameters": [
                     {
                         "type": "string",
@@ -834,8 +1266,10 @@ const docTemplate = `{
                         "in": "query"
                     },
                     {
+                        "maximum": 100,
+                        "minimum": 1,
                         "type": "integer",
-                        "description": "with q: at most this many tools (1-100, default 10)",
+                        "description": "with q: at most this many tools (default 10)",
                         "name": "limit",
                         "in": "query"
                     }
@@ -844,19 +1278,43 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/api.ToolsResponse"
+                            "$ref": "#/definitions/ToolsResponse"
                         }
                     },
                     "400": {
                         "description": "q too long or bad limit",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "auth is on and the request has no valid token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "the token may not use this path (auth rules)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown server",
                         "schema": {
-                            "$ref": "#/definitions/api.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "rate limit exceeded (limits.rate); Retry-After says when to retry",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -864,8 +1322,19 @@ const docTemplate = `{
         }
     },
     "definitions": {
-        "api.ApprovalResponse": {
+        "ApprovalResponse": {
             "type": "object",
+            "required": [
+                "arguments",
+                "created_at",
+                "digest",
+                "expires_at",
+                "id",
+                "name",
+                "server",
+                "state",
+                "tool"
+            ],
             "properties": {
                 "arguments": {
                     "type": "object"
@@ -874,10 +1343,12 @@ const docTemplate = `{
                     "type": "string"
                 },
                 "created_at": {
-                    "type": "string"
+                    "type": "string",
+                    "format": "date-time"
                 },
                 "decided_at": {
-                    "type": "string"
+                    "type": "string",
+                    "format": "date-time"
                 },
                 "decided_by": {
                     "type": "string"
@@ -887,7 +1358,8 @@ const docTemplate = `{
                     "example": "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c"
                 },
                 "expires_at": {
-                    "type": "string"
+                    "type": "string",
+                    "format": "date-time"
                 },
                 "id": {
                     "type": "string",
@@ -920,19 +1392,26 @@ const docTemplate = `{
                 }
             }
         },
-        "api.ApprovalsResponse": {
+        "ApprovalsResponse": {
             "type": "object",
+            "required": [
+                "approvals"
+            ],
             "properties": {
                 "approvals": {
                     "type": "array",
                     "items": {
-                        "$ref": "#/definitions/api.ApprovalResponse"
+                        "$ref": "#/definitions/ApprovalResponse"
                     }
                 }
             }
         },
-        "api.ApproveRequest": {
+        "ApproveRequest": {
             "type": "object",
+            "required": [
+                "approval_id",
+                "tool"
+            ],
             "properties": {
                 "approval_id": {
                     "type": "string",
@@ -940,7 +1419,8 @@ const docTemplate = `{
                 },
                 "arguments": {
                     "description": "Arguments is a JSON object or a JSON-encoded object string.",
-                    "type": "object"
+                    "type": "object",
+                    "x-json-string": true
                 },
                 "tool": {
                     "description": "Tool is the exported name (server__tool) or the server.tool form.",
@@ -949,13 +1429,16 @@ const docTemplate = `{
                 }
             }
         },
-        "api.CallFunction": {
+        "CallFunction": {
             "type": "object",
+            "required": [
+                "name"
+            ],
             "properties": {
                 "arguments": {
                     "description": "Arguments is a JSON object or a JSON-encoded object string (as OpenAI returns it).",
-                    "type": "string",
-                    "example": "{\"message\":\"hi\"}"
+                    "type": "object",
+                    "x-json-string": true
                 },
                 "name": {
                     "description": "Name is the exported name (server__tool) or the server.tool form.",
@@ -964,11 +1447,14 @@ const docTemplate = `{
                 }
             }
         },
-        "api.CallRequest": {
+        "CallRequest": {
             "type": "object",
+            "required": [
+                "function"
+            ],
             "properties": {
                 "function": {
-                    "$ref": "#/definitions/api.CallFunction"
+                    "$ref": "#/definitions/CallFunction"
                 },
                 "id": {
                     "type": "string",
@@ -976,12 +1462,21 @@ const docTemplate = `{
                 },
                 "type": {
                     "type": "string",
+                    "enum": [
+                        "function"
+                    ],
                     "example": "function"
                 }
             }
         },
-        "api.CallResponse": {
+        "CallResponse": {
             "type": "object",
+            "required": [
+                "content",
+                "result",
+                "success",
+                "tool"
+            ],
             "properties": {
                 "content": {
                     "type": "string",
@@ -1008,8 +1503,14 @@ const docTemplate = `{
                 }
             }
         },
-        "api.ConfigReloadResponse": {
+        "ConfigReloadResponse": {
             "type": "object",
+            "required": [
+                "added",
+                "reloaded",
+                "removed",
+                "restarted"
+            ],
             "properties": {
                 "added": {
                     "type": "array",
@@ -1037,8 +1538,12 @@ const docTemplate = `{
                 }
             }
         },
-        "api.ErrorResponse": {
+        "ErrorResponse": {
             "type": "object",
+            "required": [
+                "error",
+                "success"
+            ],
             "properties": {
                 "error": {
                     "type": "string",
@@ -1050,8 +1555,12 @@ const docTemplate = `{
                 }
             }
         },
-        "api.FunctionSchema": {
+        "FunctionSchema": {
             "type": "object",
+            "required": [
+                "name",
+                "parameters"
+            ],
             "properties": {
                 "description": {
                     "type": "string",
@@ -1067,8 +1576,11 @@ const docTemplate = `{
                 }
             }
         },
-        "api.GetPromptRequest": {
+        "GetPromptRequest": {
             "type": "object",
+            "required": [
+                "name"
+            ],
             "properties": {
                 "arguments": {
                     "description": "Arguments are the prompt's arguments; MCP prompt arguments are strings.",
@@ -1084,8 +1596,14 @@ const docTemplate = `{
                 }
             }
         },
-        "api.GetPromptResponse": {
+        "GetPromptResponse": {
             "type": "object",
+            "required": [
+                "name",
+                "result",
+                "server",
+                "success"
+            ],
             "properties": {
                 "name": {
                     "type": "string",
@@ -1105,8 +1623,12 @@ const docTemplate = `{
                 }
             }
         },
-        "api.HealthResponse": {
+        "HealthResponse": {
             "type": "object",
+            "required": [
+                "servers",
+                "status"
+            ],
             "properties": {
                 "servers": {
                     "type": "object",
@@ -1124,8 +1646,12 @@ const docTemplate = `{
                 }
             }
         },
-        "api.Impl": {
+        "Impl": {
             "type": "object",
+            "required": [
+                "name",
+                "version"
+            ],
             "properties": {
                 "name": {
                     "type": "string"
@@ -1135,22 +1661,33 @@ const docTemplate = `{
                 }
             }
         },
-        "api.PendingData": {
+        "PendingData": {
             "type": "object",
+            "required": [
+                "approval_id",
+                "created_at",
+                "digest",
+                "expires_at",
+                "server",
+                "status",
+                "tool"
+            ],
             "properties": {
                 "approval_id": {
                     "type": "string",
                     "example": "appr_3kq5m2x7c4ue6rz2l3n4p5q6r7s8t9vw"
                 },
                 "created_at": {
-                    "type": "string"
+                    "type": "string",
+                    "format": "date-time"
                 },
                 "digest": {
                     "type": "string",
                     "example": "b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c"
                 },
                 "expires_at": {
-                    "type": "string"
+                    "type": "string",
+                    "format": "date-time"
                 },
                 "server": {
                     "type": "string",
@@ -1158,6 +1695,9 @@ const docTemplate = `{
                 },
                 "status": {
                     "type": "string",
+                    "enum": [
+                        "pending"
+                    ],
                     "example": "pending"
                 },
                 "tool": {
@@ -1166,11 +1706,17 @@ const docTemplate = `{
                 }
             }
         },
-        "api.PendingResponse": {
+        "PendingResponse": {
             "type": "object",
+            "required": [
+                "data",
+                "error",
+                "status",
+                "success"
+            ],
             "properties": {
                 "data": {
-                    "$ref": "#/definitions/api.PendingData"
+                    "$ref": "#/definitions/PendingData"
                 },
                 "error": {
                     "description": "Error says, for humans and models, what happened and what to do.",
@@ -1183,6 +1729,9 @@ const docTemplate = `{
                 },
                 "status": {
                     "type": "string",
+                    "enum": [
+                        "pending"
+                    ],
                     "example": "pending"
                 },
                 "success": {
@@ -1191,8 +1740,11 @@ const docTemplate = `{
                 }
             }
         },
-        "api.PromptArgument": {
+        "PromptArgument": {
             "type": "object",
+            "required": [
+                "name"
+            ],
             "properties": {
                 "description": {
                     "type": "string",
@@ -1211,13 +1763,18 @@ const docTemplate = `{
                 }
             }
         },
-        "api.PromptItem": {
+        "PromptItem": {
             "type": "object",
+            "required": [
+                "name",
+                "prompt",
+                "server"
+            ],
             "properties": {
                 "arguments": {
                     "type": "array",
                     "items": {
-                        "$ref": "#/definitions/api.PromptArgument"
+                        "$ref": "#/definitions/PromptArgument"
                     }
                 },
                 "description": {
@@ -1241,19 +1798,25 @@ const docTemplate = `{
                 }
             }
         },
-        "api.PromptsResponse": {
+        "PromptsResponse": {
             "type": "object",
+            "required": [
+                "prompts"
+            ],
             "properties": {
                 "prompts": {
                     "type": "array",
                     "items": {
-                        "$ref": "#/definitions/api.PromptItem"
+                        "$ref": "#/definitions/PromptItem"
                     }
                 }
             }
         },
-        "api.ReadResourceRequest": {
+        "ReadResourceRequest": {
             "type": "object",
+            "required": [
+                "uri"
+            ],
             "properties": {
                 "server": {
                     "description": "Server, when set, reads from that server only: for a URI that\nseveral servers offer, where the first by name answers otherwise.",
@@ -1267,8 +1830,14 @@ const docTemplate = `{
                 }
             }
         },
-        "api.ReadResourceResponse": {
+        "ReadResourceResponse": {
             "type": "object",
+            "required": [
+                "result",
+                "server",
+                "success",
+                "uri"
+            ],
             "properties": {
                 "result": {
                     "description": "Result is the MCP ReadResourceResult as the server sent it:\n{\"contents\":[{\"uri\",\"mimeType\",\"text\"} or {\"uri\",\"mimeType\",\"blob\"}]}.",
@@ -1288,8 +1857,15 @@ const docTemplate = `{
                 }
             }
         },
-        "api.RefreshResponse": {
+        "RefreshResponse": {
             "type": "object",
+            "required": [
+                "changed",
+                "duration_ms",
+                "refreshed",
+                "servers",
+                "started_at"
+            ],
             "properties": {
                 "changed": {
                     "type": "array",
@@ -1298,7 +1874,7 @@ const docTemplate = `{
                     }
                 },
                 "config": {
-                    "$ref": "#/definitions/api.ConfigReloadResponse"
+                    "$ref": "#/definitions/ConfigReloadResponse"
                 },
                 "duration_ms": {
                     "type": "number"
@@ -1310,16 +1886,20 @@ const docTemplate = `{
                 "servers": {
                     "type": "array",
                     "items": {
-                        "$ref": "#/definitions/api.ServerRefreshResponse"
+                        "$ref": "#/definitions/ServerRefreshResponse"
                     }
                 },
                 "started_at": {
-                    "type": "string"
+                    "type": "string",
+                    "format": "date-time"
                 }
             }
         },
-        "api.RejectRequest": {
+        "RejectRequest": {
             "type": "object",
+            "required": [
+                "approval_id"
+            ],
             "properties": {
                 "approval_id": {
                     "type": "string",
@@ -1331,11 +1911,15 @@ const docTemplate = `{
                 }
             }
         },
-        "api.RejectResponse": {
+        "RejectResponse": {
             "type": "object",
+            "required": [
+                "approval",
+                "success"
+            ],
             "properties": {
                 "approval": {
-                    "$ref": "#/definitions/api.ApprovalResponse"
+                    "$ref": "#/definitions/ApprovalResponse"
                 },
                 "success": {
                     "type": "boolean",
@@ -1343,8 +1927,13 @@ const docTemplate = `{
                 }
             }
         },
-        "api.ResourceItem": {
+        "ResourceItem": {
             "type": "object",
+            "required": [
+                "name",
+                "server",
+                "uri"
+            ],
             "properties": {
                 "annotations": {
                     "type": "object",
@@ -1378,8 +1967,13 @@ const docTemplate = `{
                 }
             }
         },
-        "api.ResourceTemplateItem": {
+        "ResourceTemplateItem": {
             "type": "object",
+            "required": [
+                "name",
+                "server",
+                "uriTemplate"
+            ],
             "properties": {
                 "annotations": {
                     "type": "object",
@@ -1410,30 +2004,41 @@ const docTemplate = `{
                 }
             }
         },
-        "api.ResourceTemplatesResponse": {
+        "ResourceTemplatesResponse": {
             "type": "object",
+            "required": [
+                "resource_templates"
+            ],
             "properties": {
                 "resource_templates": {
                     "type": "array",
                     "items": {
-                        "$ref": "#/definitions/api.ResourceTemplateItem"
+                        "$ref": "#/definitions/ResourceTemplateItem"
                     }
                 }
             }
         },
-        "api.ResourcesResponse": {
+        "ResourcesResponse": {
             "type": "object",
+            "required": [
+                "resources"
+            ],
             "properties": {
                 "resources": {
                     "type": "array",
                     "items": {
-                        "$ref": "#/definitions/api.ResourceItem"
+                        "$ref": "#/definitions/ResourceItem"
                     }
                 }
             }
         },
-        "api.ServerRefreshResponse": {
+        "ServerRefreshResponse": {
             "type": "object",
+            "required": [
+                "changed",
+                "healthy",
+                "name"
+            ],
             "properties": {
                 "changed": {
                     "type": "boolean"
@@ -1449,8 +2054,22 @@ const docTemplate = `{
                 }
             }
         },
-        "api.ServerResponse": {
+        "ServerResponse": {
             "type": "object",
+            "required": [
+                "enabled",
+                "failures",
+                "healthy",
+                "last_error",
+                "last_seen",
+                "name",
+                "prompts",
+                "resource_templates",
+                "resources",
+                "status",
+                "tools",
+                "transport"
+            ],
             "properties": {
                 "command": {
                     "type": "string",
@@ -1475,6 +2094,7 @@ const docTemplate = `{
                 "last_seen": {
                     "description": "null until the server answered once",
                     "type": "string",
+                    "format": "date-time",
                     "x-nullable": true
                 },
                 "name": {
@@ -1482,7 +2102,8 @@ const docTemplate = `{
                     "example": "example"
                 },
                 "next_retry": {
-                    "type": "string"
+                    "type": "string",
+                    "format": "date-time"
                 },
                 "prompts": {
                     "type": "integer"
@@ -1498,10 +2119,11 @@ const docTemplate = `{
                     "type": "integer"
                 },
                 "server_info": {
-                    "$ref": "#/definitions/api.Impl"
+                    "$ref": "#/definitions/Impl"
                 },
                 "since": {
-                    "type": "string"
+                    "type": "string",
+                    "format": "date-time"
                 },
                 "status": {
                     "type": "string",
@@ -1518,32 +2140,71 @@ const docTemplate = `{
                 },
                 "transport": {
                     "type": "string",
+                    "enum": [
+                        "stdio",
+                        "sse",
+                        "streamable-http"
+                    ],
                     "example": "stdio"
                 }
             }
         },
-        "api.ToolSchema": {
+        "ToolSchema": {
             "type": "object",
+            "required": [
+                "function",
+                "type"
+            ],
             "properties": {
                 "function": {
-                    "$ref": "#/definitions/api.FunctionSchema"
+                    "$ref": "#/definitions/FunctionSchema"
                 },
                 "type": {
                     "type": "string",
+                    "enum": [
+                        "function"
+                    ],
                     "example": "function"
                 }
             }
         },
-        "api.ToolsResponse": {
+        "ToolsResponse": {
             "type": "object",
+            "required": [
+                "tools"
+            ],
             "properties": {
+                "requires_approval": {
+                    "description": "RequiresApproval names the listed tools whose calls wait for a\nperson's approval; absent when there are none. The entries of tools\nstay in OpenAI's exact shape, so the array can be passed to the model\nas is.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "example__delete_note"
+                    ]
+                },
                 "tools": {
                     "type": "array",
                     "items": {
-                        "$ref": "#/definitions/api.ToolSchema"
+                        "$ref": "#/definitions/ToolSchema"
                     }
                 }
             }
+        }
+    },
+    "securityDefinitions": {
+        "APIKey": {
+            "description": "The same token, for clients that cannot send Authorization.",
+            "type": "apiKey",
+            "name": "X-API-Key",
+            "in": "header"
+        },
+        "BearerToken": {
+            "description": "A token of the configuration's auth section (or MCPHUB_API_TOKEN), sent as \"Authorization: Bearer \u003ctoken\u003e\". Needed only when the hub has tokens: with none, auth is off. GET /mcp_hub/health never needs one.",
+            "type": "apiKey",
+            "name": "Authorization",
+            "in": "header"
         }
     }
 }`
@@ -1555,7 +2216,7 @@ var SwaggerInfo = &swag.Spec{
 	BasePath:         "/",
 	Schemes:          []string{},
 	Title:            "mcphub REST API",
-	Description:      "A gateway for the Model Context Protocol: many downstream MCP servers served to LLM apps as OpenAI function tools.",
+	Description:      "A gateway for the Model Context Protocol: many downstream MCP servers served to LLM apps as OpenAI function tools. Every error answer is JSON: {\"success\": false, \"error\": \"what was wrong\"}. A tool result with isError is not an HTTP error: the call answers 200 with success false, so the model sees what the tool said.",
 	InfoInstanceName: "swagger",
 	SwaggerTemplate:  docTemplate,
 	LeftDelim:        "{{",
