@@ -77,6 +77,9 @@ type Options struct {
 	// Heartbeat is how often a live connection is pinged (default
 	// DefaultHeartbeat).
 	Heartbeat time.Duration
+	// MaxMessageBytes bounds one message from the server (default
+	// DefaultMaxMessageBytes): see ErrMessageTooLarge.
+	MaxMessageBytes int
 }
 
 // Conn supervises the connection to one server. Its supervisor goroutine is
@@ -130,8 +133,11 @@ func New(srv config.Server, opts Options) *Conn {
 		firstAttempt: make(chan struct{}),
 		done:         make(chan struct{}),
 	}
+	if c.opts.MaxMessageBytes <= 0 {
+		c.opts.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 	if srv.Transport != config.TransportStdio {
-		c.client = newHTTPClient()
+		c.client = newHTTPClient(c.opts.MaxMessageBytes)
 	}
 	c.status.Store(&Status{Server: srv.Name, State: StateConnecting, Since: time.Now()})
 	return c
@@ -341,7 +347,7 @@ func (c *Conn) sleep(ctx context.Context, d time.Duration, waiting *[]chan Refre
 func (c *Conn) connect(ctx context.Context) (*session, *Discovery, error) {
 	hctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	sess, err := openSession(hctx, ctx, c.cfg, c.client, c.log, c.onListChanged)
+	sess, err := openSession(hctx, ctx, c.cfg, c.client, c.opts.MaxMessageBytes, c.log, c.onListChanged)
 	if err != nil {
 		return nil, nil, timeoutErr(hctx, err, c.cfg.Timeout, "connect")
 	}

@@ -49,9 +49,10 @@ type session struct {
 	nextID   atomic.Int64
 	lastSeen atomic.Int64 // unix nanos of the last successful exchange
 
-	dead     chan struct{} // closed when the transport is known to be gone
-	deadOnce sync.Once
-	deadErr  error
+	maxMessage int           // bytes; see lineLimitReader
+	dead       chan struct{} // closed when the transport is known to be gone
+	deadOnce   sync.Once
+	deadErr    error
 
 	// reinitMu serialises re-initialisation after the server forgot the
 	// session (Streamable HTTP 404); generation tells late callers it is done.
@@ -72,9 +73,9 @@ type Progress struct {
 
 // openSession starts the transport and performs the handshake. ctx bounds
 // only the handshake; the session lives until close.
-func openSession(ctx context.Context, parent context.Context, srv config.Server, httpClient *http.Client, log *slog.Logger, onListChanged func(string)) (*session, error) {
+func openSession(ctx context.Context, parent context.Context, srv config.Server, httpClient *http.Client, maxMessage int, log *slog.Logger, onListChanged func(string)) (*session, error) {
 	sctx, cancel := context.WithCancel(parent)
-	s := &session{srv: srv, log: log, ctx: sctx, cancel: cancel, dead: make(chan struct{}), onListChanged: onListChanged}
+	s := &session{srv: srv, log: log, ctx: sctx, cancel: cancel, dead: make(chan struct{}), onListChanged: onListChanged, maxMessage: maxMessage}
 	s.nextID.Store(firstRequestID)
 
 	tr, err := s.newTransport(httpClient)
@@ -117,8 +118,11 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 			return nil, err
 		}
 		s.proc = p
-		// NewIO leaves process management to us; stderr is drained by process.
-		return transport.NewIO(p.stdout, p.stdin, nil), nil
+		// NewIO leaves process management to us; stderr is drained by
+		// process. mcp-go reads each line whole: a line over the limit ends
+		// the session (its reader stops) instead of the hub's memory.
+		out := &lineLimitReader{r: p.stdout, max: s.maxMessage, onExceeded: s.markDead}
+		return transport.NewIO(out, p.stdin, nil), nil
 	case config.TransportSSE:
 		return transport.NewSSE(s.srv.Endpoint,
 			transport.WithHTTPClient(httpClient),
@@ -146,8 +150,8 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 // newHTTPClient gives each HTTP server its own connection pool, sized for
 // concurrent calls: Go's default of two idle connections per host makes every
 // extra concurrent call open (and later TIME-WAIT) a fresh TCP connection.
-func newHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
+func newHTTPClient(maxMessage int) *http.Client {
+	return &http.Client{Transport: limitBodies{max: maxMessage, next: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -156,7 +160,7 @@ func newHTTPClient() *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	}}
+	}}}
 }
 
 func (s *session) initialize(ctx context.Context) error {
@@ -234,6 +238,9 @@ func (s *session) request(ctx context.Context, method string, params any) (json.
 		if ctx.Err() != nil {
 			s.cancelRequest(id, ctx.Err())
 			return nil, ctx.Err()
+		}
+		if s.isDead() { // say why the transport failed: e.g. a message over the limit
+			return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
 		}
 		return nil, s.childError(err)
 	}

@@ -1,0 +1,80 @@
+package downstream
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestLineLimitReader(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		max      int
+		wantErr  bool
+	}{
+		{"short lines", "ab\ncd\nef\n", 2, false},
+		{"exactly the limit", "abcd\n", 4, false},
+		{"one line over", "ab\nabcde\nab\n", 4, true},
+		{"last line without newline over", "ab\nabcdef", 4, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var exceeded error
+			r := &lineLimitReader{r: iotest.OneByteReader(strings.NewReader(tc.in)), max: tc.max, onExceeded: func(err error) { exceeded = err }}
+			_, err := io.ReadAll(r)
+			if got := errors.Is(err, ErrMessageTooLarge); got != tc.wantErr || (exceeded != nil) != tc.wantErr {
+				t.Errorf("err = %v, onExceeded(%v); want too large: %v", err, exceeded, tc.wantErr)
+			}
+		})
+	}
+	// Big reads: the count spans chunks.
+	r := &lineLimitReader{r: strings.NewReader(strings.Repeat("x", 5000) + "\n"), max: 4096}
+	if _, err := io.ReadAll(r); !errors.Is(err, ErrMessageTooLarge) {
+		t.Errorf("5000-byte line with a 4096 limit: %v", err)
+	}
+}
+
+func TestLimitBodies(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/json":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `"`+strings.Repeat("x", 3000)+`"`)
+		case "/json-chunked":
+			w.Header().Set("Content-Type", "application/json")
+			for range 3 {
+				io.WriteString(w, strings.Repeat("x", 1000))
+				w.(http.Flusher).Flush()
+			}
+		case "/sse":
+			w.Header().Set("Content-Type", "text/event-stream")
+			for range 10 { // many events, each small: fine
+				io.WriteString(w, "data: "+strings.Repeat("x", 500)+"\n\n")
+			}
+			io.WriteString(w, "data: "+strings.Repeat("y", 3000)+"\n\n")
+		}
+	}))
+	defer ts.Close()
+	client := newHTTPClient(2048)
+	for _, path := range []string{"/json", "/json-chunked", "/sse"} {
+		resp, err := client.Get(ts.URL + path)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if !errors.Is(err, ErrMessageTooLarge) {
+			t.Errorf("%s: err = %v, want ErrMessageTooLarge", path, err)
+		}
+	}
+	resp, err := newHTTPClient(1 << 20).Get(ts.URL + "/sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(resp.Body); err != nil || len(b) < 8000 {
+		t.Errorf("under the limit: %d bytes, %v", len(b), err)
+	}
+	resp.Body.Close()
+}
