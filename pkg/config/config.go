@@ -27,13 +27,14 @@ func Default() *Config {
 
 func hubDefaults() *Config {
 	return &Config{
-		Listen:            DefaultListen,
-		RefreshInterval:   DefaultRefreshInterval,
-		ToolNameSeparator: DefaultToolNameSeparator,
-		Backoff:           Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoffMax},
-		Approval:          ApprovalSettings{Default: ApprovalNever, TTL: DefaultApprovalTTL, MaxPending: DefaultMaxPending},
-		Expose:            ExposeAll,
-		Limits:            Limits{MaxBodyBytes: DefaultMaxBodyBytes, ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: DefaultIdleTimeout},
+		Listen:              DefaultListen,
+		RefreshInterval:     DefaultRefreshInterval,
+		ToolNameSeparator:   DefaultToolNameSeparator,
+		Backoff:             Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoffMax},
+		Approval:            ApprovalSettings{Default: ApprovalNever, TTL: DefaultApprovalTTL, MaxPending: DefaultMaxPending},
+		Expose:              ExposeAll,
+		MaxConcurrentStarts: DefaultMaxConcurrentStarts,
+		Limits:              Limits{MaxBodyBytes: DefaultMaxBodyBytes, ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: DefaultIdleTimeout},
 	}
 }
 

@@ -99,6 +99,11 @@ func (d *decoder) hub(settings map[string]setting) *Config {
 	if f, n, ok := at("approval.require"); ok {
 		c.Approval.Require = d.strList(f, n)
 	}
+	if f, n, ok := at("max_concurrent_starts"); ok {
+		if v, ok := d.integer(f, n); ok {
+			c.MaxConcurrentStarts = v
+		}
+	}
 	if f, n, ok := at("approval.max_pending"); ok {
 		if v, ok := d.integer(f, n); ok {
 			c.Approval.MaxPending = v

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -590,5 +591,26 @@ func TestLoadHubSettingLines(t *testing.T) {
 	}
 	if len(ps) != len(want) {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestMaxConcurrentStarts(t *testing.T) {
+	if got := Default().MaxConcurrentStarts; got != DefaultMaxConcurrentStarts {
+		t.Errorf("default = %d", got)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte("max_concurrent_starts: 3\nservers: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load([]string{path})
+	if err != nil || cfg.MaxConcurrentStarts != 3 {
+		t.Fatalf("Load = %+v, %v", cfg, err)
+	}
+	if err := os.WriteFile(path, []byte("max_concurrent_starts: 0\nservers: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load([]string{path}); err == nil || !strings.Contains(err.Error(), "max_concurrent_starts: must be positive") {
+		t.Errorf("0 accepted or badly reported: %v", err)
 	}
 }

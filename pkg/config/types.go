@@ -17,16 +17,17 @@ const (
 
 // Defaults applied when a file leaves a value out.
 const (
-	DefaultListen            = "127.0.0.1:9000"
-	DefaultRefreshInterval   = 5 * time.Minute
-	DefaultToolNameSeparator = "__"
-	DefaultServerTimeout     = 30 * time.Second
-	DefaultProtocolVersion   = "2025-11-25"
-	DefaultBackoffInitial    = 1 * time.Second
-	DefaultBackoffMax        = 60 * time.Second
-	DefaultLocalEndpoint     = "http://localhost:8000/mcp"
-	DefaultApprovalTTL       = 10 * time.Minute
-	DefaultMaxPending        = 1000
+	DefaultListen              = "127.0.0.1:9000"
+	DefaultRefreshInterval     = 5 * time.Minute
+	DefaultToolNameSeparator   = "__"
+	DefaultServerTimeout       = 30 * time.Second
+	DefaultProtocolVersion     = "2025-11-25"
+	DefaultBackoffInitial      = 1 * time.Second
+	DefaultBackoffMax          = 60 * time.Second
+	DefaultLocalEndpoint       = "http://localhost:8000/mcp"
+	DefaultApprovalTTL         = 10 * time.Minute
+	DefaultMaxPending          = 1000
+	DefaultMaxConcurrentStarts = 8
 )
 
 // ApprovalMode says whether calls need a person's approval before they run.
@@ -66,6 +67,11 @@ type Config struct {
 	RefreshInterval time.Duration
 	// ToolNameSeparator joins server and tool names in exported names.
 	ToolNameSeparator string
+	// MaxConcurrentStarts bounds the stdio servers starting (spawned and
+	// not yet through initialize) at once, so that a config with many of
+	// them, or a reload, does not fork them all at the same moment
+	// (default 8).
+	MaxConcurrentStarts int
 	// Backoff bounds reconnect delays for every server (per-server values override).
 	Backoff Backoff
 	// Approval is the hub-wide approval policy and the limits of pending approvals.

@@ -143,6 +143,9 @@ func (c *Config) validateHub(ps *problems) {
 	if c.RefreshInterval <= 0 {
 		ps.add("", 0, "refresh_interval", "must be positive")
 	}
+	if c.MaxConcurrentStarts <= 0 {
+		ps.add("", 0, "max_concurrent_starts", "must be positive")
+	}
 	if c.ToolNameSeparator == "" {
 		ps.add("", 0, "tool_name_separator", "must not be empty")
 	} else if !allChars(c.ToolNameSeparator, "_-") {

@@ -21,7 +21,7 @@ type walker struct {
 // Keys are listed by functions rather than package variables so nothing
 // global is mutable.
 func topLevelKeys() []string {
-	return []string{"listen", "refresh_interval", "tool_name_separator", "backoff", "approval", "expose",
+	return []string{"listen", "refresh_interval", "tool_name_separator", "max_concurrent_starts", "backoff", "approval", "expose",
 		"auth", "cors", "limits", "audit", "servers", "mcpServers", "groups"}
 }
 
@@ -112,7 +112,7 @@ func (w *walker) walk(root *node) fileDoc {
 	for i, key := range root.keys {
 		n, line := root.vals[i], root.keyLines[i]
 		switch key {
-		case "listen", "refresh_interval", "tool_name_separator", "expose":
+		case "listen", "refresh_interval", "tool_name_separator", "max_concurrent_starts", "expose":
 			w.setting(doc.settings, key, n, line)
 		case "backoff", "approval", "cors", "limits", "audit":
 			w.section(doc.settings, key, n, line)

@@ -80,6 +80,11 @@ type Options struct {
 	// MaxMessageBytes bounds one message from the server (default
 	// DefaultMaxMessageBytes): see ErrMessageTooLarge.
 	MaxMessageBytes int
+	// StartGate, when set, is a semaphore shared by the connections of one
+	// hub: a stdio server holds a slot from spawning its process until it
+	// is initialized and discovered, so that many servers (or a flapping
+	// one) do not fork all at once. Its capacity is the limit.
+	StartGate chan struct{}
 }
 
 // Conn supervises the connection to one server. Its supervisor goroutine is
@@ -345,6 +350,16 @@ func (c *Conn) sleep(ctx context.Context, d time.Duration, waiting *[]chan Refre
 }
 
 func (c *Conn) connect(ctx context.Context) (*session, *Discovery, error) {
+	if c.opts.StartGate != nil && c.cfg.Transport == config.TransportStdio {
+		select {
+		case c.opts.StartGate <- struct{}{}:
+			defer func() { <-c.opts.StartGate }()
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+	// The timeout starts once the slot is ours: waiting for it is not the
+	// server's slowness.
 	hctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	sess, err := openSession(hctx, ctx, c.cfg, c.client, c.opts.MaxMessageBytes, c.log, c.onListChanged)

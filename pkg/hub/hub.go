@@ -67,6 +67,10 @@ type Hub struct {
 	audit     auditor
 	events    *events.Bus
 
+	// startGate bounds concurrent stdio starts (max_concurrent_starts at
+	// New; later reloads do not resize it).
+	startGate chan struct{}
+
 	intervalCh chan time.Duration
 	loopDone   chan struct{}
 	sweepDone  chan struct{}
@@ -97,6 +101,7 @@ func New(cfg *config.Config, opts Options) (*Hub, error) {
 		claims:     newClaims(),
 		audit:      auditor{log: opts.Audit},
 		events:     events.NewBus(events.Options{Logger: opts.Logger}),
+		startGate:  make(chan struct{}, max(cfg.MaxConcurrentStarts, 1)),
 		intervalCh: make(chan time.Duration, 1),
 		loopDone:   make(chan struct{}),
 		sweepDone:  make(chan struct{}),
@@ -206,6 +211,7 @@ func (h *Hub) startConn(srv config.Server) *downstream.Conn {
 		Logger:      h.log,
 		OnDiscovery: func(_ string, d *downstream.Discovery) { h.onDiscovery(c, d) },
 		OnStatus:    h.onStatus,
+		StartGate:   h.startGate,
 	})
 	c.Start(h.ctx)
 	return c
