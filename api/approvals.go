@@ -108,7 +108,7 @@ func (s *server) approvals(c *gin.Context) {
 	if v, ok := c.GetQuery("state"); ok {
 		st, err := approval.ParseState(v)
 		if err != nil {
-			writeError(c, s.log, fmt.Errorf("%w: state: %w", errBadRequest, err))
+			s.writeError(c, fmt.Errorf("%w: state: %w", errBadRequest, err))
 			return
 		}
 		f.State = st
@@ -116,14 +116,14 @@ func (s *server) approvals(c *gin.Context) {
 	if v, ok := c.GetQuery("limit"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
-			writeError(c, s.log, fmt.Errorf("%w: limit must be an integer from 1 to 10000, got %q", errBadRequest, v))
+			s.writeError(c, fmt.Errorf("%w: limit must be an integer from 1 to 10000, got %q", errBadRequest, v))
 			return
 		}
 		f.Limit = n
 	}
 	list, err := s.hub.Approvals(c.Request.Context(), f)
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	out := ApprovalsResponse{Approvals: make([]ApprovalResponse, 0, len(list))}
@@ -153,7 +153,7 @@ func (s *server) approvals(c *gin.Context) {
 func (s *server) approval(c *gin.Context) {
 	r, err := s.hub.Approval(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, approvalResponse(r, time.Now()))
@@ -197,28 +197,28 @@ type ApproveRequest struct {
 func (s *server) approve(c *gin.Context) {
 	var body ApproveRequest
 	if err := decodeObject(c.Request.Body, &body, `{"approval_id","tool","arguments"}`); err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	switch {
 	case body.ApprovalID == "":
-		writeError(c, s.log, fmt.Errorf("%w: approval_id is required", errBadRequest))
+		s.writeError(c, fmt.Errorf("%w: approval_id is required", errBadRequest))
 		return
 	case body.Tool == "":
-		writeError(c, s.log, fmt.Errorf("%w: tool is required: the pending call's tool name", errBadRequest))
+		s.writeError(c, fmt.Errorf("%w: tool is required: the pending call's tool name", errBadRequest))
 		return
 	case len(body.Tool) > maxNameBytes:
-		writeError(c, s.log, fmt.Errorf("%w: tool is %d bytes long, the limit is %d", errBadRequest, len(body.Tool), maxNameBytes))
+		s.writeError(c, fmt.Errorf("%w: tool is %d bytes long, the limit is %d", errBadRequest, len(body.Tool), maxNameBytes))
 		return
 	}
 	args, err := openai.DecodeArguments(body.Arguments)
 	if err != nil {
-		writeError(c, s.log, fmt.Errorf("%w: %w", errBadRequest, err))
+		s.writeError(c, fmt.Errorf("%w: %w", errBadRequest, err))
 		return
 	}
 	res, err := s.hub.Approve(c.Request.Context(), hub.ApproveRequest{ID: body.ApprovalID, Name: body.Tool, Arguments: args})
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, callResponse("", res))
@@ -265,20 +265,20 @@ const maxReasonBytes = 4096
 func (s *server) reject(c *gin.Context) {
 	var body RejectRequest
 	if err := decodeObject(c.Request.Body, &body, `{"approval_id","reason"}`); err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	switch {
 	case body.ApprovalID == "":
-		writeError(c, s.log, fmt.Errorf("%w: approval_id is required", errBadRequest))
+		s.writeError(c, fmt.Errorf("%w: approval_id is required", errBadRequest))
 		return
 	case len(body.Reason) > maxReasonBytes:
-		writeError(c, s.log, fmt.Errorf("%w: reason is %d bytes long, the limit is %d", errBadRequest, len(body.Reason), maxReasonBytes))
+		s.writeError(c, fmt.Errorf("%w: reason is %d bytes long, the limit is %d", errBadRequest, len(body.Reason), maxReasonBytes))
 		return
 	}
 	r, err := s.hub.Reject(c.Request.Context(), body.ApprovalID, "", body.Reason)
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, RejectResponse{Success: true, Approval: approvalResponse(r, time.Now())})

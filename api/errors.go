@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -54,12 +53,14 @@ func statusOf(err error) int {
 }
 
 // writeError answers with the error's status and a JSON body that says what
-// was wrong. Unexpected errors are logged and not shown.
-func writeError(c *gin.Context, log *slog.Logger, err error) {
+// was wrong. Unexpected errors are logged and not shown. The text is
+// scrubbed of the servers' configured secrets: transport errors quote
+// endpoints, which may carry a key in their query string.
+func (s *server) writeError(c *gin.Context, err error) {
 	status := statusOf(err)
-	msg := err.Error()
+	msg := s.hub.Config().Scrub(err.Error())
 	if status == http.StatusInternalServerError {
-		log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "err", err)
+		s.log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "err", msg)
 		msg = "internal error"
 	}
 	c.AbortWithStatusJSON(status, ErrorResponse{Error: msg})

@@ -68,7 +68,7 @@ func (s *server) tools(c *gin.Context) {
 	var err error
 	q := c.Query("q")
 	if len(q) > catalog.MaxQueryBytes { // before trimming: the bound is on what was sent
-		writeError(c, s.log, fmt.Errorf("%w: q is %d bytes long, the limit is %d", errBadRequest, len(q), catalog.MaxQueryBytes))
+		s.writeError(c, fmt.Errorf("%w: q is %d bytes long, the limit is %d", errBadRequest, len(q), catalog.MaxQueryBytes))
 		return
 	}
 	if q = strings.TrimSpace(q); q == "" {
@@ -78,14 +78,14 @@ func (s *server) tools(c *gin.Context) {
 		limit := catalog.DefaultSearchLimit
 		if v, ok := c.GetQuery("limit"); ok {
 			if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxLimit {
-				writeError(c, s.log, fmt.Errorf("%w: limit must be an integer from 1 to %d, got %q", errBadRequest, maxLimit, v))
+				s.writeError(c, fmt.Errorf("%w: limit must be an integer from 1 to %d, got %q", errBadRequest, maxLimit, v))
 				return
 			}
 		}
 		body, err = s.hub.SearchToolsJSON(q, limit, c.Query("server"))
 	}
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
@@ -234,7 +234,7 @@ func nonNil(s []string) []string {
 func (s *server) refresh(c *gin.Context) {
 	r, err := s.hub.Refresh(c.Request.Context())
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	out := RefreshResponse{
@@ -250,7 +250,7 @@ func (s *server) refresh(c *gin.Context) {
 		}
 	}
 	for _, sr := range r.Servers {
-		out.Servers = append(out.Servers, ServerRefreshResponse{Name: sr.Server, Healthy: sr.Healthy, Changed: sr.Changed, Error: sr.Error})
+		out.Servers = append(out.Servers, ServerRefreshResponse{Name: sr.Server, Healthy: sr.Healthy, Changed: sr.Changed, Error: s.hub.Config().Scrub(sr.Error)})
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -312,12 +312,12 @@ type CallResponse struct {
 func (s *server) call(c *gin.Context) {
 	wait, err := parseWait(c)
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	req, args, err := decodeCall(c.Request.Body)
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	res, err := s.hub.Call(c.Request.Context(), hub.CallRequest{Name: req.Function.Name, Arguments: args, Wait: wait})
@@ -327,7 +327,7 @@ func (s *server) call(c *gin.Context) {
 			c.JSON(http.StatusAccepted, pendingResponse(req.ID, pending))
 			return
 		}
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, callResponse(req.ID, res))

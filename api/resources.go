@@ -143,7 +143,7 @@ func marshal(v any) ([]byte, error) {
 func (s *server) writeJSON(c *gin.Context, status int, v any) {
 	body, err := marshal(v)
 	if err != nil {
-		writeError(c, s.log, fmt.Errorf("encoding the answer: %w", err))
+		s.writeError(c, fmt.Errorf("encoding the answer: %w", err))
 		return
 	}
 	c.Data(status, "application/json; charset=utf-8", body)
@@ -169,7 +169,7 @@ func (s *server) writeJSON(c *gin.Context, status int, v any) {
 func (s *server) resources(c *gin.Context) {
 	list, err := s.hub.Resources(c.Query("server"))
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	out := ResourcesResponse{Resources: make([]ResourceItem, 0, len(list))}
@@ -199,7 +199,7 @@ func (s *server) resources(c *gin.Context) {
 func (s *server) resourceTemplates(c *gin.Context) {
 	list, err := s.hub.ResourceTemplates(c.Query("server"))
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	out := ResourceTemplatesResponse{ResourceTemplates: make([]ResourceTemplateItem, 0, len(list))}
@@ -254,11 +254,11 @@ type ReadResourceResponse struct {
 func (s *server) readResource(c *gin.Context) {
 	var body ReadResourceRequest
 	if err := decodeObject(c.Request.Body, &body, `{"uri","server"}`); err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	if body.URI == "" {
-		writeError(c, s.log, fmt.Errorf("%w: uri is required", errBadRequest))
+		s.writeError(c, fmt.Errorf("%w: uri is required", errBadRequest))
 		return
 	}
 	var res *hub.ResourceResult
@@ -269,7 +269,7 @@ func (s *server) readResource(c *gin.Context) {
 		res, err = s.hub.ReadResourceFrom(c.Request.Context(), body.URI, body.Server)
 	}
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	s.writeJSON(c, http.StatusOK, ReadResourceResponse{Success: true, Server: res.Server, URI: res.URI, Result: res.Result})
@@ -295,7 +295,7 @@ func (s *server) readResource(c *gin.Context) {
 func (s *server) prompts(c *gin.Context) {
 	list, err := s.hub.Prompts(c.Query("server"))
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	out := PromptsResponse{Prompts: make([]PromptItem, 0, len(list))}
@@ -356,25 +356,25 @@ type getPromptBody struct {
 func (s *server) getPrompt(c *gin.Context) {
 	var body getPromptBody
 	if err := decodeObject(c.Request.Body, &body, `{"name","arguments":{...}}`); err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	switch {
 	case body.Name == "":
-		writeError(c, s.log, fmt.Errorf("%w: name is required", errBadRequest))
+		s.writeError(c, fmt.Errorf("%w: name is required", errBadRequest))
 		return
 	case len(body.Name) > maxNameBytes:
-		writeError(c, s.log, fmt.Errorf("%w: name is %d bytes long, the limit is %d", errBadRequest, len(body.Name), maxNameBytes))
+		s.writeError(c, fmt.Errorf("%w: name is %d bytes long, the limit is %d", errBadRequest, len(body.Name), maxNameBytes))
 		return
 	}
 	args, err := promptArguments(body.Arguments)
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	res, err := s.hub.GetPrompt(c.Request.Context(), body.Name, args)
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	s.writeJSON(c, http.StatusOK, GetPromptResponse{Success: true, Name: res.Name, Server: res.Server, Result: res.Result})

@@ -3,11 +3,13 @@ package api_test
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mcphub/mcphub/api"
 	"github.com/mcphub/mcphub/pkg/config"
@@ -203,5 +205,39 @@ func TestAuthorizationNotForwarded(t *testing.T) {
 		if h.Get("Authorization") != "" || h.Get("X-API-Key") != "" || h.Get("X-Downstream-Key") != "configured" {
 			t.Errorf("downstream request headers: %v", h)
 		}
+	}
+}
+
+// TestEndpointSecretsRedacted: a key in an endpoint's query string or user
+// info shows in no answer: not in /servers, not in last_error, not in a
+// call's error.
+func TestEndpointSecretsRedacted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // refused from now on
+	const key, password = "query-key-sup3rs3cr3t", "pa55w0rd-s3cr3t"
+	srv := httpServer("keyed", "http://user:"+password+"@"+addr+"/mcp?api_key="+key)
+	srv.Backoff = config.Backoff{Initial: time.Hour, Max: time.Hour}
+	e := startHub(t, api.Options{}, srv)
+	for _, path := range []string{"/mcp_hub/servers", "/mcp_hub/health"} {
+		r := e.send(t, "GET", path, "")
+		if strings.Contains(string(r.body), key) || strings.Contains(string(r.body), password) {
+			t.Errorf("%s shows a secret: %s", path, r.body)
+		}
+	}
+	var servers []map[string]any
+	e.json(t, http.MethodGet, "/mcp_hub/servers", "", http.StatusOK, &servers)
+	if ep, _ := servers[0]["endpoint"].(string); !strings.Contains(ep, "api_key=%3Credacted%3E") || !strings.Contains(ep, "user:xxxxx@") {
+		t.Errorf("endpoint shown as %q", ep)
+	}
+	if le, _ := servers[0]["last_error"].(string); le == "" {
+		t.Error("no last_error for a refused server")
+	}
+	r := e.send(t, "POST", "/mcp_hub/refresh", "")
+	if strings.Contains(string(r.body), key) || strings.Contains(string(r.body), password) {
+		t.Errorf("refresh shows a secret: %s", r.body)
 	}
 }

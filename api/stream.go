@@ -66,13 +66,13 @@ type StreamErrorEvent struct {
 func (s *server) callStream(c *gin.Context) {
 	req, args, err := decodeCall(c.Request.Body)
 	if err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	// An unknown tool is an HTTP error, not a stream with one error event:
 	// clients check the status before they read events.
 	if _, err := s.hub.LookupTool(req.Function.Name); err != nil {
-		writeError(c, s.log, err)
+		s.writeError(c, err)
 		return
 	}
 	ctx := c.Request.Context()
@@ -127,7 +127,7 @@ func (s *server) finalEvent(c *gin.Context, callID, approvalID string, res *hub.
 	if err == nil {
 		return eventResult, callResponse(callID, res)
 	}
-	ev := StreamErrorEvent{Status: statusOf(err), Error: err.Error(), ApprovalID: approvalID}
+	ev := StreamErrorEvent{Status: statusOf(err), Error: s.hub.Config().Scrub(err.Error()), ApprovalID: approvalID}
 	switch {
 	case errors.Is(err, hub.ErrRejected):
 		return eventRejected, ev

@@ -218,7 +218,8 @@ type Audit struct {
 // Redacted returns a copy of c fit to show: every token value, server env
 // value and header value is replaced by "<redacted>" (empty values stay
 // empty) and the password of an endpoint URL by "xxxxx". The lists and
-// maps it changes are copies, as are the auth rules; other lists are
+// maps it changes are copies, as are the auth rules; query values of an
+// endpoint are redacted too (see RedactEndpoint); other lists are
 // shared with c, so treat the copy as read-only.
 func (c *Config) Redacted() *Config {
 	r := *c
@@ -235,9 +236,7 @@ func (c *Config) Redacted() *Config {
 		s := &r.Servers[i]
 		s.Env = redactValues(s.Env)
 		s.Headers = redactValues(s.Headers)
-		if u, err := url.Parse(s.Endpoint); err == nil && u.User != nil {
-			s.Endpoint = u.Redacted()
-		}
+		s.Endpoint = RedactEndpoint(s.Endpoint)
 	}
 	return &r
 }
@@ -252,4 +251,71 @@ func redactValues(m map[string]string) map[string]string {
 		out[k] = redact(v)
 	}
 	return out
+}
+
+// RedactEndpoint is endpoint fit to show: the password of its user info
+// becomes "xxxxx" and every query value "<redacted>" (API keys are often
+// passed as ?key=...). Anything that does not parse is returned as is.
+func RedactEndpoint(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return endpoint
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k, vs := range q {
+			for i := range vs {
+				vs[i] = RedactedValue
+			}
+			q[k] = vs
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// Scrub replaces, in text, every secret the servers' configuration holds
+// (endpoint passwords and query values, header and env values) with
+// "<redacted>", and each endpoint with its RedactEndpoint form. It is for
+// error text that may quote a request: an endpoint with a key in its query
+// string ends up in transport errors. Values shorter than 4 bytes are left
+// alone: replacing them would mangle ordinary words.
+func (c *Config) Scrub(text string) string {
+	var pairs []string
+	for _, s := range c.Servers {
+		if s.Endpoint != "" {
+			if r := RedactEndpoint(s.Endpoint); r != s.Endpoint {
+				pairs = append(pairs, s.Endpoint, r)
+			}
+			if u, err := url.Parse(s.Endpoint); err == nil {
+				if pw, ok := u.User.Password(); ok {
+					pairs = appendSecret(pairs, pw)
+					pairs = appendSecret(pairs, url.QueryEscape(pw))
+				}
+				for _, vs := range u.Query() {
+					for _, v := range vs {
+						pairs = appendSecret(pairs, v)
+						pairs = appendSecret(pairs, url.QueryEscape(v))
+					}
+				}
+			}
+		}
+		for _, v := range s.Headers {
+			pairs = appendSecret(pairs, v)
+		}
+		for _, v := range s.Env {
+			pairs = appendSecret(pairs, v)
+		}
+	}
+	if len(pairs) == 0 {
+		return text
+	}
+	return strings.NewReplacer(pairs...).Replace(text)
+}
+
+func appendSecret(pairs []string, v string) []string {
+	if len(v) < 4 {
+		return pairs
+	}
+	return append(pairs, v, RedactedValue)
 }

@@ -137,3 +137,29 @@ func TestSecurityEqual(t *testing.T) {
 		t.Error("CORS.Equal")
 	}
 }
+
+func TestRedactEndpointAndScrub(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://127.0.0.1:8000/mcp":                   "http://127.0.0.1:8000/mcp",
+		"https://u:pw@h.example/mcp":                  "https://u:xxxxx@h.example/mcp",
+		"https://h.example/mcp?key=abc&mode=x":        "https://h.example/mcp?key=%3Credacted%3E&mode=%3Credacted%3E",
+		"https://u:pw@h.example/sse?token=0123456789": "https://u:xxxxx@h.example/sse?token=%3Credacted%3E",
+	} {
+		if got := RedactEndpoint(in); got != want {
+			t.Errorf("RedactEndpoint(%q) = %q, want %q", in, got, want)
+		}
+	}
+	c := Default()
+	c.Servers = []Server{{Name: "a", Endpoint: "https://u:pass-word-1@h.example/mcp?key=query-key-1", Transport: TransportStreamableHTTP,
+		Headers: map[string]string{"Authorization": "Bearer header-value-1"}, Env: map[string]string{"K": "ab"}}}
+	text := `Post "https://u:***@h.example/mcp?key=query-key-1": refused; sent Bearer header-value-1 with pass-word-1; ab stays`
+	got := c.Scrub(text)
+	for _, secret := range []string{"query-key-1", "header-value-1", "pass-word-1"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("Scrub left %q in %q", secret, got)
+		}
+	}
+	if !strings.Contains(got, "ab stays") {
+		t.Errorf("Scrub mangled short words: %q", got)
+	}
+}

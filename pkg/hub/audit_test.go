@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mcphub/mcphub/pkg/hub"
 )
@@ -86,5 +87,35 @@ func TestAuditLog(t *testing.T) {
 	}
 	if recs[1]["approval_id"] != r.ID {
 		t.Errorf("pending record does not name the approval: %v", recs[1])
+	}
+}
+
+func TestLogsScrubbed(t *testing.T) {
+	t.Parallel()
+	const key = "log-key-sup3rs3cr3t"
+	var sink syncBuffer
+	srv := httpServer("keyed", "http://127.0.0.1:1/mcp?key="+key)
+	srv.Backoff = slowBackoff
+	srv.Headers = map[string]string{"Authorization": "Bearer header-s3cr3t-value"}
+	h := newHub(t, hubConfig(srv), hub.Options{Logger: slog.New(slog.NewTextHandler(&sink, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	h.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.WaitFirstAttempt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a logged connection error", 5*time.Second, func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return strings.Contains(sink.b.String(), "connection refused")
+	})
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	out := sink.b.String()
+	if strings.Contains(out, key) || strings.Contains(out, "header-s3cr3t-value") {
+		t.Errorf("the log holds a secret:\n%s", out)
+	}
+	if !strings.Contains(out, "key=%3Credacted%3E") && !strings.Contains(out, "key=<redacted>") {
+		t.Errorf("the endpoint was not logged scrubbed (the test proves nothing):\n%s", out)
 	}
 }

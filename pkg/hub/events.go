@@ -76,7 +76,7 @@ func (h *Hub) Events() *events.Bus { return h.events }
 func (h *Hub) publishStatus(st downstream.Status) {
 	ev := ServerStatusEvent{
 		Server: st.Server, State: string(st.State), Healthy: st.Healthy(),
-		Error: st.LastError, Failures: st.Failures,
+		Error: h.Config().Scrub(st.LastError), Failures: st.Failures,
 	}
 	if st.State != downstream.StateReady && !st.NextRetry.IsZero() {
 		ev.NextRetry = &st.NextRetry
@@ -177,7 +177,7 @@ func (h *Hub) announceRemoved(names []string) {
 	}
 }
 
-func refreshPayload(r RefreshReport) RefreshEvent {
+func refreshPayload(r RefreshReport, scrub func(string) string) RefreshEvent {
 	ev := RefreshEvent{
 		Phase:      "finished",
 		DurationMS: float64(r.Duration.Microseconds()) / 1000,
@@ -185,7 +185,7 @@ func refreshPayload(r RefreshReport) RefreshEvent {
 		Config:     r.Config,
 	}
 	for _, s := range r.Servers {
-		ev.Servers = append(ev.Servers, refreshServerPayload{Server: s.Server, Healthy: s.Healthy, Changed: s.Changed, Error: s.Error})
+		ev.Servers = append(ev.Servers, refreshServerPayload{Server: s.Server, Healthy: s.Healthy, Changed: s.Changed, Error: scrub(s.Error)})
 		if !s.Healthy {
 			ev.Unhealthy = append(ev.Unhealthy, s.Server)
 		}

@@ -108,6 +108,9 @@ func New(cfg *config.Config, opts Options) (*Hub, error) {
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.waitCtx, h.stopWaits = context.WithCancel(h.ctx)
+	// Every log line of the hub and its connections is scrubbed of the
+	// servers' secrets (see config.Config.Scrub).
+	h.log = slog.New(scrubHandler{next: opts.Logger.Handler(), scrub: func(s string) string { return h.Config().Scrub(s) }})
 	h.fingerprint, _ = fingerprint(cfg.Files)
 	h.state.Store(st)
 	h.rebuild()

@@ -95,7 +95,7 @@ func (h *Hub) Refresh(ctx context.Context) (RefreshReport, error) {
 	slices.SortFunc(results, func(a, b downstream.RefreshResult) int { return strings.Compare(a.Server, b.Server) })
 	r.Servers = results
 	r.Duration = time.Since(r.StartedAt)
-	h.events.Publish(events.Refresh, refreshPayload(r))
+	h.events.Publish(events.Refresh, refreshPayload(r, h.Config().Scrub))
 	return r, nil
 }
 

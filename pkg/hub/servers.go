@@ -41,13 +41,13 @@ func (h *Hub) Servers() []ServerInfo {
 		if srv.Transport == config.TransportStdio {
 			info.Command = srv.Command
 		} else {
-			info.Endpoint = srv.Endpoint
+			info.Endpoint = config.RedactEndpoint(srv.Endpoint) // keys ride in query strings
 		}
 		if c, ok := st.conns[srv.Name]; ok {
 			s := c.Status()
 			info.Healthy = s.Healthy()
 			info.Status = string(s.State)
-			info.LastError = s.LastError
+			info.LastError = st.cfg.Scrub(s.LastError)
 			info.LastSeen = s.LastSeen
 			info.Since = s.Since
 			info.NextRetry = s.NextRetry

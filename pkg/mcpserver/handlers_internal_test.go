@@ -100,6 +100,8 @@ func TestCallToolChecksScope(t *testing.T) {
 }
 
 func TestToolResult(t *testing.T) {
+	ep, _ := fakeEndpoint(t)
+	toolResult := ep.toolResult
 	if _, err := toolResult(nil, context.Canceled); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v, want the error itself", err)
 	}

@@ -97,7 +97,7 @@ func (ep *endpoint) callMeta(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if pending, ok := asPending(err); ok {
 		return ep.askApproval(ctx, pending.Request, t.Exported, p.Arguments, onProgress)
 	}
-	return toolResult(res, err)
+	return ep.toolResult(res, err)
 }
 
 // serverDetail describes one server of the endpoint's scope.

@@ -122,7 +122,7 @@ func (ep *endpoint) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if pending, ok := asPending(err); ok {
 		return ep.askApproval(ctx, pending.Request, name, args, onProgress)
 	}
-	return toolResult(res, err)
+	return ep.toolResult(res, err)
 }
 
 func (ep *endpoint) currentScope() scope {
@@ -173,12 +173,13 @@ func progressSender(ctx context.Context, req mcp.CallToolRequest) func(hub.Progr
 }
 
 // toolResult turns a hub outcome into the client's result.
-func toolResult(res *hub.CallResult, err error) (*mcp.CallToolResult, error) {
+func (ep *endpoint) toolResult(res *hub.CallResult, err error) (*mcp.CallToolResult, error) {
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return nil, err
 		}
-		return mcp.NewToolResultError(err.Error()), nil
+		// Scrubbed: transport errors quote endpoints, which may hold keys.
+		return mcp.NewToolResultError(ep.srv.hub.Config().Scrub(err.Error())), nil
 	}
 	raw := res.Result
 	out, perr := mcp.ParseCallToolResult(&raw)
@@ -241,12 +242,12 @@ func (ep *endpoint) decide(ctx context.Context, id, name string, args json.RawMe
 	switch {
 	case res.Action == mcp.ElicitationResponseActionAccept && approve:
 		out, err := ep.srv.hub.Approve(ctx, hub.ApproveRequest{ID: id, Name: name, Arguments: args, By: by, OnProgress: onProgress})
-		return toolResult(out, err)
+		return ep.toolResult(out, err)
 	case res.Action == mcp.ElicitationResponseActionCancel:
 		return mcp.NewToolResultError(fmt.Sprintf("the user dismissed the approval of %s; approval request %s is still pending", name, id)), nil
 	default: // declined, or accepted without saying yes
 		if _, err := ep.srv.hub.Reject(ctx, id, by, "declined in the client"); err != nil {
-			return toolResult(nil, err)
+			return ep.toolResult(nil, err)
 		}
 		return mcp.NewToolResultError(fmt.Sprintf("the user declined to run %s (approval request %s)", name, id)), nil
 	}
