@@ -221,7 +221,7 @@ func (s *server) approve(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, callResponse("", res))
+	writeCall(c, callResponse("", res))
 }
 
 // RejectRequest denies a pending call.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -330,7 +332,58 @@ func (s *server) call(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, callResponse(req.ID, res))
+	writeCall(c, callResponse(req.ID, res))
+}
+
+// writeCall writes a call's answer. It is written by hand rather than by
+// c.JSON because result is the server's CallToolResult: encoding/json would
+// re-validate, compact and HTML-escape it, the largest cost of a call with
+// a big result. The bytes came from a JSON decoder (mcp-go read the
+// response), so they are valid JSON as they are.
+func writeCall(c *gin.Context, r CallResponse) {
+	result := r.Result
+	if len(result) == 0 {
+		result = json.RawMessage("null")
+	}
+	buf := make([]byte, 0, len(result)+len(r.Content)+len(r.Error)+96)
+	buf = append(buf, `{"success":`...)
+	buf = strconv.AppendBool(buf, r.Success)
+	if r.ID != "" {
+		buf = append(buf, `,"id":`...)
+		buf = appendJSONString(buf, r.ID)
+	}
+	buf = append(buf, `,"tool":`...)
+	buf = appendJSONString(buf, r.Tool)
+	buf = append(buf, `,"result":`...)
+	buf = append(buf, result...)
+	buf = append(buf, `,"content":`...)
+	buf = appendJSONString(buf, r.Content)
+	if r.Error != "" {
+		buf = append(buf, `,"error":`...)
+		buf = appendJSONString(buf, r.Error)
+	}
+	buf = append(buf, '}')
+	c.Data(http.StatusOK, "application/json; charset=utf-8", buf)
+}
+
+// appendJSONString appends s as a JSON string, without HTML escaping.
+func appendJSONString(buf []byte, s string) []byte {
+	plain := utf8.ValidString(s)
+	for i := 0; plain && i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == 0xE2 { // 0xE2: U+2028/2029 start with it
+			plain = false
+		}
+	}
+	if plain {
+		buf = append(buf, '"')
+		buf = append(buf, s...)
+		return append(buf, '"')
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return append(buf, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
 }
 
 // callResponse is a finished call's answer.

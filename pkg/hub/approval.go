@@ -243,7 +243,7 @@ func (h *Hub) Approve(ctx context.Context, a ApproveRequest) (*CallResult, error
 		}
 	}
 	start := time.Now()
-	res, err := h.run(ctx, t, conn, args, onProgress)
+	res, err := h.run(ctx, t, conn, args, onProgress, true)
 	h.audit.call(ctx, r.Caller, t, args, start, res, err)
 	if err != nil && downstream.NotDelivered(err) {
 		// The server went away between the health check and the call: the

@@ -35,6 +35,9 @@ type CallRequest struct {
 	// OnPending, when set and Wait is not zero, is told the approval
 	// request before the wait begins.
 	OnPending func(approval.Request)
+	// NoContent skips rendering CallResult.Content, for callers that pass
+	// the result on as it is (MCP clients).
+	NoContent bool
 	// Claim is for callers that cannot wait for a decision (MCP clients):
 	// if the same call (tool and arguments) was approved and run since this
 	// caller last asked, its result is returned; a new pending request's
@@ -90,7 +93,7 @@ func (h *Hub) Call(ctx context.Context, req CallRequest) (*CallResult, error) {
 	if v.policy.Requires(t.Server, t.Name) {
 		res, err = h.requestApproval(ctx, t, args, req)
 	} else {
-		res, err = h.run(ctx, t, conn, args, req.OnProgress)
+		res, err = h.run(ctx, t, conn, args, req.OnProgress, !req.NoContent)
 	}
 	h.audit.call(ctx, req.Caller, t, args, start, res, err)
 	return res, err
@@ -122,24 +125,23 @@ func (h *Hub) resolve(v *view, name string, arguments json.RawMessage) (catalog.
 }
 
 // run makes the downstream call.
-func (h *Hub) run(ctx context.Context, t catalog.Tool, conn *downstream.Conn, args json.RawMessage, onProgress func(Progress)) (*CallResult, error) {
+func (h *Hub) run(ctx context.Context, t catalog.Tool, conn *downstream.Conn, args json.RawMessage, onProgress func(Progress), withContent bool) (*CallResult, error) {
 	raw, err := conn.CallTool(ctx, t.Name, args, onProgress)
 	if err != nil {
 		return nil, h.callError(ctx, t.Server, conn, err)
 	}
-	var flag struct {
-		IsError bool `json:"isError"`
-	}
-	if err := json.Unmarshal(raw, &flag); err != nil {
-		return nil, fmt.Errorf("%w: server %s: tools/call result is not an object: %v", ErrProtocol, t.Server, err)
+	// One decode for the flag and the text.
+	content, isError, err := openai.ReadResult(raw, withContent)
+	if err != nil {
+		return nil, fmt.Errorf("%w: server %s: %w", ErrProtocol, t.Server, err)
 	}
 	return &CallResult{
 		Server:  t.Server,
 		Tool:    t.Name,
 		Name:    t.Exported,
 		Result:  raw,
-		IsError: flag.IsError,
-		Content: openai.ToolMessageContent(raw),
+		IsError: isError,
+		Content: content,
 	}, nil
 }
 

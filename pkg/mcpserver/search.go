@@ -93,7 +93,7 @@ func (ep *endpoint) callMeta(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		return mcp.NewToolResultError(fmt.Sprintf("unknown tool %q: find tools with search_tools", p.Name)), nil
 	}
 	onProgress := progressSender(ctx, req)
-	res, err := ep.srv.hub.Call(ctx, hub.CallRequest{Name: t.Exported, Arguments: p.Arguments, OnProgress: onProgress, Claim: true})
+	res, err := ep.srv.hub.Call(ctx, hub.CallRequest{Name: t.Exported, Arguments: p.Arguments, OnProgress: onProgress, Claim: true, NoContent: true})
 	if pending, ok := asPending(err); ok {
 		return ep.askApproval(ctx, pending.Request, t.Exported, p.Arguments, onProgress)
 	}

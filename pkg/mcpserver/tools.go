@@ -118,7 +118,7 @@ func (ep *endpoint) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	}
 	args := callArguments(req)
 	onProgress := progressSender(ctx, req)
-	res, err := ep.srv.hub.Call(ctx, hub.CallRequest{Name: name, Arguments: args, OnProgress: onProgress, Claim: true})
+	res, err := ep.srv.hub.Call(ctx, hub.CallRequest{Name: name, Arguments: args, OnProgress: onProgress, Claim: true, NoContent: true})
 	if pending, ok := asPending(err); ok {
 		return ep.askApproval(ctx, pending.Request, name, args, onProgress)
 	}

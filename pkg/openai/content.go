@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 )
@@ -21,6 +22,28 @@ func ToolMessageContent(result json.RawMessage) string {
 	if !ok {
 		return string(trimSpace(result))
 	}
+	return objectContent(r, result)
+}
+
+// ErrNotAResult means a tools/call result is not a JSON object.
+var ErrNotAResult = errors.New("tools/call result is not an object")
+
+// ReadResult decodes a CallToolResult once for what the hub needs: its
+// isError flag and, when withContent is set, ToolMessageContent's text.
+func ReadResult(result json.RawMessage, withContent bool) (content string, isError bool, err error) {
+	r, ok := decodeObject(result)
+	if !ok {
+		return "", false, ErrNotAResult
+	}
+	isError = string(trimSpace(r["isError"])) == "true"
+	if withContent {
+		content = objectContent(r, result)
+	}
+	return content, isError, nil
+}
+
+// objectContent is ToolMessageContent of a decoded result.
+func objectContent(r object, result json.RawMessage) string {
 	var content []json.RawMessage
 	switch firstByte(r["content"]) {
 	case 0, 'n': // absent or null: no content

@@ -45,3 +45,29 @@ func TestToolMessageContent(t *testing.T) {
 		})
 	}
 }
+
+func TestReadResult(t *testing.T) {
+	for _, tc := range []struct {
+		in          string
+		with        bool
+		wantContent string
+		wantIsError bool
+		wantErr     bool
+	}{
+		{`{"content":[{"type":"text","text":"hi"}]}`, true, "hi", false, false},
+		{`{"content":[{"type":"text","text":"hi"}]}`, false, "", false, false},
+		{`{"content":[{"type":"text","text":"no"}],"isError":true}`, true, "no", true, false},
+		{`{"content":[],"isError": true }`, false, "", true, false},
+		{`{"isError":false}`, true, "", false, false},
+		{`[1]`, true, "", false, true},
+		{`"text"`, false, "", false, true},
+	} {
+		content, isError, err := ReadResult(json.RawMessage(tc.in), tc.with)
+		if content != tc.wantContent || isError != tc.wantIsError || (err != nil) != tc.wantErr {
+			t.Errorf("ReadResult(%s, %v) = %q, %v, %v", tc.in, tc.with, content, isError, err)
+		}
+		if tc.with && err == nil && content != ToolMessageContent(json.RawMessage(tc.in)) {
+			t.Errorf("ReadResult and ToolMessageContent disagree on %s", tc.in)
+		}
+	}
+}
