@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 1m
 FUZZCOUNT ?= 10000x
 
-.PHONY: all build run test test-go peers docs lint-openapi fuzz fuzz-short vet clean
+.PHONY: all build run test test-go peers docs lint-openapi fuzz fuzz-short vet clean bench
 
 all: build
 
@@ -17,6 +17,14 @@ build:
 ## run: build both binaries and start the hub on ./mcp_servers.yaml
 run: build
 	./$(BIN)/mcphub -c mcp_servers.yaml
+
+## bench: the load tool (cmd/mcphub-bench) with its defaults: the example
+## server called directly and through the hub (REST and /mcp, HTTP and stdio),
+## sequential and 16 concurrent, as ratios to the direct call; under 2 minutes.
+## Options: make bench BENCHFLAGS="-json -d 5s"
+BENCHFLAGS ?=
+bench: build
+	$(GO) run ./cmd/mcphub-bench $(BENCHFLAGS)
 
 ## test: everything CI runs (installs the npm test peers first)
 test: peers lint-openapi vet test-go fuzz-short

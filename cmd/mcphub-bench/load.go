@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+)
+
+// caller makes one call and checks its result.
+type caller func(ctx context.Context) error
+
+// callTimeout bounds a call that started before the end of a window.
+const callTimeout = 10 * time.Second
+
+// window is what one measured run of one scenario produced.
+type window struct {
+	Calls       int     `json:"calls"`
+	Seconds     float64 `json:"seconds"`
+	CallsPerSec float64 `json:"calls_per_sec"`
+	P50us       float64 `json:"p50_us"`
+	P90us       float64 `json:"p90_us"`
+	P99us       float64 `json:"p99_us"`
+	// Hub figures, for scenarios through the hub only.
+	HubCPUusPerCall *float64 `json:"hub_cpu_us_per_call,omitempty"`
+	HubRSSPeakKB    *int64   `json:"hub_rss_peak_kb,omitempty"`
+}
+
+// drive runs every caller in its own goroutine, in a loop, until d has
+// passed: a call is started only before the deadline, so the window ends
+// when the last one returns. It returns each call's latency.
+func drive(ctx context.Context, callers []caller, d time.Duration) ([]time.Duration, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, d+callTimeout)
+	defer cancel()
+	per := make([][]time.Duration, len(callers))
+	var (
+		once     sync.Once
+		firstErr error // the first call to fail; the others see the cancellation it causes
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for i, call := range callers {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 4096)
+			for {
+				t0 := time.Now()
+				if !t0.Before(deadline) {
+					break
+				}
+				if err := call(ctx); err != nil {
+					once.Do(func() { firstErr = err })
+					cancel() // one failure ends the window: its figures would be wrong
+					break
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			per[i] = lat
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return nil, 0, firstErr
+	}
+	return slices.Concat(per...), elapsed, nil
+}
+
+// measure warms callers up, then measures one window of d. With hub set,
+// it also takes the hub's CPU time over the window and samples its RSS
+// every 100 ms.
+func measure(ctx context.Context, callers []caller, warmup, d time.Duration, hub *proc, hz int64) (window, error) {
+	if warmup > 0 {
+		if _, _, err := drive(ctx, callers, warmup); err != nil {
+			return window{}, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	var ticks0 uint64
+	var sampler *rssSampler
+	if hub != nil {
+		var err error
+		if _, ticks0, err = procStat(hub.pid()); err != nil {
+			return window{}, err
+		}
+		sampler = startRSSSampler(hub.pid(), 100*time.Millisecond)
+	}
+	lat, elapsed, err := drive(ctx, callers, d)
+	var w window
+	if hub != nil {
+		peak, serr := sampler.stop()
+		_, ticks1, cerr := procStat(hub.pid())
+		if err == nil {
+			err = errors.Join(serr, cerr)
+		}
+		if err == nil && len(lat) > 0 {
+			cpu := float64(ticks1-ticks0) / float64(hz) * 1e6 / float64(len(lat))
+			w.HubCPUusPerCall, w.HubRSSPeakKB = &cpu, &peak
+		}
+	}
+	if err != nil {
+		return window{}, err
+	}
+	if len(lat) == 0 {
+		return window{}, errors.New("no call completed in the window")
+	}
+	slices.Sort(lat)
+	w.Calls, w.Seconds = len(lat), elapsed.Seconds()
+	w.CallsPerSec = float64(len(lat)) / elapsed.Seconds()
+	w.P50us, w.P90us, w.P99us = micros(percentile(lat, 0.50)), micros(percentile(lat, 0.90)), micros(percentile(lat, 0.99))
+	return w, nil
+}
+
+// percentile is the nearest-rank q-quantile of sorted.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+// rssSampler reads a process's VmRSS on a ticker and keeps the peak.
+type rssSampler struct {
+	quit chan struct{}
+	done chan struct{}
+	peak int64
+	err  error
+}
+
+func startRSSSampler(pid int, every time.Duration) *rssSampler {
+	s := &rssSampler{quit: make(chan struct{}), done: make(chan struct{})}
+	sample := func() {
+		kb, err := procRSSKB(pid)
+		if err != nil {
+			s.err = err
+			return
+		}
+		s.peak = max(s.peak, kb)
+	}
+	sample()
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.quit:
+				sample()
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
+	return s
+}
+
+// stop ends the sampling and returns the peak in kB.
+func (s *rssSampler) stop() (int64, error) {
+	close(s.quit)
+	<-s.done
+	return s.peak, s.err
+}

@@ -1,0 +1,376 @@
+// Command mcphub-bench is mcphub's load tool (issue 7). It starts, as real
+// processes on loopback, the example server over Streamable HTTP and the hub
+// (./bin/mcphub) with two servers, that HTTP example server ("http") and
+// the example server as a stdio child ("stdio"), and measures the echo tool
+// called five ways, each with one client and with -c concurrent clients:
+//
+//	direct-http   mcp-go client → example server (Streamable HTTP)
+//	rest-http     POST /mcp_hub/call http__echo
+//	mcp-http      mcp-go client → hub /mcp, http__echo
+//	direct-stdio  mcp-go stdio client → example server child
+//	rest-stdio    POST /mcp_hub/call stdio__echo
+//
+// Every figure of a hub scenario is also given as a ratio to its direct
+// baseline measured in the same run, since absolute figures on a shared
+// machine are noisy. It also measures the hub's startup (process start →
+// first GET /mcp_hub/tools listing http__echo), GET /mcp_hub/tools latency,
+// and the hub's CPU time per call and RSS.
+//
+//	go run ./cmd/mcphub-bench              # or: make bench
+//	go run ./cmd/mcphub-bench -json -d 1s -n 1 -scenarios rest-http
+//
+// Every process it starts is in a process group of its own and carries
+// MCPHUB_BENCH_RUN=<run id> in its environment; all of them are stopped at
+// the end, on errors and on Ctrl-C (a second Ctrl-C kills them at once).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	procs := newProcSet(newRunID())
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		sig := <-sigs
+		fmt.Fprintf(os.Stderr, "\nmcphub-bench: %v: stopping everything it started (again to kill at once)\n", sig)
+		cancel(fmt.Errorf("interrupted (%v)", sig))
+		<-sigs
+		fmt.Fprintln(os.Stderr, "mcphub-bench: killing every process it started")
+		procs.killAll()
+		os.Exit(130)
+	}()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, procs)
+	interrupted := context.Cause(ctx) != nil
+	cancel(nil)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "mcphub-bench:", err)
+		if interrupted {
+			os.Exit(130)
+		}
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	duration, warmup time.Duration
+	runs             int
+	concurrency      int
+	scenarios        string
+	json             bool
+	hubBin           string
+	exampleBin       string
+	toolsRequests    int
+	timeout          time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("mcphub-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: mcphub-bench [flags]\n\nScenarios: %s\n\nFlags:\n", strings.Join(scenarioNames(), ", "))
+		fs.PrintDefaults()
+	}
+	// 3 s, not 5: with the defaults (5 scenarios × 2 modes × 3 runs) a 5 s
+	// window would make 150 s of load alone, over the 2-minute budget.
+	fs.DurationVar(&o.duration, "d", 3*time.Second, "measured `duration` of each run of each scenario and mode")
+	fs.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "warm-up before each measured run (not counted)")
+	fs.IntVar(&o.runs, "n", 3, "runs of each scenario and mode; the median run (by calls/s) is reported")
+	fs.IntVar(&o.concurrency, "c", 16, "concurrent clients of the concurrent mode (1: sequential only)")
+	fs.StringVar(&o.scenarios, "scenarios", "all", "comma-separated `list` of scenarios to run (their baselines are added)")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
+	fs.StringVar(&o.hubBin, "mcphub", "", "mcphub `binary` (default: ./bin/mcphub if fresh, else a fresh go build)")
+	fs.StringVar(&o.exampleBin, "example", "", "example-server `binary` (default: ./bin/example-server if fresh, else a fresh go build)")
+	fs.IntVar(&o.toolsRequests, "tools-requests", 1000, "sequential GET /mcp_hub/tools requests for its latency")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "abort the whole run after this long (0: no limit)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	case o.duration <= 0:
+		return o, errors.New("-d must be positive")
+	case o.warmup < 0:
+		return o, errors.New("-warmup must not be negative")
+	case o.runs < 1:
+		return o, errors.New("-n must be at least 1")
+	case o.concurrency < 1:
+		return o, errors.New("-c must be at least 1")
+	case o.toolsRequests < 1:
+		return o, errors.New("-tools-requests must be at least 1")
+	case o.timeout < 0:
+		return o, errors.New("-timeout must not be negative")
+	}
+	return o, nil
+}
+
+// mode is sequential (one client) or concurrent.
+type mode struct {
+	name    string
+	clients int
+}
+
+// run is main without the process: it measures, stops everything it
+// started, and prints the report. procs owns the processes (main kills them
+// on a second signal).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *procSet) (err error) {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	chosen, err := selectScenarios(o.scenarios)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "mcphub-bench: "+format+"\n", a...) }
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, fmt.Errorf("-timeout %v reached", o.timeout))
+		defer cancel()
+	}
+	modes := []mode{{"seq", 1}}
+	if o.concurrency > 1 {
+		modes = append(modes, mode{fmt.Sprintf("c%d", o.concurrency), o.concurrency})
+	}
+
+	tmp, err := os.MkdirTemp("", "mcphub-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	// cleanup closes the clients, then stops the processes; it runs before
+	// the report is printed (so its time counts) and, on errors, on return.
+	var closers []func()
+	var cleanupOnce sync.Once
+	var cleanupErr error
+	cleanup := func() error {
+		cleanupOnce.Do(func() {
+			closeConcurrently(closers)
+			cleanupErr = procs.stopAll(10 * time.Second)
+		})
+		return cleanupErr
+	}
+	defer func() {
+		if cerr := cleanup(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
+		}
+	}()
+	// explain says why a step failed: the interruption, or a process
+	// that died, with its output.
+	explain := func(err error) error {
+		if cause := context.Cause(ctx); cause != nil {
+			return cause
+		}
+		procs.mu.Lock()
+		defer procs.mu.Unlock()
+		for _, p := range procs.procs {
+			if p.exited() && !strings.Contains(err.Error(), fmt.Sprintf("(pid %d) exited", p.pid())) {
+				err = errors.Join(err, p.exitError())
+			}
+		}
+		return err
+	}
+
+	rep := &report{Started: began, RunID: procs.runID, Machine: machineInfo(), Settings: settings{
+		Duration: o.duration.String(), Warmup: o.warmup.String(), Runs: o.runs, Concurrency: o.concurrency,
+		Scenarios: scenarioList(chosen),
+	}}
+	load := time.Duration(o.runs*len(chosen)*len(modes)) * (o.duration + o.warmup)
+	logf("run %s: %d scenarios × %d modes × %d runs of %v (+%v warm-up): about %.0f s of load",
+		procs.runID, len(chosen), len(modes), o.runs, o.duration, o.warmup, load.Seconds())
+
+	bins, err := findBinaries(ctx, o.hubBin, o.exampleBin, tmp, logf)
+	if err != nil {
+		return explain(err)
+	}
+	rep.Binaries = bins.how
+	t := &target{procs: procs, bins: bins}
+
+	exAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	ex, err := procs.start("example-server (http)", tmp, bins.example, "--http", exAddr, "--log-level", "WARN")
+	if err != nil {
+		return err
+	}
+	if err := waitTCP(ctx, exAddr, ex); err != nil {
+		return explain(err)
+	}
+	t.exampleURL = "http://" + exAddr + "/mcp"
+	cfg := filepath.Join(tmp, "mcp_servers.yaml")
+	if err := os.WriteFile(cfg, []byte(hubConfig(t.exampleURL, bins.example)), 0o644); err != nil {
+		return err
+	}
+
+	// Startup, once per run: every hub but the last is stopped again.
+	var hub *proc
+	for i := range o.runs {
+		var took time.Duration
+		hub, t.hubBase, took, err = startHub(ctx, procs, bins, tmp, cfg)
+		if err != nil {
+			return explain(err)
+		}
+		rep.Startup.RunsMs = append(rep.Startup.RunsMs, float64(took.Microseconds())/1e3)
+		if i < o.runs-1 {
+			if err := procs.stop(hub, 10*time.Second); err != nil {
+				return err
+			}
+		}
+	}
+	rep.Startup.MedianMs = median(rep.Startup.RunsMs)
+	logf("hub startup to a served GET /mcp_hub/tools: %.1f ms (median of %s)", rep.Startup.MedianMs, joinFloats(rep.Startup.RunsMs, 1))
+	if err := waitTools(ctx, t.hubBase, `"http__echo"`, `"stdio__echo"`); err != nil {
+		return explain(err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the start settle before the idle reading
+	mem, err := procMemKB(hub.pid(), "VmRSS", "RssAnon", "RssFile")
+	if err != nil {
+		return explain(err)
+	}
+	rep.HubRSSIdleKB, rep.HubRSSAnonIdleKB, rep.HubRSSFileIdleKB = mem["VmRSS"], mem["RssAnon"], mem["RssFile"]
+	if rep.ToolsGET, err = toolsLatency(ctx, t.hubBase, o.toolsRequests); err != nil {
+		return explain(err)
+	}
+	logf("GET /mcp_hub/tools p50 %.0f µs; hub RSS idle %.1f MB", rep.ToolsGET.P50us, float64(rep.HubRSSIdleKB)/1024)
+
+	t.rest = &http.Client{Transport: &http.Transport{
+		MaxIdleConns: 4 * o.concurrency, MaxIdleConnsPerHost: 4 * o.concurrency, IdleConnTimeout: time.Minute,
+	}}
+	callers := make([][]caller, len(chosen))
+	for i, s := range chosen {
+		cs, closeFn, err := s.setup(ctx, t, o.concurrency)
+		if err != nil {
+			return explain(fmt.Errorf("%s: %w", s.name, err))
+		}
+		closers = append(closers, closeFn)
+		callers[i] = cs
+	}
+
+	// Runs are interleaved (run 1 of every scenario, then run 2, ...) so
+	// that a slow spell of the shared machine hits every scenario alike.
+	hz := rep.Machine.ClkTck
+	runs := map[string][]window{}
+	for r := range o.runs {
+		for i, s := range chosen {
+			for _, m := range modes {
+				var h *proc
+				if s.viaHub {
+					h = hub
+				}
+				w, err := measure(ctx, callers[i][:m.clients], o.warmup, o.duration, h, hz)
+				if err != nil {
+					return explain(fmt.Errorf("%s %s, run %d: %w", s.name, m.name, r+1, err))
+				}
+				runs[s.name+"/"+m.name] = append(runs[s.name+"/"+m.name], w)
+				logf("run %d/%d  %-12s %-4s %8.0f calls/s  p50 %6.0f µs", r+1, o.runs, s.name, m.name, w.CallsPerSec, w.P50us)
+			}
+		}
+	}
+	rep.Results = summarize(chosen, modes, runs)
+
+	if err := cleanup(); err != nil {
+		return fmt.Errorf("cleanup: %w", err)
+	}
+	rep.TotalSeconds = time.Since(began).Seconds()
+	if o.json {
+		return writeJSON(stdout, rep)
+	}
+	return writeTable(stdout, rep)
+}
+
+func scenarioList(ss []scenario) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.name
+	}
+	return out
+}
+
+// hubConfig is the hub's configuration: the example server over HTTP and
+// as a stdio child.
+func hubConfig(exampleURL, exampleBin string) string {
+	return fmt.Sprintf(`# written by mcphub-bench
+servers:
+  - name: http
+    endpoint: %q
+    timeout: 30
+  - name: stdio
+    command: %q
+    args: ["--log-level", "WARN"]
+    timeout: 30
+`, exampleURL, exampleBin)
+}
+
+// freeAddr is a loopback address with a port free right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitTCP waits until addr accepts connections (p listens).
+func waitTCP(ctx context.Context, addr string, p *proc) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if p.exited() {
+			return p.exitError()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: nothing listens on %s after 15s; its output:\n%s", p.name, addr, p.log.String())
+		}
+		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

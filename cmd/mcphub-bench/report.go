@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report is everything one run measured; -json prints it as is.
+type report struct {
+	Started  time.Time `json:"started"`
+	RunID    string    `json:"run_id"` // the MCPHUB_BENCH_RUN value of every process started
+	Machine  machine   `json:"machine"`
+	Settings settings  `json:"settings"`
+	Binaries string    `json:"binaries"`
+	// Startup is hub process start → first 200 of GET /mcp_hub/tools
+	// listing http__echo, once per run (-n).
+	Startup startup `json:"startup"`
+	// ToolsGET is the latency of GET /mcp_hub/tools, sequential.
+	ToolsGET toolsGET `json:"tools_get"`
+	// HubRSSIdleKB is the hub's VmRSS once both servers are up, before any
+	// load, and its two parts: anonymous memory (heap, stacks) and mapped
+	// files (mostly the binary's own pages).
+	HubRSSIdleKB     int64    `json:"hub_rss_idle_kb"`
+	HubRSSAnonIdleKB int64    `json:"hub_rss_anon_idle_kb"`
+	HubRSSFileIdleKB int64    `json:"hub_rss_file_idle_kb"`
+	Results          []result `json:"results"`
+	TotalSeconds     float64  `json:"total_seconds"`
+}
+
+type machine struct {
+	NProc        int    `json:"nproc"`
+	CPU          string `json:"cpu,omitempty"`
+	Kernel       string `json:"kernel"`
+	OS           string `json:"os"`
+	Go           string `json:"go"`
+	ClkTck       int64  `json:"clk_tck"`
+	ClkTckSource string `json:"clk_tck_source"`
+}
+
+type settings struct {
+	Duration    string   `json:"duration"`
+	Warmup      string   `json:"warmup"`
+	Runs        int      `json:"runs"`
+	Concurrency int      `json:"concurrency"`
+	Scenarios   []string `json:"scenarios"`
+}
+
+type startup struct {
+	MedianMs float64   `json:"median_ms"`
+	RunsMs   []float64 `json:"runs_ms"`
+}
+
+type toolsGET struct {
+	Requests int     `json:"requests"`
+	Bytes    int     `json:"bytes"`
+	P50us    float64 `json:"p50_us"`
+	P90us    float64 `json:"p90_us"`
+	P99us    float64 `json:"p99_us"`
+}
+
+// result is one scenario in one mode: the figures of its median run (by
+// calls/s), except HubRSSPeakKB, the peak over all its runs.
+type result struct {
+	Scenario string `json:"scenario"`
+	Baseline string `json:"baseline"`
+	Mode     string `json:"mode"` // "seq" or "c<N>"
+	Clients  int    `json:"clients"`
+	What     string `json:"what"`
+	window
+	// Ratio is this scenario's calls/s over its baseline's, both medians
+	// of the same mode (1 for a baseline).
+	Ratio float64 `json:"ratio"`
+	// HubAddedP50us is p50 minus the baseline's p50 (hub scenarios only).
+	HubAddedP50us *float64 `json:"hub_added_p50_us,omitempty"`
+	Runs          []window `json:"runs"`
+}
+
+func machineInfo() machine {
+	hz, src := clockTicks()
+	m := machine{
+		NProc: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(),
+		ClkTck: hz, ClkTckSource: src,
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	return m
+}
+
+// summarize turns the runs of every scenario and mode into results, with
+// ratios to the baselines.
+func summarize(chosen []scenario, modes []mode, runs map[string][]window) []result {
+	key := func(s string, m mode) string { return s + "/" + m.name }
+	medians := map[string]window{}
+	for _, s := range chosen {
+		for _, m := range modes {
+			ws := slices.Clone(runs[key(s.name, m)])
+			if len(ws) == 0 {
+				continue
+			}
+			slices.SortFunc(ws, func(a, b window) int { return cmpFloat(a.CallsPerSec, b.CallsPerSec) })
+			med := ws[(len(ws)-1)/2]
+			for _, w := range ws {
+				if w.HubRSSPeakKB != nil && (med.HubRSSPeakKB == nil || *w.HubRSSPeakKB > *med.HubRSSPeakKB) {
+					med.HubRSSPeakKB = w.HubRSSPeakKB
+				}
+			}
+			medians[key(s.name, m)] = med
+		}
+	}
+	var out []result
+	for _, s := range chosen {
+		for _, m := range modes {
+			med, ok := medians[key(s.name, m)]
+			if !ok {
+				continue
+			}
+			r := result{Scenario: s.name, Baseline: s.baseline, Mode: m.name, Clients: m.clients, What: s.what,
+				window: med, Runs: runs[key(s.name, m)]}
+			if base, ok := medians[key(s.baseline, m)]; ok && base.CallsPerSec > 0 {
+				r.Ratio = med.CallsPerSec / base.CallsPerSec
+				if s.viaHub {
+					added := med.P50us - base.P50us
+					r.HubAddedP50us = &added
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func writeJSON(w io.Writer, r *report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// writeTable prints r for people.
+func writeTable(w io.Writer, r *report) error {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "mcphub-bench, %s (run %s)\n", r.Started.UTC().Format(time.RFC3339), r.RunID)
+	fmt.Fprintf(&b, "machine: nproc %d, %s, Linux %s, %s %s; CLK_TCK %d (%s)\n",
+		m.NProc, orUnknown(m.CPU), orUnknown(m.Kernel), m.Go, m.OS, m.ClkTck, m.ClkTckSource)
+	fmt.Fprintf(&b, "binaries: %s\n", r.Binaries)
+	s := r.Settings
+	fmt.Fprintf(&b, "method: each scenario %d× %s after a %s warm-up, runs interleaved across scenarios; median run (by calls/s) shown;\n"+
+		"        sequential (1 client) and %d concurrent clients; ratios are calls/s over the direct baseline measured in the same run\n",
+		s.Runs, s.Duration, s.Warmup, s.Concurrency)
+	fmt.Fprintf(&b, "\nhub startup → first GET /mcp_hub/tools with http__echo: %.1f ms (median of %s ms)\n",
+		r.Startup.MedianMs, joinFloats(r.Startup.RunsMs, 1))
+	fmt.Fprintf(&b, "GET /mcp_hub/tools, %d sequential (%d bytes): p50 %.0f µs, p90 %.0f µs, p99 %.0f µs\n",
+		r.ToolsGET.Requests, r.ToolsGET.Bytes, r.ToolsGET.P50us, r.ToolsGET.P90us, r.ToolsGET.P99us)
+	fmt.Fprintf(&b, "hub RSS idle (both servers up, before load): %.1f MB (anonymous %.1f MB, files %.1f MB)\n\n",
+		float64(r.HubRSSIdleKB)/1024, float64(r.HubRSSAnonIdleKB)/1024, float64(r.HubRSSFileIdleKB)/1024)
+
+	// Numbers align right; the names are padded to one width, so that they
+	// read as left-aligned.
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario    \tmode\tcalls/s\tp50 µs\tp90 µs\tp99 µs\t× direct\thub +p50 µs\thub CPU µs/call\thub RSS peak MB\t")
+	for _, x := range r.Results {
+		added, cpu, rss := "-", "-", "-"
+		if x.HubAddedP50us != nil {
+			added = fmt.Sprintf("%+.0f", *x.HubAddedP50us)
+		}
+		if x.HubCPUusPerCall != nil {
+			cpu = fmt.Sprintf("%.0f", *x.HubCPUusPerCall)
+		}
+		if x.HubRSSPeakKB != nil {
+			rss = fmt.Sprintf("%.1f", float64(*x.HubRSSPeakKB)/1024)
+		}
+		fmt.Fprintf(tw, "%-12s\t%-4s\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f×\t%s\t%s\t%s\t\n",
+			x.Scenario, x.Mode, x.CallsPerSec, x.P50us, x.P90us, x.P99us, x.Ratio, added, cpu, rss)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(&b, "\nscenarios:")
+	seen := map[string]bool{}
+	for _, x := range r.Results {
+		if !seen[x.Scenario] {
+			seen[x.Scenario] = true
+			fmt.Fprintf(&b, "  %-13s %s\n", x.Scenario, x.What)
+		}
+	}
+	fmt.Fprintf(&b, "hub CPU = user+sys of the hub process over the measured window ÷ calls; RSS peak sampled every 100 ms, max over the runs\n")
+	fmt.Fprintf(&b, "total runtime: %.1f s\n", r.TotalSeconds)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func joinFloats(fs []float64, prec int) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = fmt.Sprintf("%.*f", prec, f)
+	}
+	return strings.Join(parts, ", ")
+}

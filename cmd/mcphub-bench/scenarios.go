@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// message is what every call echoes.
+const message = "bench"
+
+// target is what the scenarios call: the processes of one run.
+type target struct {
+	procs      *procSet
+	bins       binaries
+	exampleURL string // the example server's Streamable HTTP endpoint
+	hubBase    string // http://127.0.0.1:port of the hub
+	// rest is the keep-alive client every REST caller shares.
+	rest *http.Client
+}
+
+// scenario is one way of calling echo.
+type scenario struct {
+	name string
+	// baseline is the direct scenario this one is compared with (its own
+	// name for a baseline).
+	baseline string
+	viaHub   bool
+	what     string
+	// setup makes n callers (the concurrent mode uses them all, the
+	// sequential one the first) and a function that releases them.
+	setup func(ctx context.Context, t *target, n int) ([]caller, func(), error)
+}
+
+// scenarios in the order they run and are reported: each baseline before
+// the scenarios compared with it.
+var scenarios = []scenario{
+	{"direct-http", "direct-http", false, "mcp-go client → example server over Streamable HTTP (one session per client)",
+		mcpScenario(func(t *target) string { return t.exampleURL }, "echo")},
+	{"rest-http", "direct-http", true, "POST /mcp_hub/call http__echo (one keep-alive http.Client)",
+		restScenario("http__echo")},
+	{"mcp-http", "direct-http", true, "mcp-go client → hub /mcp tools/call http__echo (one session per client)",
+		mcpScenario(func(t *target) string { return t.hubBase + "/mcp" }, "http__echo")},
+	{"direct-stdio", "direct-stdio", false, "mcp-go stdio client → example server child (all calls on one child)",
+		stdioScenario},
+	{"rest-stdio", "direct-stdio", true, "POST /mcp_hub/call stdio__echo (all calls on the hub's one child)",
+		restScenario("stdio__echo")},
+}
+
+func scenarioNames() []string {
+	names := make([]string, len(scenarios))
+	for i, s := range scenarios {
+		names[i] = s.name
+	}
+	return names
+}
+
+// selectScenarios parses -scenarios ("all" or a comma-separated list) and
+// adds the baseline of every scenario chosen: ratios need it.
+func selectScenarios(list string) ([]scenario, error) {
+	want := map[string]bool{}
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "all":
+			for _, s := range scenarios {
+				want[s.name] = true
+			}
+		case name == "":
+		default:
+			found := false
+			for _, s := range scenarios {
+				if s.name == name {
+					want[s.name], want[s.baseline], found = true, true, true
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("-scenarios: unknown scenario %q (known: all, %s)", name, strings.Join(scenarioNames(), ", "))
+			}
+		}
+	}
+	var out []scenario
+	for _, s := range scenarios {
+		if want[s.name] {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-scenarios: no scenario selected")
+	}
+	return out, nil
+}
+
+// mcpScenario is n mcp-go Streamable HTTP clients, each with its own
+// session and HTTP transport, calling tool.
+func mcpScenario(url func(*target) string, tool string) func(context.Context, *target, int) ([]caller, func(), error) {
+	return func(ctx context.Context, t *target, n int) ([]caller, func(), error) {
+		var closers []func()
+		closeAll := func() { closeConcurrently(closers) }
+		callers := make([]caller, n)
+		for i := range callers {
+			c, closeFn, err := newHTTPClient(ctx, url(t))
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			closers = append(closers, closeFn)
+			callers[i] = mcpCaller(c, tool)
+		}
+		return callers, closeAll, nil
+	}
+}
+
+// stdioScenario is one mcp-go stdio client running the example server
+// binary, shared by the n callers: the direct counterpart of the hub's one
+// multiplexed child.
+func stdioScenario(ctx context.Context, t *target, n int) ([]caller, func(), error) {
+	var started *exec.Cmd
+	var out *tailBuffer
+	tr := transport.NewStdioWithOptions(t.bins.example, nil, []string{"--log-level", "WARN"},
+		transport.WithCommandFunc(func(_ context.Context, command string, _ []string, args []string) (*exec.Cmd, error) {
+			// Not CommandContext: the tool ends its processes itself.
+			cmd, tail := t.procs.command(command, args...)
+			cmd.Stdout = nil // the transport's pipe
+			started, out = cmd, tail
+			return cmd, nil
+		}))
+	c := client.NewClient(tr, client.WithProtocolVersion(mcp.ProtocolVersion20251125))
+	if err := c.Start(ctx); err != nil {
+		return nil, nil, fmt.Errorf("starting the example server over stdio: %w", err)
+	}
+	p := t.procs.adopt("example-server (direct stdio)", started, out)
+	closeFn := func() {
+		_ = c.Close() // closes stdin, then waits for (and reaps) the child
+		t.procs.forget(p)
+	}
+	if err := initialize(ctx, c); err != nil {
+		closeFn()
+		return nil, nil, fmt.Errorf("example server over stdio: %w; its output:\n%s", err, out.String())
+	}
+	callers := make([]caller, n)
+	for i := range callers {
+		callers[i] = mcpCaller(c, "echo")
+	}
+	return callers, closeFn, nil
+}
+
+// newHTTPClient is an initialized mcp-go Streamable HTTP client pinned to
+// protocol 2025-11-25, with an HTTP transport of its own.
+func newHTTPClient(ctx context.Context, url string) (*client.Client, func(), error) {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	tr, err := transport.NewStreamableHTTP(url, transport.WithHTTPBasicClient(hc))
+	if err != nil {
+		return nil, nil, err
+	}
+	c := client.NewClient(tr, client.WithProtocolVersion(mcp.ProtocolVersion20251125))
+	closeFn := func() {
+		_ = c.Close()
+		hc.CloseIdleConnections()
+	}
+	// The context of Start is the session's lifetime: the run's.
+	if err := c.Start(ctx); err != nil {
+		closeFn()
+		return nil, nil, fmt.Errorf("%s: %w", url, err)
+	}
+	if err := initialize(ctx, c); err != nil {
+		closeFn()
+		return nil, nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return c, closeFn, nil
+}
+
+func initialize(ctx context.Context, c *client.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = mcp.ProtocolVersion20251125
+	req.Params.ClientInfo = mcp.Implementation{Name: "mcphub-bench", Version: "0"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		return fmt.Errorf("initialize: %w", err)
+	}
+	return nil
+}
+
+// mcpCaller calls tool on c and checks that it echoed message.
+func mcpCaller(c *client.Client, tool string) caller {
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tool
+	req.Params.Arguments = map[string]any{"message": message}
+	return func(ctx context.Context) error {
+		res, err := c.CallTool(ctx, req)
+		if err != nil {
+			return fmt.Errorf("tools/call %s: %w", tool, err)
+		}
+		if res.IsError || len(res.Content) != 1 {
+			return fmt.Errorf("tools/call %s: unexpected result %+v", tool, res)
+		}
+		if tc, ok := res.Content[0].(mcp.TextContent); !ok || tc.Text != message {
+			return fmt.Errorf("tools/call %s: unexpected content %+v", tool, res.Content)
+		}
+		return nil
+	}
+}
+
+// restScenario is n callers of POST /mcp_hub/call on the shared keep-alive
+// client.
+func restScenario(tool string) func(context.Context, *target, int) ([]caller, func(), error) {
+	return func(_ context.Context, t *target, n int) ([]caller, func(), error) {
+		body, err := json.Marshal(map[string]any{
+			"id": "call_bench", "type": "function",
+			"function": map[string]any{"name": tool, "arguments": map[string]any{"message": message}},
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		url := t.hubBase + "/mcp_hub/call"
+		call := func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := t.rest.Do(req)
+			if err != nil {
+				return fmt.Errorf("POST /mcp_hub/call %s: %w", tool, err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return fmt.Errorf("POST /mcp_hub/call %s: %w", tool, err)
+			}
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(got, []byte(`"success":true`)) {
+				return fmt.Errorf("POST /mcp_hub/call %s: %d %s", tool, resp.StatusCode, got)
+			}
+			return nil
+		}
+		callers := make([]caller, n)
+		for i := range callers {
+			callers[i] = call
+		}
+		return callers, func() { t.rest.CloseIdleConnections() }, nil
+	}
+}
+
+// closeConcurrently runs every close function at once and waits for them,
+// at most 10 s: one hung server must not hold the cleanup.
+func closeConcurrently(fns []func()) {
+	var wg sync.WaitGroup
+	for _, f := range fns {
+		wg.Go(f)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+}
