@@ -52,6 +52,9 @@ func statusOf(err error) int {
 	}
 }
 
+// maxErrorBytes bounds an error message in an answer.
+const maxErrorBytes = 8 << 10
+
 // writeError answers with the error's status and a JSON body that says what
 // was wrong. Unexpected errors are logged and not shown. The text is
 // scrubbed of the servers' configured secrets: transport errors quote
@@ -59,6 +62,9 @@ func statusOf(err error) int {
 func (s *server) writeError(c *gin.Context, err error) {
 	status := statusOf(err)
 	msg := s.hub.Config().Scrub(err.Error())
+	if len(msg) > maxErrorBytes { // a server's text can be anything
+		msg = msg[:maxErrorBytes] + "… (truncated)"
+	}
 	if status == http.StatusInternalServerError {
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "err", msg)
 		msg = "internal error"

@@ -201,6 +201,10 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 		return err
 	case errors.Is(err, ErrProtocol):
 		return err
+	case time.Since(time.Unix(0, c.limitHit.Load())) < 2*time.Second:
+		// An SSE answer went over the size limit; mcp-go only says it got
+		// no response.
+		return fmt.Errorf("%w: %w (%v)", ErrProtocol, ErrMessageTooLarge, err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("%w after %s", ErrTimeout, c.cfg.Timeout)
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
@@ -224,7 +228,8 @@ func isConnectionError(err error) bool {
 		errors.Is(err, transport.ErrTransportClosed) || errors.Is(err, transport.ErrSessionTerminated) ||
 		errors.Is(err, os.ErrClosed) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		serverClosedIdle(err)
 }
 
 // reinitialize performs the handshake again on the same transport, once for

@@ -95,6 +95,9 @@ type Conn struct {
 	opts   Options
 	log    *slog.Logger
 	client *http.Client
+	// limitHit is when an SSE stream from the server last went over the
+	// message size limit (unix nanoseconds).
+	limitHit atomic.Int64
 
 	sess   atomic.Pointer[session]
 	status atomic.Pointer[Status]
@@ -142,7 +145,7 @@ func New(srv config.Server, opts Options) *Conn {
 		c.opts.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if srv.Transport != config.TransportStdio {
-		c.client = newHTTPClient(c.opts.MaxMessageBytes)
+		c.client = newHTTPClient(c.opts.MaxMessageBytes, &c.limitHit)
 	}
 	c.status.Store(&Status{Server: srv.Name, State: StateConnecting, Since: time.Now()})
 	return c

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"syscall"
 )
 
@@ -28,7 +29,7 @@ var errNoSession = errors.New("no live session")
 // acted.
 func NotDelivered(err error) bool {
 	if errors.Is(err, errNoSession) || errors.Is(err, ErrStopped) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || serverClosedIdle(err) {
 		return true
 	}
 	var opErr *net.OpError
@@ -54,4 +55,20 @@ const (
 
 func (e *RPCError) Error() string {
 	return fmt.Sprintf("downstream error %d: %s", e.Code, e.Message)
+}
+
+// truncate cuts s to at most n bytes for an error message: text a server
+// sent can be arbitrarily long.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// serverClosedIdle reports net/http's error for a pooled connection the
+// server closed just before the request was written (the error value is
+// unexported): the request never left.
+func serverClosedIdle(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "http: server closed idle connection")
 }

@@ -2,12 +2,15 @@ package downstream
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // DefaultMaxMessageBytes bounds one message from a downstream server: a
@@ -66,6 +69,10 @@ func (l *lineLimitReader) Read(p []byte) (int, error) {
 type limitBodies struct {
 	next http.RoundTripper
 	max  int
+	// hit records when an SSE stream last went over the limit: mcp-go
+	// turns that read error into "unexpected nil response", and the
+	// connection uses the time to say why (see Conn.classify).
+	hit *atomic.Int64
 }
 
 func (t limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -74,15 +81,47 @@ func (t limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
-		resp.Body = &limitedBody{Reader: &lineLimitReader{r: resp.Body, max: t.max}, c: resp.Body}
+		lr := &lineLimitReader{r: resp.Body, max: t.max}
+		if t.hit != nil {
+			lr.onExceeded = func(error) { t.hit.Store(time.Now().UnixNano()) }
+		}
+		resp.Body = &limitedBody{Reader: lr, c: resp.Body}
 		return resp, nil
 	}
 	if resp.ContentLength > int64(t.max) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("%w: the response announces %d bytes, the limit is %d", ErrMessageTooLarge, resp.ContentLength, t.max)
 	}
-	resp.Body = &limitedBody{Reader: &totalLimitReader{r: resp.Body, left: int64(t.max) + 1, max: t.max}, c: resp.Body}
+	// A JSON body is read whole here (mcp-go reads it whole anyway), so
+	// that a big one can be checked before mcp-go sees it: given a body
+	// without an id, mcp-go formats the whole of it into its error with
+	// %v, about twenty times its size in memory.
+	body, err := io.ReadAll(&totalLimitReader{r: resp.Body, left: int64(t.max) + 1, max: t.max})
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > bigBody && !hasID(body) {
+		return nil, fmt.Errorf("%w: a %d-byte response without a JSON-RPC id", ErrProtocol, len(body))
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
 	return resp, nil
+}
+
+// bigBody is the size from which a JSON body is checked for an id.
+const bigBody = 256 << 10
+
+// hasID reports whether a JSON-RPC message (or each message of a batch)
+// has an id, or is not JSON at all (mcp-go reports that itself, briefly).
+func hasID(body []byte) bool {
+	var msg struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if err := json.Unmarshal(body, &msg); err != nil {
+		return true
+	}
+	return len(msg.ID) > 0 && string(msg.ID) != "null"
 }
 
 type limitedBody struct {

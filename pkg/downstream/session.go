@@ -150,8 +150,8 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 // newHTTPClient gives each HTTP server its own connection pool, sized for
 // concurrent calls: Go's default of two idle connections per host makes every
 // extra concurrent call open (and later TIME-WAIT) a fresh TCP connection.
-func newHTTPClient(maxMessage int) *http.Client {
-	return &http.Client{Transport: limitBodies{max: maxMessage, next: &http.Transport{
+func newHTTPClient(maxMessage int, limitHit *atomic.Int64) *http.Client {
+	return &http.Client{Transport: limitBodies{max: maxMessage, hit: limitHit, next: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -243,6 +243,12 @@ func (s *session) request(ctx context.Context, method string, params any) (json.
 			return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
 		}
 		return nil, s.childError(err)
+	}
+	// mcp-go matches stdio answers by id but takes an HTTP body as the
+	// answer whatever id it carries: an answer to another request must not
+	// become this call's result.
+	if resp.ID.String() != id.String() {
+		return nil, fmt.Errorf("%w: %s answered with id %s, the request had id %s", ErrProtocol, method, truncate(resp.ID.String(), 64), id.String())
 	}
 	s.touch()
 	if resp.Error != nil {
