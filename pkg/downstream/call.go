@@ -137,8 +137,8 @@ func (c *Conn) GetPrompt(ctx context.Context, name string, args map[string]strin
 	return c.do(ctx, "prompts/get", func(*session) (any, func()) { return params, func() {} })
 }
 
-// do sends one request with the server's timeout. A Streamable HTTP session
-// the server forgot (404) is re-initialised and the request retried once.
+// do sends one request with the server's timeout (a session the server
+// forgot is re-initialised by session.request).
 func (c *Conn) do(ctx context.Context, method string, prepare func(*session) (any, func())) (json.RawMessage, error) {
 	sess := c.sess.Load()
 	if sess == nil {
@@ -149,17 +149,7 @@ func (c *Conn) do(ctx context.Context, method string, prepare func(*session) (an
 	params, done := prepare(sess)
 	defer done()
 
-	gen := sess.generation.Load()
 	res, err := sess.request(ctx, method, params)
-	if errors.Is(err, transport.ErrSessionTerminated) {
-		if rerr := sess.reinitialize(ctx, gen); rerr != nil {
-			signal(c.probe)
-			return nil, fmt.Errorf("%w: session expired and re-initialize failed: %w", ErrNotConnected, rerr)
-		}
-		// The server restarted: what it offers may have changed.
-		signal(c.listChanged)
-		res, err = sess.request(ctx, method, params)
-	}
 	if err == nil {
 		return res, nil
 	}
@@ -200,6 +190,9 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 		}
 		return err
 	case errors.Is(err, ErrProtocol):
+		return err
+	case errors.Is(err, ErrNotConnected):
+		signal(c.probe) // e.g. a re-initialize that failed, or a session found dead
 		return err
 	case time.Since(time.Unix(0, c.limitHit.Load())) < 2*time.Second:
 		// An SSE answer went over the size limit; mcp-go only says it got

@@ -225,8 +225,29 @@ func (s *session) close() {
 	s.bg.Wait()
 }
 
-// request sends one JSON-RPC request and returns its raw result.
+// request sends one JSON-RPC request and returns its raw result. A
+// Streamable HTTP session the server forgot (404) is re-initialised and the
+// request retried once, for every caller alike: the supervisor's pings and
+// re-discoveries as much as calls, which would otherwise race it (one
+// re-initialising while the other declares the session dead and closes it
+// under the first).
 func (s *session) request(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	gen := s.generation.Load()
+	res, err := s.send(ctx, method, params)
+	if !errors.Is(err, transport.ErrSessionTerminated) {
+		return res, err
+	}
+	if rerr := s.reinitialize(ctx, gen); rerr != nil {
+		return nil, fmt.Errorf("%w: session expired and re-initialize failed: %w", ErrNotConnected, rerr)
+	}
+	if s.onListChanged != nil {
+		s.onListChanged("session") // the server restarted: what it offers may have changed
+	}
+	return s.send(ctx, method, params)
+}
+
+// send is one attempt of request.
+func (s *session) send(ctx context.Context, method string, params any) (json.RawMessage, error) {
 	if s.isDead() {
 		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -39,8 +40,10 @@ const (
 
 	goroutineSlack = 3       // goroutines that may come and go between samples
 	fdSlack        = 3       // descriptors likewise (e.g. a keep-alive connection)
+	httpFDSlack    = 8       // descriptors right after an HTTP cycle (connections still closing)
 	heapGrowth     = 8 << 20 // HeapInuse growth allowed from the early checkpoint to the end
 	settleTimeout  = 5 * time.Second
+	gcEvery        = 25 // cycles between collections while the collector is paused
 )
 
 // cycleCount is def, or the count in the environment variable env, or a
@@ -80,9 +83,9 @@ func measure(t *testing.T) usage {
 }
 
 // fixtureFrames mark goroutines of the test's own HTTP servers (the
-// httptest listener, its connections, mcp-go's server side): they are not
-// the hub's, and mcp-go's server keeps one pump per session it ever saw
-// (see exampletest's fixturePump).
+// httptest listener, its connections, mcp-go's server side, whose session
+// pumps can outlive the session: see exampletest's fixturePump). They are
+// not the hub's.
 var fixtureFrames = []string{
 	"net/http.(*conn).serve",
 	"net/http/httptest.(*Server)",
@@ -92,7 +95,7 @@ var fixtureFrames = []string{
 
 // goroutineStacks returns every goroutine's stack, one string each.
 func goroutineStacks() []string {
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, 64<<10)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
@@ -146,6 +149,30 @@ func fdTargets() string {
 		out = append(out, e.Name()+"→"+target)
 	}
 	return strings.Join(out, " ")
+}
+
+// pauseGC turns the collector off until the test ends: a descriptor the
+// hub drops without closing then stays open until the test's next
+// runtime.GC (every gcEvery cycles, after checking descriptors), instead of
+// being closed by the *os.File or socket finalizer at some collection
+// in between, which would hide the leak.
+func pauseGC(t *testing.T) {
+	old := debug.SetGCPercent(-1)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+}
+
+// checkFDs fails the test if more descriptors are open than at the start
+// plus slack, and returns the count; every gcEvery cycles it collects.
+func checkFDs(t *testing.T, cycle int, start usage, slack int) int {
+	t.Helper()
+	n := countFDs(t)
+	if n > start.fds+slack {
+		t.Fatalf("cycle %d: %d open descriptors, %d at the start: %s", cycle, n, start.fds, fdTargets())
+	}
+	if cycle%gcEvery == 0 {
+		runtime.GC()
+	}
+	return n
 }
 
 // settle waits until the hub's goroutines and the process's descriptors are
@@ -317,10 +344,12 @@ func TestCrashReconnectCycles(t *testing.T) {
 	pid := onePID(t, cmd)
 	pgids := map[int]bool{pid: true}
 	start := measure(t)
+	pauseGC(t)
 
 	var atCheckpoint usage
 	var recoveries []time.Duration
 	var longestDelay time.Duration
+	peak := start // the most goroutines and descriptors seen right after a cycle
 	began := time.Now()
 	for i := 1; i <= cycles; i++ {
 		prev := serverInfo(t, h, "crash")
@@ -344,11 +373,15 @@ func TestCrashReconnectCycles(t *testing.T) {
 		pid = pids[0]
 		pgids[pid] = true
 		echo(t, h, "crash__echo")
+		peak.fds = max(peak.fds, checkFDs(t, i, start, fdSlack))
+		peak.goroutines = max(peak.goroutines, hubGoroutines())
 		if i == checkpoint {
 			atCheckpoint = measure(t)
 		}
 	}
 	elapsed := time.Since(began)
+	// Descriptors first: measure's GC would close forgotten files.
+	settled := settle(t, fmt.Sprintf("after %d cycles", cycles), start)
 	end := measure(t)
 	t.Logf("%d crash→reconnect cycles in %s (%s per cycle); kill→ready %s; longest backoff seen %s",
 		cycles, elapsed.Round(time.Millisecond), (elapsed / time.Duration(cycles)).Round(10*time.Microsecond),
@@ -357,6 +390,8 @@ func TestCrashReconnectCycles(t *testing.T) {
 	t.Logf("start:      %v", start)
 	t.Logf("cycle %-4d  %v", checkpoint, atCheckpoint)
 	t.Logf("cycle %-4d  %v", cycles, end)
+	t.Logf("peak right after a cycle: goroutines=%d fds=%d; settled after the cycles: goroutines=%d fds=%d",
+		peak.goroutines, peak.fds, settled.goroutines, settled.fds)
 
 	// The backoff is capped: a server that never stays up 10 s keeps
 	// growing it, but never past Max.
@@ -364,8 +399,8 @@ func TestCrashReconnectCycles(t *testing.T) {
 		t.Errorf("a backoff delay of %s was scheduled, want at most %s", longestDelay, fastBackoff.Max)
 	}
 
-	// While the hub runs: back to where the first session left it.
-	settle(t, fmt.Sprintf("after %d cycles", cycles), start)
+	// While the hub runs: back to where the first session left it
+	// (goroutines and descriptors: settled above).
 	if grew := int64(end.heapInuse) - int64(atCheckpoint.heapInuse); grew > heapGrowth {
 		t.Errorf("HeapInuse grew by %.1f MiB from cycle %d to %d (limit %d MiB)", float64(grew)/(1<<20), checkpoint, cycles, heapGrowth>>20)
 	}
@@ -404,11 +439,22 @@ func newRestartableHTTP(t *testing.T) *restartableHTTP {
 
 func (r *restartableHTTP) URL() string { return "http://" + r.addr }
 
-// forget replaces the server with a fresh one that knows no session.
+// forget replaces the server with a fresh one that knows no session, and
+// shuts the old one down.
 func (r *restartableHTTP) forget() {
 	// Stateful: an unknown session id is answered 404, as a restarted
 	// server would (the default accepts any well-formed id).
-	r.inner.Store(exampleserver.NewStreamableHTTPServer(exampleserver.New(), server.WithStateful(true)))
+	old := r.inner.Swap(exampleserver.NewStreamableHTTPServer(exampleserver.New(), server.WithStateful(true)))
+	if old != nil {
+		// Without this, mcp-go keeps the listening pump of each session
+		// no client DELETEd (and with it the old server) forever: ~48 KiB
+		// and a goroutine a cycle that would hide what the hub does.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := old.Shutdown(ctx); err != nil {
+			r.t.Errorf("shutting the old server down: %v", err)
+		}
+	}
 }
 
 func (r *restartableHTTP) serveHTTP(w http.ResponseWriter, req *http.Request) {
@@ -470,6 +516,7 @@ func (r *restartableHTTP) close() {
 // gets 404, and the hub re-initializes on the same connection).
 func TestHTTPReconnectCycles(t *testing.T) {
 	cycles := cycleCount(t, "MCPHUB_HTTP_CYCLES", defaultHTTPCycles)
+	checkpoint := min(10, max(cycles/2, 1))
 	for _, mode := range []string{"restart", "forget"} {
 		t.Run(mode, func(t *testing.T) {
 			before := measure(t)
@@ -480,7 +527,10 @@ func TestHTTPReconnectCycles(t *testing.T) {
 			h := startHub(t, hubConfig(srv))
 			echo(t, h, "web__echo")
 			start := measure(t)
+			pauseGC(t)
 
+			var atCheckpoint usage
+			peak := start
 			var recoveries []time.Duration
 			began := time.Now()
 			for i := 1; i <= cycles; i++ {
@@ -505,22 +555,41 @@ func TestHTTPReconnectCycles(t *testing.T) {
 				case "forget":
 					ex.forget()
 					echo(t, h, "web__echo") // 404, re-initialize, retry
+					// The call asked for a re-discovery: let it finish, or
+					// the next forget races it (see
+					// TestHTTPForgottenSessionDuringRefresh).
+					if _, err := h.Refresh(t.Context()); err != nil {
+						t.Fatalf("cycle %d: Refresh: %v", i, err)
+					}
 					if info := serverInfo(t, h, "web"); !info.Healthy || !info.Since.Equal(prev.Since) {
 						t.Fatalf("cycle %d: re-initializing changed the connection's state: %+v", i, info)
 					}
 				}
 				recoveries = append(recoveries, time.Since(t0))
+				// Both ends of every connection are ours, and they close
+				// asynchronously: the exact check is after the cycles.
+				peak.fds = max(peak.fds, checkFDs(t, i, start, httpFDSlack))
+				peak.goroutines = max(peak.goroutines, hubGoroutines())
 				if got := ex.initializes.Load(); got <= inits {
 					t.Fatalf("cycle %d: no new initialize (%d before, %d now)", i, inits, got)
 				}
+				if i == checkpoint {
+					atCheckpoint = measure(t)
+				}
 			}
 			elapsed := time.Since(began)
+			// Descriptors first: measure's GC would close forgotten files.
+			settle(t, fmt.Sprintf("after %d cycles", cycles), start)
 			end := measure(t)
 			t.Logf("%d %s cycles in %s; per cycle %s", cycles, mode, elapsed.Round(time.Millisecond), durations(recoveries))
 			t.Logf("before hub: %v", before)
 			t.Logf("start:      %v", start)
+			t.Logf("cycle %-4d  %v", checkpoint, atCheckpoint)
 			t.Logf("cycle %-4d  %v", cycles, end)
-			settle(t, fmt.Sprintf("after %d cycles", cycles), start)
+			t.Logf("peak right after a cycle: goroutines=%d fds=%d", peak.goroutines, peak.fds)
+			if grew := int64(end.heapInuse) - int64(atCheckpoint.heapInuse); grew > heapGrowth {
+				t.Errorf("HeapInuse grew by %.1f MiB from cycle %d to %d (limit %d MiB)", float64(grew)/(1<<20), checkpoint, cycles, heapGrowth>>20)
+			}
 			echo(t, h, "web__echo")
 
 			stopWithin(t, h, 5*time.Second)
@@ -528,5 +597,39 @@ func TestHTTPReconnectCycles(t *testing.T) {
 			after := settle(t, "after Stop", before)
 			t.Logf("after Stop: goroutines=%d fds=%d", after.goroutines, after.fds)
 		})
+	}
+}
+
+// TestHTTPForgottenSessionDuringRefresh: a Streamable HTTP server restarts
+// (forgets its sessions) and a call and a refresh pass reach it at about
+// the same time. Both meet the 404; before session.request re-initialised
+// for every caller, the supervisor took its 404 for a dead session and
+// closed the transport under the call's re-initialization, and the call
+// failed with ErrUnavailable although the server was up.
+func TestHTTPForgottenSessionDuringRefresh(t *testing.T) {
+	ex := newRestartableHTTP(t)
+	srv := httpServer("web", ex.URL())
+	srv.Backoff = fastBackoff
+	h := startHub(t, hubConfig(srv))
+	const rounds = 20
+	failed := 0
+	for i := range rounds {
+		waitHealthy(t, h, "web")
+		echo(t, h, "web__echo")
+		ex.forget()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = h.Refresh(context.Background())
+		}()
+		_, err := h.Call(t.Context(), hub.CallRequest{Name: "web__echo", Arguments: []byte(`{"message":"x"}`)})
+		<-done
+		if err != nil {
+			failed++
+			t.Logf("round %d: %v", i, err)
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d calls failed after the server forgot the session, want none", failed, rounds)
 	}
 }
