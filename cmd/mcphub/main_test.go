@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -318,4 +320,60 @@ func TestRefusesOpenListenWithoutAuth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestShutdownAnswersInFlight: on SIGTERM a running call finishes and is
+// answered, a call waiting for approval is answered 503 at once, and the
+// hub exits 0.
+func TestShutdownAnswersInFlight(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "mcp_servers.yaml", "servers:\n"+exampleServer("ex")+"    require_approval: [\"delete_*\"]\n")
+	p := runHub(t, dir, childEnv(), "--listen", "127.0.0.1:0")
+	p.addr()
+	p.waitServers("ready", func(s []server) bool { return len(s) == 1 && s[0].Healthy })
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	post := func(path, name, args string) <-chan answer {
+		out := make(chan answer, 1)
+		go func() {
+			body := `{"id":"c","type":"function","function":{"name":"` + name + `","arguments":` + args + `}}`
+			resp, err := http.Post(p.base+path, "application/json", strings.NewReader(body))
+			if err != nil {
+				out <- answer{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			out <- answer{status: resp.StatusCode, body: string(b)}
+		}()
+		return out
+	}
+	running := post("/mcp_hub/call", "ex__slow_count", `{"count":4,"delay_ms":250}`)
+	waiting := post("/mcp_hub/call?wait=60s", "ex__delete_note", `{"id":"todo"}`)
+	p.waitLog("call waits for approval")
+	time.Sleep(200 * time.Millisecond) // the slow call is under way (it takes 1 s)
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-waiting:
+		if a.err != nil || a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, "shutting down") {
+			t.Errorf("waiting call: %d %s %v, want 503 saying the hub is shutting down", a.status, a.body, a.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the call waiting for approval was not answered within 5s of SIGTERM")
+	}
+	a := <-running
+	if a.err != nil || a.status != http.StatusOK || !strings.Contains(a.body, "counted to 4") {
+		t.Errorf("running call: %d %s %v, want it finished", a.status, a.body, a.err)
+	}
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	t.Logf("stopped in %v", time.Since(start).Round(time.Millisecond))
 }
