@@ -261,6 +261,9 @@ func (s *session) send(ctx context.Context, method string, params any) (json.Raw
 			return nil, ctx.Err()
 		}
 		if s.isDead() { // say why the transport failed: e.g. a message over the limit
+			if errors.Is(s.deadErr, ErrMessageTooLarge) {
+				return nil, fmt.Errorf("%w: %w", ErrProtocol, s.deadErr) // the server's fault, as over HTTP
+			}
 			return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
 		}
 		return nil, s.childError(err)

