@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -115,15 +116,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	code := 0
+	// A reload runs beside the signal loop, so SIGTERM is handled at once;
+	// stopping cancels a reload in progress and waits for it.
+	reloadCtx, cancelReloads := context.WithCancel(context.Background())
+	var reloads sync.WaitGroup
+	reloading := make(chan struct{}, 1) // one reload at a time; more SIGHUPs meanwhile coalesce
+	defer func() {
+		cancelReloads()
+		reloads.Wait()
+	}()
 loop:
 	for {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				rep := a.Reload(ctx)
-				cancel()
-				log.Info("SIGHUP: reload", "error", rep.Error, "added", rep.Added, "removed", rep.Removed, "restarted", rep.Restarted)
+				select {
+				case reloading <- struct{}{}:
+				default:
+					log.Info("SIGHUP: a reload is already running")
+					continue
+				}
+				reloads.Go(func() {
+					defer func() { <-reloading }()
+					ctx, cancel := context.WithTimeout(reloadCtx, time.Minute)
+					defer cancel()
+					rep := a.Reload(ctx)
+					log.Info("SIGHUP: reload", "error", rep.Error, "added", rep.Added, "removed", rep.Removed, "restarted", rep.Restarted)
+				})
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
@@ -136,6 +155,7 @@ loop:
 			break loop
 		}
 	}
+	cancelReloads()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := a.Stop(ctx); err != nil {
