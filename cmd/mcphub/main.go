@@ -21,7 +21,6 @@ import (
 	"github.com/mcphub/mcphub"
 	"github.com/mcphub/mcphub/pkg/app"
 	"github.com/mcphub/mcphub/pkg/config"
-	"github.com/mcphub/mcphub/pkg/downstream"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -65,7 +64,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	downstream.Version = version
 
 	files, found, err := config.Find(*configs, os.LookupEnv, ".")
 	if err != nil {

@@ -114,7 +114,7 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := hub.New(cfg, hub.Options{Logger: opts.Logger, Load: opts.Load, Audit: audit})
+	h, err := hub.New(cfg, hub.Options{Logger: opts.Logger, Load: opts.Load, Audit: audit, Version: opts.Version})
 	if err != nil {
 		closeAudit()
 		return nil, err

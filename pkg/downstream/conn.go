@@ -85,6 +85,9 @@ type Options struct {
 	// is initialized and discovered, so that many servers (or a flapping
 	// one) do not fork all at once. Its capacity is the limit.
 	StartGate chan struct{}
+	// ClientVersion is the hub's version, sent in initialize's clientInfo
+	// (default "dev").
+	ClientVersion string
 }
 
 // Conn supervises the connection to one server. Its supervisor goroutine is
@@ -140,6 +143,9 @@ func New(srv config.Server, opts Options) *Conn {
 		refresh:      make(chan chan RefreshResult),
 		firstAttempt: make(chan struct{}),
 		done:         make(chan struct{}),
+	}
+	if c.opts.ClientVersion == "" {
+		c.opts.ClientVersion = "dev"
 	}
 	if c.opts.MaxMessageBytes <= 0 {
 		c.opts.MaxMessageBytes = DefaultMaxMessageBytes
@@ -365,7 +371,7 @@ func (c *Conn) connect(ctx context.Context) (*session, *Discovery, error) {
 	// server's slowness.
 	hctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	sess, err := openSession(hctx, ctx, c.cfg, c.client, c.opts.MaxMessageBytes, c.log, c.onListChanged)
+	sess, err := openSession(hctx, ctx, c.cfg, c.client, c.opts.MaxMessageBytes, c.opts.ClientVersion, c.log, c.onListChanged)
 	if err != nil {
 		return nil, nil, timeoutErr(hctx, err, c.cfg.Timeout, "connect")
 	}

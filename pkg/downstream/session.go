@@ -22,9 +22,6 @@ import (
 	"github.com/mcphub/mcphub/pkg/config"
 )
 
-// Version is reported to downstream servers as the hub's clientInfo.
-var Version = "dev"
-
 // firstRequestID keeps the hub's raw request ids apart from the ones mcp-go's
 // client numbers from 1 for initialize.
 const firstRequestID = 1 << 32
@@ -49,10 +46,11 @@ type session struct {
 	nextID   atomic.Int64
 	lastSeen atomic.Int64 // unix nanos of the last successful exchange
 
-	maxMessage int           // bytes; see lineLimitReader
-	dead       chan struct{} // closed when the transport is known to be gone
-	deadOnce   sync.Once
-	deadErr    error
+	maxMessage    int           // bytes; see lineLimitReader
+	clientVersion string        // the hub's version, in initialize's clientInfo
+	dead          chan struct{} // closed when the transport is known to be gone
+	deadOnce      sync.Once
+	deadErr       error
 
 	// reinitMu serialises re-initialisation after the server forgot the
 	// session (Streamable HTTP 404); generation tells late callers it is done.
@@ -73,9 +71,9 @@ type Progress struct {
 
 // openSession starts the transport and performs the handshake. ctx bounds
 // only the handshake; the session lives until close.
-func openSession(ctx context.Context, parent context.Context, srv config.Server, httpClient *http.Client, maxMessage int, log *slog.Logger, onListChanged func(string)) (*session, error) {
+func openSession(ctx context.Context, parent context.Context, srv config.Server, httpClient *http.Client, maxMessage int, clientVersion string, log *slog.Logger, onListChanged func(string)) (*session, error) {
 	sctx, cancel := context.WithCancel(parent)
-	s := &session{srv: srv, log: log, ctx: sctx, cancel: cancel, dead: make(chan struct{}), onListChanged: onListChanged, maxMessage: maxMessage}
+	s := &session{srv: srv, log: log, ctx: sctx, cancel: cancel, dead: make(chan struct{}), onListChanged: onListChanged, maxMessage: maxMessage, clientVersion: clientVersion}
 	s.nextID.Store(firstRequestID)
 
 	tr, err := s.newTransport(httpClient)
@@ -166,7 +164,7 @@ func newHTTPClient(maxMessage int, limitHit *atomic.Int64) *http.Client {
 func (s *session) initialize(ctx context.Context) error {
 	req := mcp.InitializeRequest{}
 	req.Params.ProtocolVersion = s.srv.ProtocolVersion
-	req.Params.ClientInfo = mcp.Implementation{Name: "mcphub", Version: Version}
+	req.Params.ClientInfo = mcp.Implementation{Name: "mcphub", Version: s.clientVersion}
 	res, err := s.client.Initialize(ctx, req)
 	if err != nil {
 		return fmt.Errorf("initialize: %w", s.childError(err))

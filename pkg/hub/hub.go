@@ -25,6 +25,8 @@ type Options struct {
 	// Approvals stores calls waiting for approval; nil means in memory,
 	// bounded by the config's approval.max_pending.
 	Approvals approval.Store
+	// Version is the hub's version, reported to downstream servers.
+	Version string
 	// Audit, when set, receives one record per call and per approval
 	// decision (see auditor); nil turns auditing off.
 	Audit *slog.Logger
@@ -64,6 +66,7 @@ type Hub struct {
 	approvals approval.Store
 	waiters   waiters
 	claims    *claims
+	version   string
 	audit     auditor
 	events    *events.Bus
 
@@ -99,6 +102,7 @@ func New(cfg *config.Config, opts Options) (*Hub, error) {
 		approvals:  opts.Approvals,
 		waiters:    waiters{m: map[string]*waiter{}},
 		claims:     newClaims(),
+		version:    opts.Version,
 		audit:      auditor{log: opts.Audit},
 		events:     events.NewBus(events.Options{Logger: opts.Logger}),
 		startGate:  make(chan struct{}, max(cfg.MaxConcurrentStarts, 1)),
@@ -211,10 +215,11 @@ func stopAll(ctx context.Context, conns map[string]*downstream.Conn) error {
 func (h *Hub) startConn(srv config.Server) *downstream.Conn {
 	var c *downstream.Conn
 	c = downstream.New(srv, downstream.Options{
-		Logger:      h.log,
-		OnDiscovery: func(_ string, d *downstream.Discovery) { h.onDiscovery(c, d) },
-		OnStatus:    h.onStatus,
-		StartGate:   h.startGate,
+		Logger:        h.log,
+		OnDiscovery:   func(_ string, d *downstream.Discovery) { h.onDiscovery(c, d) },
+		OnStatus:      h.onStatus,
+		StartGate:     h.startGate,
+		ClientVersion: h.version,
 	})
 	c.Start(h.ctx)
 	return c
