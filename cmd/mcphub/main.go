@@ -70,10 +70,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mcphub: %v\n", err)
 		return 1
 	}
-	load := func() (*config.Config, error) { return config.Load(files) }
+	load := func(ctx context.Context) (*config.Config, error) { return config.LoadContext(ctx, files) }
 	var cfg *config.Config
 	if found {
-		if cfg, err = load(); err != nil {
+		if cfg, err = load(context.Background()); err != nil {
 			fmt.Fprintf(stderr, "mcphub: invalid configuration:\n%v\n", err)
 			return 1
 		}

@@ -24,7 +24,7 @@ import (
 type Options struct {
 	Logger *slog.Logger
 	// Load re-reads the configuration (SIGHUP, refresh); nil disables it.
-	Load func() (*config.Config, error)
+	Load func(ctx context.Context) (*config.Config, error)
 	// Listen overrides the config's listen address.
 	Listen string
 	// OpenAPI is served at /openapi.yaml.

@@ -30,10 +30,17 @@ type Loader struct {
 	RunCommand func(ctx context.Context, dir, command string) (string, error)
 }
 
-// Load loads files with the process environment; see Loader.Load.
+// Load loads files with the process environment; see Loader.Load. It is
+// LoadContext for callers with nothing to cancel (a startup, a test).
 func Load(files []string) (*Config, error) {
+	return LoadContext(context.Background(), files)
+}
+
+// LoadContext loads files with the process environment; ctx bounds the
+// commands of ${cmd: …} placeholders. See Loader.Load.
+func LoadContext(ctx context.Context, files []string) (*Config, error) {
 	var l Loader
-	return l.Load(context.Background(), files)
+	return l.Load(ctx, files)
 }
 
 // Load reads YAML (.yaml, .yml) or JSON (.json) files and merges them in

@@ -20,8 +20,9 @@ import (
 type Options struct {
 	Logger *slog.Logger
 	// Load re-reads the configuration files. The refresh loop calls it when
-	// the files changed; nil disables reloading from files.
-	Load func() (*config.Config, error)
+	// the files changed; nil disables reloading from files. ctx bounds it
+	// (a ${cmd: …} placeholder runs a command) and ends when the hub stops.
+	Load func(ctx context.Context) (*config.Config, error)
 	// Approvals stores calls waiting for approval; nil means in memory,
 	// bounded by the config's approval.max_pending.
 	Approvals approval.Store
@@ -35,7 +36,7 @@ type Options struct {
 // Hub is the core service. Create it with New, then Start; Stop ends it.
 type Hub struct {
 	log  *slog.Logger
-	load func() (*config.Config, error)
+	load func(context.Context) (*config.Config, error)
 
 	ctx    context.Context // root of every connection
 	cancel context.CancelFunc

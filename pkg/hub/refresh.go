@@ -125,7 +125,10 @@ func (h *Hub) ReloadFromFiles(ctx context.Context) ReloadReport {
 	// it. (Hashed afterwards, the edit would count as applied and be lost.)
 	files := h.Config().Files
 	fp, fpErr := fingerprint(files)
-	cfg, err := h.load()
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(h.ctx, cancel)() // Stop ends a reload's commands too
+	cfg, err := h.load(lctx)
 	if err != nil {
 		h.log.Error("config reload rejected; keeping the running config", "err", err)
 		h.events.Publish(events.ConfigError, ConfigEvent{Error: err.Error()})

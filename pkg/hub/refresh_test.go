@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -47,7 +48,7 @@ func (f *configFile) writeRaw(content string) {
 	}
 }
 
-func (f *configFile) load() (*config.Config, error) {
+func (f *configFile) load(context.Context) (*config.Config, error) {
 	cfg, err := config.Load([]string{f.path})
 	if fn := f.duringLoad.Swap(nil); fn != nil {
 		(*fn)()
@@ -58,7 +59,7 @@ func (f *configFile) load() (*config.Config, error) {
 // startFileHub runs a hub on the file, reloading from it.
 func startFileHub(t *testing.T, f *configFile) *hub.Hub {
 	t.Helper()
-	cfg, err := f.load()
+	cfg, err := f.load(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

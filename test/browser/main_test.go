@@ -134,7 +134,7 @@ servers:
 	dumpOnFailure(t, "hub log", logs)
 	a, err := app.New(cfg, app.Options{
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Load:   func() (*config.Config, error) { return config.Load(files) },
+		Load:   func(ctx context.Context) (*config.Config, error) { return config.LoadContext(ctx, files) },
 		Listen: "127.0.0.1:0",
 	})
 	if err != nil {

@@ -47,7 +47,7 @@ func startHub(t testing.TB, cfgYAML string) *hubUnderTest {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := app.New(cfg, app.Options{
 		Logger: log,
-		Load:   func() (*config.Config, error) { return config.Load(files) },
+		Load:   func(ctx context.Context) (*config.Config, error) { return config.LoadContext(ctx, files) },
 		Listen: "127.0.0.1:0",
 	})
 	if err != nil {
