@@ -43,6 +43,9 @@ type hashedToken struct {
 	sum  [sha256.Size]byte
 }
 
+// authFailures bounds failed authentications per client address.
+var authFailures = config.RateLimit{PerSecond: 5, Burst: 20}
+
 // callerKey is where the gin context keeps the authenticated token name.
 const callerKey = "mcphub.caller"
 
@@ -105,6 +108,13 @@ func (s *security) authenticate(c *gin.Context) {
 	}
 	presented := presentedToken(c.Request)
 	name, ok := s.auth(cfg).match(presented)
+	if !ok && !s.limiters.get("authfail:"+clientIP(c.Request), authFailures).Allow() {
+		// Guessing tokens is slowed per client address, whatever the
+		// configured rate limit (which counts authenticated callers).
+		c.Header("Retry-After", "1")
+		c.AbortWithStatusJSON(http.StatusTooManyRequests, ErrorResponse{Error: "too many failed authentications from this address"})
+		return
+	}
 	if !ok {
 		c.Header("WWW-Authenticate", `Bearer realm="mcphub"`)
 		msg := "authentication required: send Authorization: Bearer <token> (or X-API-Key)"

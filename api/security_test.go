@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -240,4 +241,25 @@ func TestEndpointSecretsRedacted(t *testing.T) {
 	if strings.Contains(string(r.body), key) || strings.Contains(string(r.body), password) {
 		t.Errorf("refresh shows a secret: %s", r.body)
 	}
+}
+
+// Token guessing is slowed per address: after a burst of failures, 429.
+func TestAuthFailuresLimited(t *testing.T) {
+	e := startHubConfig(t, api.Options{}, authConfig, stdioExample("example"))
+	limited := false
+	for i := 0; i < 40 && !limited; i++ {
+		r := e.send(t, "GET", "/mcp_hub/tools", "", "Authorization", "Bearer guess-"+strconv.Itoa(i))
+		switch r.status {
+		case http.StatusUnauthorized:
+		case http.StatusTooManyRequests:
+			limited = r.header.Get("Retry-After") != ""
+		default:
+			t.Fatalf("guess %d: status %d", i, r.status)
+		}
+	}
+	if !limited {
+		t.Error("40 wrong tokens in a row were all answered 401: guessing is not slowed")
+	}
+	// A valid token still works: only failures count.
+	wantStatus(t, e.send(t, "GET", "/mcp_hub/tools", "", "X-API-Key", ciToken), http.StatusOK, "example__echo")
 }
