@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 1m
 FUZZCOUNT ?= 10000x
 
-.PHONY: all build run test test-go peers docs lint-openapi fuzz fuzz-short vet clean bench
+.PHONY: all build run test test-go peers docs lint-openapi fuzz fuzz-short vet clean bench soak
 
 all: build
 
@@ -25,6 +25,15 @@ run: build
 BENCHFLAGS ?=
 bench: build
 	$(GO) run ./cmd/mcphub-bench $(BENCHFLAGS)
+
+## soak: the soak tool (cmd/mcphub-soak): mixed traffic (calls, streams,
+## lists, approvals, an events subscriber) against servers that fault at
+## random; fails on any error that is not an injected fault.
+## Options: make soak SOAKFLAGS="-d 10m -c 16 -json"
+SOAKFLAGS ?= -d 2m -c 16
+soak: build
+	$(GO) build -o $(BIN)/fault-server ./cmd/fault-server
+	$(GO) run ./cmd/mcphub-soak $(SOAKFLAGS)
 
 ## test: everything CI runs (installs the npm test peers first)
 test: peers lint-openapi vet test-go fuzz-short
