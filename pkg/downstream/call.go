@@ -194,10 +194,6 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 	case errors.Is(err, ErrNotConnected):
 		signal(c.probe) // e.g. a re-initialize that failed, or a session found dead
 		return err
-	case time.Since(time.Unix(0, c.limitHit.Load())) < 2*time.Second:
-		// An SSE answer went over the size limit; mcp-go only says it got
-		// no response.
-		return fmt.Errorf("%w: %w (%v)", ErrProtocol, ErrMessageTooLarge, err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("%w after %s", ErrTimeout, c.cfg.Timeout)
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:

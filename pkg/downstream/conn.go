@@ -31,13 +31,17 @@ const (
 
 // Status is a point-in-time view of a connection, safe to share.
 type Status struct {
-	Server          string
-	State           State
-	Since           time.Time // when State was entered
-	LastError       string
-	LastErrorAt     time.Time
-	LastSeen        time.Time // last successful exchange with the server
-	Failures        int       // consecutive failed connection attempts
+	Server      string
+	State       State
+	Since       time.Time // when State was entered
+	LastError   string
+	LastErrorAt time.Time
+	LastSeen    time.Time // last successful exchange with the server
+	Failures    int       // consecutive failed connection attempts
+	// Reconnects counts sessions lost since the connection started: a
+	// server in a crash loop (it connects, then dies) shows here, where
+	// Failures stays at 0.
+	Reconnects      int
 	NextRetry       time.Time // in StateBackoff
 	ServerName      string    // from the server's initialize result
 	ServerVersion   string
@@ -98,9 +102,6 @@ type Conn struct {
 	opts   Options
 	log    *slog.Logger
 	client *http.Client
-	// limitHit is when an SSE stream from the server last went over the
-	// message size limit (unix nanoseconds).
-	limitHit atomic.Int64
 
 	sess   atomic.Pointer[session]
 	status atomic.Pointer[Status]
@@ -151,7 +152,7 @@ func New(srv config.Server, opts Options) *Conn {
 		c.opts.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if srv.Transport != config.TransportStdio {
-		c.client = newHTTPClient(c.opts.MaxMessageBytes, &c.limitHit)
+		c.client = newHTTPClient(c.opts.MaxMessageBytes)
 	}
 	c.status.Store(&Status{Server: srv.Name, State: StateConnecting, Since: time.Now()})
 	return c
@@ -313,10 +314,13 @@ func (c *Conn) run(ctx context.Context) {
 			s.State = StateConnecting
 			s.LastError, s.LastErrorAt = reason.Error(), time.Now()
 			s.LastSeen = lastSeen
+			s.Reconnects++
 		})
 		sess.close()
-		// A server that dies right after connecting must not be respawned in
-		// a tight loop: only a session that stayed up earns a fresh backoff.
+		// A session that stayed up earns an immediate reconnect and a fresh
+		// backoff. One that died right after connecting waits out the next
+		// backoff step, so a crash-looping server is not respawned in a
+		// tight loop.
 		if time.Since(connectedAt) >= stableUptime {
 			bo.reset()
 			continue
@@ -331,8 +335,6 @@ func (c *Conn) run(ctx context.Context) {
 			c.setStatus(func(s *Status) { s.State = StateStopped })
 			return
 		}
-		// A server that just died gets one immediate retry; repeated
-		// failures back off from connect's error path.
 	}
 }
 

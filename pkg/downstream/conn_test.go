@@ -239,6 +239,9 @@ func TestStdioChildKilledReconnects(t *testing.T) {
 	c, rec := startConn(t, stdioServerConfig(marker))
 	waitReady(t, c)
 	before := rec.discoveries()
+	if n := c.Status().Reconnects; n != 0 {
+		t.Errorf("%d reconnects before the kill", n)
+	}
 
 	if out, err := exec.Command("pkill", "-KILL", "-f", exampleBin+" "+marker).CombinedOutput(); err != nil {
 		t.Fatalf("pkill: %v %s", err, out)
@@ -247,8 +250,8 @@ func TestStdioChildKilledReconnects(t *testing.T) {
 		return rec.sawState(downstream.StateConnecting) && !c.Status().Healthy() || rec.sawState(downstream.StateBackoff)
 	})
 	waitReady(t, c)
-	if !strings.Contains(c.Status().LastError, "signal: killed") {
-		t.Errorf("last error %q should say the child was killed", c.Status().LastError)
+	if st := c.Status(); !strings.Contains(st.LastError, "signal: killed") || st.Reconnects != 1 {
+		t.Errorf("want the last error to say the child was killed, and 1 reconnect: %+v", st)
 	}
 	res, err := c.CallTool(context.Background(), "echo", json.RawMessage(`{"message":"back"}`), nil)
 	if err != nil || callText(t, res) != "back" {
@@ -449,7 +452,7 @@ func TestShortLivedSessionBacksOff(t *testing.T) {
 	waitFor(t, "backoff after the short session", 5*time.Second, func() bool {
 		return c.Status().State == downstream.StateBackoff
 	})
-	if st := c.Status(); st.LastSeen.IsZero() {
-		t.Errorf("last_seen lost while down: %+v", st)
+	if st := c.Status(); st.LastSeen.IsZero() || st.Reconnects != 1 {
+		t.Errorf("want last_seen kept while down and 1 reconnect: %+v", st)
 	}
 }

@@ -2,6 +2,7 @@ package downstream
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // DefaultMaxMessageBytes bounds one message from a downstream server: a
@@ -69,10 +69,32 @@ func (l *lineLimitReader) Read(p []byte) (int, error) {
 type limitBodies struct {
 	next http.RoundTripper
 	max  int
-	// hit records when an SSE stream last went over the limit: mcp-go
-	// turns that read error into "unexpected nil response", and the
-	// connection uses the time to say why (see Conn.classify).
-	hit *atomic.Int64
+}
+
+// streamKey carries a request's *streamState to the transport, which
+// records there why the SSE stream answering that request ended early.
+// mcp-go turns any such read error into "unexpected nil response";
+// session.send uses the state to say what happened instead. It is per
+// request, so one call's broken stream is not taken for another's.
+type streamKey struct{}
+
+// streamState holds the first read error of the SSE stream that answers
+// one request.
+type streamState struct{ err atomic.Pointer[error] }
+
+func (s *streamState) fail(err error) { s.err.CompareAndSwap(nil, &err) }
+
+// failure is the recorded error, or nil.
+func (s *streamState) failure() error {
+	if p := s.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func withStreamState(ctx context.Context) (context.Context, *streamState) {
+	st := new(streamState)
+	return context.WithValue(ctx, streamKey{}, st), st
 }
 
 func (t limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -81,11 +103,8 @@ func (t limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
-		lr := &lineLimitReader{r: resp.Body, max: t.max}
-		if t.hit != nil {
-			lr.onExceeded = func(error) { t.hit.Store(time.Now().UnixNano()) }
-		}
-		resp.Body = &limitedBody{Reader: lr, c: resp.Body}
+		st, _ := req.Context().Value(streamKey{}).(*streamState)
+		resp.Body = &limitedBody{Reader: &lineLimitReader{r: resp.Body, max: t.max}, c: resp.Body, st: st}
 		return resp, nil
 	}
 	if resp.ContentLength > int64(t.max) {
@@ -127,7 +146,16 @@ func hasID(body []byte) bool {
 type limitedBody struct {
 	io.Reader
 	c    io.Closer
+	st   *streamState // nil for streams that answer no request (GET)
 	once sync.Once
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if err != nil && err != io.EOF && b.st != nil {
+		b.st.fail(err)
+	}
+	return n, err
 }
 
 func (b *limitedBody) Close() error {

@@ -58,7 +58,7 @@ func TestLimitBodies(t *testing.T) {
 		}
 	}))
 	defer ts.Close()
-	client := newHTTPClient(2048, nil)
+	client := newHTTPClient(2048)
 	for _, path := range []string{"/json", "/json-chunked", "/sse"} {
 		resp, err := client.Get(ts.URL + path)
 		if err == nil {
@@ -69,7 +69,7 @@ func TestLimitBodies(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrMessageTooLarge", path, err)
 		}
 	}
-	resp, err := newHTTPClient(1<<20, nil).Get(ts.URL + "/sse")
+	resp, err := newHTTPClient(1 << 20).Get(ts.URL + "/sse")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,8 +148,8 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 // newHTTPClient gives each HTTP server its own connection pool, sized for
 // concurrent calls: Go's default of two idle connections per host makes every
 // extra concurrent call open (and later TIME-WAIT) a fresh TCP connection.
-func newHTTPClient(maxMessage int, limitHit *atomic.Int64) *http.Client {
-	return &http.Client{Transport: limitBodies{max: maxMessage, hit: limitHit, next: &http.Transport{
+func newHTTPClient(maxMessage int) *http.Client {
+	return &http.Client{Transport: limitBodies{max: maxMessage, next: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -250,13 +250,20 @@ func (s *session) send(ctx context.Context, method string, params any) (json.Raw
 		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
 	}
 	id := mcp.NewRequestId(s.nextID.Add(1))
-	resp, err := s.tr.SendRequest(ctx, transport.JSONRPCRequest{
+	sendCtx, stream := withStreamState(ctx)
+	resp, err := s.tr.SendRequest(sendCtx, transport.JSONRPCRequest{
 		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method, Params: params,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
 			s.cancelRequest(id, ctx.Err())
 			return nil, ctx.Err()
+		}
+		if serr := stream.failure(); serr != nil {
+			if errors.Is(serr, ErrMessageTooLarge) {
+				return nil, fmt.Errorf("%w: %w", ErrProtocol, serr)
+			}
+			return nil, fmt.Errorf("%w: the event stream answering %s broke: %w", ErrNotConnected, method, serr)
 		}
 		if s.isDead() { // say why the transport failed: e.g. a message over the limit
 			if errors.Is(s.deadErr, ErrMessageTooLarge) {
