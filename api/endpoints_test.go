@@ -56,7 +56,7 @@ func TestServers(t *testing.T) {
 		t.Fatalf("%d servers, want 3: %v", len(list), list)
 	}
 	common := []string{"name", "transport", "enabled", "healthy", "status", "last_error",
-		"tools", "resources", "resource_templates", "prompts", "last_seen", "since", "failures"}
+		"tools", "resources", "resource_templates", "prompts", "last_seen", "since", "failures", "reconnects"}
 	up := slices.Concat(common, []string{"server_info", "protocol_version"})
 	for i, want := range []struct {
 		name, transport, status string

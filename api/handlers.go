@@ -110,7 +110,8 @@ type ServerResponse struct {
 	LastSeen          *time.Time `json:"last_seen" format:"date-time" extensions:"x-nullable"` // null until the server answered once
 	Since             *time.Time `json:"since,omitempty" format:"date-time"`
 	NextRetry         *time.Time `json:"next_retry,omitempty" format:"date-time"`
-	Failures          int        `json:"failures"`
+	Failures          int        `json:"failures"`   // consecutive failed connection attempts
+	Reconnects        int        `json:"reconnects"` // sessions lost since the hub started: a crash loop shows here
 	ServerInfo        *Impl      `json:"server_info,omitempty"`
 	ProtocolVersion   string     `json:"protocol_version,omitempty" example:"2025-11-25"`
 }
@@ -152,7 +153,7 @@ func (s *server) servers(c *gin.Context) {
 			Enabled: i.Enabled, Healthy: i.Healthy, Status: i.Status, LastError: i.LastError,
 			Tools: i.Tools, Resources: i.Resources, ResourceTemplates: i.ResourceTemplates, Prompts: i.Prompts,
 			LastSeen: timePtr(i.LastSeen), Since: timePtr(i.Since), NextRetry: timePtr(i.NextRetry),
-			Failures: i.Failures, ProtocolVersion: i.ProtocolVersion,
+			Failures: i.Failures, Reconnects: i.Reconnects, ProtocolVersion: i.ProtocolVersion,
 		}
 		if i.ServerName != "" {
 			r.ServerInfo = &Impl{Name: i.ServerName, Version: i.ServerVersion}

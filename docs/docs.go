@@ -2064,6 +2064,7 @@ const docTemplate = `{
                 "last_seen",
                 "name",
                 "prompts",
+                "reconnects",
                 "resource_templates",
                 "resources",
                 "status",
@@ -2083,6 +2084,7 @@ const docTemplate = `{
                     "example": "http://localhost:8000/mcp"
                 },
                 "failures": {
+                    "description": "consecutive failed connection attempts",
                     "type": "integer"
                 },
                 "healthy": {
@@ -2111,6 +2113,10 @@ const docTemplate = `{
                 "protocol_version": {
                     "type": "string",
                     "example": "2025-11-25"
+                },
+                "reconnects": {
+                    "description": "sessions lost since the hub started: a crash loop shows here",
+                    "type": "integer"
                 },
                 "resource_templates": {
                     "type": "integer"

@@ -9,18 +9,19 @@ import (
 
 // ServerInfo is one configured server as the hub sees it now.
 type ServerInfo struct {
-	Name      string
-	Transport config.Transport
-	Endpoint  string // HTTP servers
-	Command   string // stdio servers (without arguments: they may hold secrets)
-	Enabled   bool
-	Healthy   bool
-	Status    string // connecting, ready, backoff, stopped, disabled
-	LastError string
-	LastSeen  time.Time
-	Since     time.Time
-	NextRetry time.Time
-	Failures  int
+	Name       string
+	Transport  config.Transport
+	Endpoint   string // HTTP servers
+	Command    string // stdio servers (without arguments: they may hold secrets)
+	Enabled    bool
+	Healthy    bool
+	Status     string // connecting, ready, backoff, stopped, disabled
+	LastError  string
+	LastSeen   time.Time
+	Since      time.Time
+	NextRetry  time.Time
+	Failures   int
+	Reconnects int
 
 	ServerName, ServerVersion, ProtocolVersion string
 
@@ -51,7 +52,7 @@ func (h *Hub) Servers() []ServerInfo {
 			info.LastSeen = s.LastSeen
 			info.Since = s.Since
 			info.NextRetry = s.NextRetry
-			info.Failures = s.Failures
+			info.Failures, info.Reconnects = s.Failures, s.Reconnects
 			info.ServerName, info.ServerVersion, info.ProtocolVersion = s.ServerName, s.ServerVersion, s.ProtocolVersion
 		}
 		out = append(out, info)
