@@ -35,7 +35,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	swaggerFiles "github.com/swaggo/files"
 	ginSwagger "github.com/swaggo/gin-swagger"
 
 	_ "github.com/mcphub/mcphub/docs" // registers the generated spec with swag
@@ -134,7 +133,7 @@ func NewRouter(h Hub, opts Options) http.Handler {
 		r.Any("/mcp", gin.WrapH(opts.MCP))
 		r.Any("/mcp/*endpoint", gin.WrapH(opts.MCP))
 	}
-	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
+	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerUI()))
 	for _, p := range []string{"/swagger", "/docs"} {
 		r.GET(p, func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/swagger/index.html") })
 	}
