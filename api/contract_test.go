@@ -286,6 +286,7 @@ func TestContract(t *testing.T) {
 	t.Run("servers and health", func(t *testing.T) {
 		c.check(t, getReq("/mcp_hub/servers"), http.StatusOK, false)
 		c.check(t, getReq("/mcp_hub/health"), http.StatusOK, false)
+		c.check(t, getReq("/readyz"), http.StatusOK, false)
 		c.check(t, postReq("/mcp_hub/refresh", ""), http.StatusOK, false)
 	})
 	t.Run("call", func(t *testing.T) {

@@ -66,7 +66,7 @@ func (s *server) writeError(c *gin.Context, err error) {
 		msg = msg[:maxErrorBytes] + "… (truncated)"
 	}
 	if status == http.StatusInternalServerError {
-		s.log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "err", msg)
+		s.log.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.FullPath(), "err", msg)
 		msg = "internal error"
 	}
 	c.AbortWithStatusJSON(status, ErrorResponse{Error: msg})

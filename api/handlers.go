@@ -184,6 +184,31 @@ func (s *server) health(c *gin.Context) {
 	c.JSON(http.StatusOK, HealthResponse{Status: h.Status, Servers: h.Servers})
 }
 
+// ReadyResponse is the readiness probe's answer when the hub is ready; when
+// it is not, the answer is a 503 ErrorResponse saying what it waits for.
+type ReadyResponse struct {
+	Ready bool `json:"ready" example:"true"`
+}
+
+// readyz godoc
+//
+//	@Summary		Readiness probe
+//	@ID				getReadyz
+//	@Description	200 once the first discovery pass has finished: every enabled server has ended its first connection attempt, connected or not (a down server shows in `/mcp_hub/servers`; it does not hold the hub unready). 503 before that and once the hub stops. Needs no token. Use `/mcp_hub/health` for liveness.
+//	@Tags			hub
+//	@Produce		json
+//	@Success		200	{object}	ReadyResponse
+//	@Failure		503	{object}	ErrorResponse	"not ready yet, or stopping; error says what it waits for"
+//	@Failure		500	{object}	ErrorResponse	"internal error (details only in the logs)"
+//	@Router			/readyz [get]
+func (s *server) readyz(c *gin.Context) {
+	if err := s.hub.NotReady(); err != nil {
+		c.JSON(http.StatusServiceUnavailable, ErrorResponse{Error: "not ready: " + err.Error()})
+		return
+	}
+	c.JSON(http.StatusOK, ReadyResponse{Ready: true})
+}
+
 // RefreshResponse reports one refresh pass.
 type RefreshResponse struct {
 	Refreshed  bool                    `json:"refreshed" example:"true"`

@@ -66,6 +66,7 @@ type Hub interface {
 	ReadResourceFrom(ctx context.Context, uri string, servers ...string) (*hub.ResourceResult, error)
 	Prompts(server string) ([]catalog.Prompt, error)
 	GetPrompt(ctx context.Context, name string, args map[string]string) (*hub.PromptResult, error)
+	NotReady() error
 }
 
 // Options configure the router.
@@ -82,6 +83,9 @@ type Options struct {
 	// Heartbeat is the interval of comment heartbeats on SSE streams
 	// (default 15s), so proxies keep them open and dead peers are noticed.
 	Heartbeat time.Duration
+	// Metrics, when set, is served at GET /metrics and told of every
+	// request (see requestMetrics).
+	Metrics Metrics
 }
 
 // NewRouter builds the HTTP handler for h.
@@ -97,11 +101,12 @@ func NewRouter(h Hub, opts Options) http.Handler {
 	r.HandleMethodNotAllowed = true
 	s := &server{hub: h, log: opts.Logger, maxBody: opts.MaxBodyBytes, heartbeat: opts.Heartbeat,
 		sec: &security{config: h.Config}}
+	// requestID comes first so every answer and log line has the id.
 	// accessLog runs outside recovery so a recovered panic is logged with
 	// its 500; every body is size-limited, not only those read today.
 	// CORS answers preflights before authentication (browsers send them
 	// without credentials); rate limits count authenticated callers.
-	r.Use(s.accessLog, s.recovery, s.sec.cors, s.limitBody, s.sec.authenticate, s.sec.rateLimit)
+	r.Use(requestID, requestMetrics(opts.Metrics), s.accessLog, s.recovery, s.sec.cors, s.limitBody, s.sec.authenticate, s.sec.rateLimit)
 	r.NoRoute(func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, ErrorResponse{Error: "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
 	})
@@ -133,10 +138,12 @@ func NewRouter(h Hub, opts Options) http.Handler {
 		r.Any("/mcp", gin.WrapH(opts.MCP))
 		r.Any("/mcp/*endpoint", gin.WrapH(opts.MCP))
 	}
+	r.GET("/readyz", s.readyz)
 	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerUI()))
 	for _, p := range []string{"/swagger", "/docs"} {
 		r.GET(p, func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/swagger/index.html") })
 	}
+	mountMetrics(r, opts.Metrics)
 	if len(opts.OpenAPI) > 0 {
 		r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", opts.OpenAPI) })
 	}
@@ -158,7 +165,7 @@ func (s *server) recovery(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("handler panic", "path", c.Request.URL.Path, "panic", v)
+			s.log.ErrorContext(c.Request.Context(), "handler panic", "path", c.Request.URL.Path, "panic", v)
 			if c.Writer.Written() {
 				// Part of an answer is out: a JSON error appended to it
 				// would look like a success. Drop the connection instead.
@@ -173,8 +180,9 @@ func (s *server) recovery(c *gin.Context) {
 func (s *server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	s.log.Debug("http", "method", c.Request.Method, "path", c.Request.URL.Path,
-		"status", c.Writer.Status(), "took", time.Since(start))
+	// With the request's context: the line names its request (reqid).
+	s.log.LogAttrs(c.Request.Context(), slog.LevelDebug, "http", slog.String("method", c.Request.Method),
+		slog.String("path", c.Request.URL.Path), slog.Int("status", c.Writer.Status()), slog.Duration("took", time.Since(start)))
 }
 
 func (s *server) limitBody(c *gin.Context) {

@@ -74,11 +74,12 @@ func (c *compiledAuth) match(presented string) (string, bool) {
 	return name, found == 1
 }
 
-// openPath reports whether a request needs no token: liveness probes and
-// the API documentation.
+// openPath reports whether a request needs no token: liveness and
+// readiness probes (orchestrators send them without credentials) and the
+// API documentation.
 func openPath(method, path string) bool {
 	switch {
-	case path == "/mcp_hub/health" && (method == http.MethodGet || method == http.MethodHead):
+	case (path == "/mcp_hub/health" || path == "/readyz") && (method == http.MethodGet || method == http.MethodHead):
 		return true
 	case path == "/swagger" || path == "/docs" || path == "/openapi.yaml" || strings.HasPrefix(path, "/swagger/"):
 		return true
@@ -149,10 +150,10 @@ func (s *security) cors(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	h.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, Retry-After, WWW-Authenticate")
+	h.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, Retry-After, WWW-Authenticate, X-Request-ID")
 	if c.Request.Method == http.MethodOptions && c.Request.Header.Get("Access-Control-Request-Method") != "" {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-API-Key, Last-Event-ID, Mcp-Session-Id, Mcp-Protocol-Version")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-API-Key, Last-Event-ID, Mcp-Session-Id, Mcp-Protocol-Version, X-Request-ID")
 		h.Set("Access-Control-Max-Age", "600")
 		c.AbortWithStatus(http.StatusNoContent)
 		return

@@ -137,11 +137,13 @@ func TestCORS(t *testing.T) {
 		// Preflights carry no credentials: answered before authentication.
 		r := e.send(t, "OPTIONS", "/mcp_hub/call", "", pre...)
 		if r.status != http.StatusNoContent || r.header.Get("Access-Control-Allow-Origin") != origin ||
-			!strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "Authorization") {
+			!strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "Authorization") ||
+			!strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "X-Request-ID") {
 			t.Errorf("preflight: %d %v", r.status, r.header)
 		}
 		r = e.send(t, "GET", "/mcp_hub/tools", "", "Origin", origin, "Authorization", "Bearer "+ciToken)
-		if r.status != http.StatusOK || r.header.Get("Access-Control-Allow-Origin") != origin {
+		if r.status != http.StatusOK || r.header.Get("Access-Control-Allow-Origin") != origin ||
+			!strings.Contains(r.header.Get("Access-Control-Expose-Headers"), "X-Request-ID") {
 			t.Errorf("simple request: %d %v", r.status, r.header)
 		}
 		r = e.send(t, "OPTIONS", "/mcp_hub/call", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "POST")

@@ -57,7 +57,7 @@ func routedOperations(t *testing.T) []string {
 	}
 	var ops []string
 	for _, r := range engine.Routes() {
-		if strings.HasPrefix(r.Path, "/mcp_hub/") {
+		if strings.HasPrefix(r.Path, "/mcp_hub/") || r.Path == "/readyz" {
 			ops = append(ops, r.Method+" "+ginParam.ReplaceAllString(r.Path, "{$1}"))
 		}
 	}

@@ -1319,6 +1319,39 @@ const docTemplate = `{
                     }
                 }
             }
+        },
+        "/readyz": {
+            "get": {
+                "description": "200 once the first discovery pass has finished: every enabled server has ended its first connection attempt, connected or not (a down server shows in ` + "`" + `/mcp_hub/servers` + "`" + `; it does not hold the hub unready). 503 before that and once the hub stops. Needs no token. Use ` + "`" + `/mcp_hub/health` + "`" + ` for liveness.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "hub"
+                ],
+                "summary": "Readiness probe",
+                "operationId": "getReadyz",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/ReadyResponse"
+                        }
+                    },
+                    "500": {
+                        "description": "internal error (details only in the logs)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "not ready yet, or stopping; error says what it waits for",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    }
+                }
+            }
         }
     },
     "definitions": {
@@ -1854,6 +1887,18 @@ const docTemplate = `{
                 "uri": {
                     "type": "string",
                     "example": "note://welcome"
+                }
+            }
+        },
+        "ReadyResponse": {
+            "type": "object",
+            "required": [
+                "ready"
+            ],
+            "properties": {
+                "ready": {
+                    "type": "boolean",
+                    "example": true
                 }
             }
         },

@@ -21,6 +21,7 @@ import (
 	"github.com/mcphub/mcphub"
 	"github.com/mcphub/mcphub/pkg/app"
 	"github.com/mcphub/mcphub/pkg/config"
+	"github.com/mcphub/mcphub/pkg/reqid"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -34,11 +35,16 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && isCommand(args[0]) { // mcphub servers, call, config validate, ... (cli.go)
+		return runCLI(args, stdout, stderr)
+	}
 	fs := pflag.NewFlagSet("mcphub", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { serveUsage(fs) }
 	configs := fs.StringArrayP("config", "c", nil, "config file (repeatable: files merge in order, later wins)")
 	listen := fs.String("listen", "", "listen address (default "+config.DefaultListen+", or the config's listen)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "log format: text (logfmt) or json (one object a line)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	insecure := fs.Bool("insecure-no-auth", false, "allow a non-loopback listen address without auth tokens")
 	if err := fs.Parse(args); err != nil {
@@ -63,7 +69,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mcphub: --log-level: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logOpts := &slog.HandlerOptions{Level: level}
+	var logHandler slog.Handler
+	switch strings.ToLower(*logFormat) {
+	case "text":
+		logHandler = slog.NewTextHandler(stderr, logOpts)
+	case "json":
+		logHandler = slog.NewJSONHandler(stderr, logOpts)
+	default:
+		fmt.Fprintf(stderr, "mcphub: --log-format: %q is not text or json\n", *logFormat)
+		return 2
+	}
+	// Every line logged with a request's context names the request.
+	log := slog.New(reqid.NewHandler(logHandler))
 
 	files, found, err := config.Find(*configs, os.LookupEnv, ".")
 	if err != nil {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -376,4 +378,91 @@ func TestShutdownAnswersInFlight(t *testing.T) {
 		t.Errorf("exit code %d", code)
 	}
 	t.Logf("stopped in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// jsonLines parses the complete lines of a JSON log; any line that is not
+// a JSON object with time, level and msg fails the test.
+func jsonLines(t *testing.T, log string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for l := range strings.Lines(log) {
+		if !strings.HasSuffix(l, "\n") {
+			break // being written
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON (%v): %q", err, l)
+		}
+		for _, k := range []string{"time", "level", "msg"} {
+			if s, _ := m[k].(string); s == "" {
+				t.Fatalf("log line without %s: %q", k, l)
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestLogFormat: --log-format json makes every line a JSON object; the
+// lines of a request name its id (X-Request-ID, echoed); /readyz answers
+// once the server tried to connect. An unknown format is a usage error.
+func TestLogFormat(t *testing.T) {
+	t.Parallel()
+	t.Run("unknown", func(t *testing.T) {
+		t.Parallel()
+		code, _, stderr := runToExit(t, t.TempDir(), childEnv(), "--log-format", "xml")
+		if code != 2 || !strings.Contains(stderr, "--log-format") || !strings.Contains(stderr, `"xml"`) {
+			t.Errorf("exit %d (want 2), stderr:\n%s", code, stderr)
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		writeFile(t, dir, "mcp_servers.yaml", "servers:\n"+exampleServer("ex"))
+		p := runHub(t, dir, childEnv(), "--listen", "127.0.0.1:0", "--log-format", "JSON", "--log-level", "debug")
+		waitFor(t, 15*time.Second, "the listening line", func() (bool, string) {
+			for _, l := range jsonLines(t, p.stderr.String()) {
+				if addr, _ := l["addr"].(string); l["msg"] == "mcphub listening" && addr != "" {
+					p.base = "http://" + addr
+					return true, ""
+				}
+			}
+			return false, p.stderr.String()
+		})
+		waitFor(t, 20*time.Second, "/readyz 200", func() (bool, string) {
+			resp, err := p.client.Get(p.base + "/readyz")
+			if err != nil {
+				return false, err.Error()
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode == http.StatusOK && string(b) == `{"ready":true}`, string(b)
+		})
+
+		const id = "cmd-json-call-1"
+		req, err := http.NewRequest(http.MethodPost, p.base+"/mcp_hub/call",
+			strings.NewReader(`{"id":"c","type":"function","function":{"name":"ex__echo","arguments":{"message":"hi"}}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Request-ID", id)
+		resp, err := p.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Request-ID") != id {
+			t.Fatalf("call: %d, X-Request-ID %q", resp.StatusCode, resp.Header.Get("X-Request-ID"))
+		}
+		waitFor(t, 10*time.Second, "the call's lines", func() (bool, string) {
+			msgs := map[string]bool{}
+			for _, l := range jsonLines(t, p.stderr.String()) {
+				if l["request_id"] == id {
+					msgs[l["msg"].(string)] = true
+				}
+			}
+			return msgs["http"] && msgs["tool call"] && msgs["downstream request"], fmt.Sprint(msgs)
+		})
+	})
 }

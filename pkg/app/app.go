@@ -18,6 +18,7 @@ import (
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/hub"
 	"github.com/mcphub/mcphub/pkg/mcpserver"
+	"github.com/mcphub/mcphub/pkg/metrics"
 )
 
 // Options configure an App.
@@ -114,13 +115,20 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := hub.New(cfg, hub.Options{Logger: opts.Logger, Load: opts.Load, Audit: audit, Version: opts.Version})
+	// Metrics observe the hub's calls as they happen and read its state
+	// at each scrape: built before the hub, watching it once it exists.
+	m := metrics.New(metrics.Options{Logger: opts.Logger})
+	h, err := hub.New(cfg, hub.Options{Logger: opts.Logger, Load: opts.Load, Audit: audit, Version: opts.Version, Observer: m})
 	if err != nil {
 		closeAudit()
 		return nil, err
 	}
+	if err := m.Watch(h); err != nil {
+		closeAudit()
+		return nil, err
+	}
 	mcp := mcpserver.New(h, mcpserver.Options{Logger: opts.Logger, Version: opts.Version})
-	router := api.NewRouter(h, api.Options{Logger: opts.Logger, OpenAPI: opts.OpenAPI, MCP: mcp})
+	router := api.NewRouter(h, api.Options{Logger: opts.Logger, OpenAPI: opts.OpenAPI, MCP: mcp, Metrics: m})
 	srv := &http.Server{
 		Handler: router,
 		// No ReadTimeout or WriteTimeout: they would cut SSE streams, MCP GET

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
+
+	"github.com/mcphub/mcphub/pkg/reqid"
 )
 
 // ErrTimeout is returned when a request outlives the server's timeout.
@@ -22,11 +25,25 @@ var ErrTimeout = errors.New("downstream timed out")
 type callParams struct {
 	Name      string          `json:"name"`
 	Arguments json.RawMessage `json:"arguments"`
-	Meta      *progressMeta   `json:"_meta,omitempty"`
+	Meta      *requestMeta    `json:"_meta,omitempty"`
 }
 
-type progressMeta struct {
-	ProgressToken string `json:"progressToken"`
+// requestMeta is a request's _meta: the progress token of a call that
+// wants progress, and the id of the hub request it serves (see reqid), so
+// that a server's logs can be matched with the hub's. The id is one the hub
+// made or checked (printable ASCII, bounded), never a caller's credential.
+type requestMeta struct {
+	ProgressToken string `json:"progressToken,omitempty"`
+	RequestID     string `json:"io.mcphub/request-id,omitempty"`
+}
+
+// metaFor is the _meta of a request made for ctx's hub request; nil
+// outside one.
+func metaFor(ctx context.Context) *requestMeta {
+	if id := reqid.From(ctx); id != "" {
+		return &requestMeta{RequestID: id}
+	}
+	return nil
 }
 
 // CallTool calls a tool and returns its CallToolResult exactly as the server
@@ -38,7 +55,7 @@ func (c *Conn) CallTool(ctx context.Context, name string, args json.RawMessage, 
 	if len(args) == 0 || string(args) == "null" {
 		args = json.RawMessage("{}")
 	}
-	params := callParams{Name: name, Arguments: args}
+	params := callParams{Name: name, Arguments: args, Meta: metaFor(ctx)}
 	return c.do(ctx, "tools/call", func(s *session) (any, func()) {
 		if onProgress == nil {
 			return params, func() {}
@@ -47,7 +64,7 @@ func (c *Conn) CallTool(ctx context.Context, name string, args json.RawMessage, 
 		tr := newProgressTracker(onProgress)
 		s.progress.Store(tok, tr.deliver)
 		p := params
-		p.Meta = &progressMeta{ProgressToken: tok}
+		p.Meta = &requestMeta{ProgressToken: tok, RequestID: reqid.From(ctx)}
 		return p, func() {
 			tr.linger(progressLinger)
 			s.progress.Delete(tok)
@@ -125,6 +142,9 @@ func (t *progressTracker) linger(d time.Duration) {
 // ReadResource reads one resource; the ReadResourceResult is returned raw.
 func (c *Conn) ReadResource(ctx context.Context, uri string) (json.RawMessage, error) {
 	params := map[string]any{"uri": uri}
+	if m := metaFor(ctx); m != nil {
+		params["_meta"] = m
+	}
 	return c.do(ctx, "resources/read", func(*session) (any, func()) { return params, func() {} })
 }
 
@@ -134,26 +154,48 @@ func (c *Conn) GetPrompt(ctx context.Context, name string, args map[string]strin
 		args = map[string]string{}
 	}
 	params := map[string]any{"name": name, "arguments": args}
+	if m := metaFor(ctx); m != nil {
+		params["_meta"] = m
+	}
 	return c.do(ctx, "prompts/get", func(*session) (any, func()) { return params, func() {} })
 }
 
 // do sends one request with the server's timeout (a session the server
-// forgot is re-initialised by session.request).
+// forgot is re-initialised by session.request). Each request is logged at
+// debug level with ctx, so the line names the hub request it serves.
 func (c *Conn) do(ctx context.Context, method string, prepare func(*session) (any, func())) (json.RawMessage, error) {
+	start := time.Now()
 	sess := c.sess.Load()
 	if sess == nil {
-		return nil, c.notConnected()
+		err := c.notConnected()
+		c.logRequest(ctx, method, start, err)
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	params, done := prepare(sess)
 	defer done()
 
-	res, err := sess.request(ctx, method, params)
-	if err == nil {
-		return res, nil
+	res, err := sess.request(rctx, method, params)
+	if err != nil {
+		err = c.classify(rctx, err)
+		res = nil
 	}
-	return nil, c.classify(ctx, err)
+	c.logRequest(ctx, method, start, err)
+	return res, err
+}
+
+// logRequest writes a request's debug line. The error is the classified
+// one, which says the kind (not connected, timed out, protocol) first.
+func (c *Conn) logRequest(ctx context.Context, method string, start time.Time, err error) {
+	if !c.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("method", method), slog.Duration("took", time.Since(start))}
+	if err != nil {
+		attrs = append(attrs, slog.String("err", err.Error()))
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "downstream request", attrs...)
 }
 
 func (c *Conn) notConnected() error {
@@ -233,6 +275,6 @@ func (s *session) reinitialize(ctx context.Context, gen int64) error {
 		return err
 	}
 	s.generation.Add(1)
-	s.log.Info("session re-initialized after the server forgot it")
+	s.log.InfoContext(ctx, "session re-initialized after the server forgot it")
 	return nil
 }

@@ -187,6 +187,17 @@ func (c *Conn) Stop(ctx context.Context) error {
 	}
 }
 
+// Attempted reports whether the first connection attempt has ended,
+// successfully or not; see WaitFirstAttempt.
+func (c *Conn) Attempted() bool {
+	select {
+	case <-c.firstAttempt:
+		return true
+	default:
+		return false
+	}
+}
+
 // WaitFirstAttempt returns once the first connection attempt has succeeded
 // or failed, or ctx ends.
 func (c *Conn) WaitFirstAttempt(ctx context.Context) error {

@@ -96,7 +96,8 @@ func (h *Hub) requestApproval(ctx context.Context, t catalog.Tool, args json.Raw
 	if req.Claim {
 		if _, digest, err := approval.Digest(args); err == nil {
 			if res, id, ok := h.claims.take(t.Server, t.Name, digest); ok {
-				h.log.Info("returning the result of an approved call to its caller", "id", id, "server", t.Server, "tool", t.Name)
+				h.log.InfoContext(ctx, "returning the result of an approved call to its caller", "id", id, "server", t.Server, "tool", t.Name)
+				h.observer.CallDone(CallStats{Server: t.Server, Tool: t.Name, Outcome: OutcomeClaimed})
 				return res, nil
 			}
 		}
@@ -105,6 +106,7 @@ func (h *Hub) requestApproval(ctx context.Context, t catalog.Tool, args json.Raw
 		Server: t.Server, Tool: t.Name, Name: t.Exported, Arguments: args, Caller: req.Caller,
 	}, time.Now(), cfg.TTL)
 	if err != nil {
+		h.observer.CallDone(CallStats{Server: t.Server, Tool: t.Name, Outcome: OutcomeInvalid})
 		return nil, fmt.Errorf("%w: tool %s: %w", ErrInvalidInput, t.Exported, err)
 	}
 	var w *waiter
@@ -116,6 +118,7 @@ func (h *Hub) requestApproval(ctx context.Context, t catalog.Tool, args json.Raw
 		defer h.waiters.take(r.ID)
 	}
 	if err := h.approvals.Create(ctx, r); err != nil {
+		h.observer.CallDone(CallStats{Server: t.Server, Tool: t.Name, Outcome: outcome(nil, err)})
 		if errors.Is(err, approval.ErrFull) {
 			return nil, fmt.Errorf("%w: %d calls already wait for approval; decide or let some expire first", ErrTooManyPending, cfg.MaxPending)
 		}
@@ -124,8 +127,9 @@ func (h *Hub) requestApproval(ctx context.Context, t catalog.Tool, args json.Raw
 	if req.Claim {
 		h.claims.expect(r)
 	}
-	h.log.Info("call waits for approval", "id", r.ID, "server", t.Server, "tool", t.Name, "caller", r.Caller, "expires_at", r.ExpiresAt)
+	h.log.InfoContext(ctx, "call waits for approval", "id", r.ID, "server", t.Server, "tool", t.Name, "caller", r.Caller, "expires_at", r.ExpiresAt)
 	h.publishApproval(events.ApprovalPending, r)
+	h.observer.CallDone(CallStats{Server: t.Server, Tool: t.Name, Outcome: OutcomePending})
 	if w == nil {
 		return nil, &PendingError{Request: r}
 	}
@@ -228,8 +232,9 @@ func (h *Hub) Approve(ctx context.Context, a ApproveRequest) (*CallResult, error
 	if err != nil {
 		return nil, decideError(a.ID, r, err)
 	}
-	h.log.Info("call approved", "id", r.ID, "server", r.Server, "tool", r.Tool, "by", r.DecidedBy)
+	h.log.InfoContext(ctx, "call approved", "id", r.ID, "server", r.Server, "tool", r.Tool, "by", r.DecidedBy)
 	h.audit.decision(ctx, "approved", r)
+	h.observer.ApprovalDecided("approved")
 	h.publishApproval(events.ApprovalDecided, r)
 
 	w := h.waiters.take(r.ID)
@@ -243,14 +248,16 @@ func (h *Hub) Approve(ctx context.Context, a ApproveRequest) (*CallResult, error
 		}
 	}
 	start := time.Now()
-	res, err := h.run(ctx, t, conn, args, onProgress, true)
-	h.audit.call(ctx, r.Caller, t, args, start, res, err)
+	res, down, err := h.run(ctx, t, conn, args, onProgress, true)
+	h.observeCall(t, start, true, down, res, err)
+	h.recordCall(ctx, r.Caller, t, args, start, res, err)
 	if err != nil && downstream.NotDelivered(err) {
 		// The server went away between the health check and the call: the
 		// call certainly did not run, so the approval is not used up.
 		if reopened, rerr := h.approvals.Reopen(ctx, r.ID, time.Now()); rerr == nil {
-			h.log.Info("approved call not delivered; request pending again", "id", r.ID, "err", err)
+			h.log.InfoContext(ctx, "approved call not delivered; request pending again", "id", r.ID, "err", err)
 			h.audit.decision(ctx, "reopened", reopened)
+			h.observer.ApprovalDecided("reopened")
 			h.publishApproval(events.ApprovalPending, reopened)
 			err = fmt.Errorf("%w; the call did not reach the server and approval request %s is pending again", err, r.ID)
 		}
@@ -277,8 +284,9 @@ func (h *Hub) Reject(ctx context.Context, id, by, reason string) (approval.Reque
 	if err != nil {
 		return r, decideError(id, r, err)
 	}
-	h.log.Info("call rejected", "id", r.ID, "server", r.Server, "tool", r.Tool, "by", r.DecidedBy)
+	h.log.InfoContext(ctx, "call rejected", "id", r.ID, "server", r.Server, "tool", r.Tool, "by", r.DecidedBy)
 	h.audit.decision(ctx, "rejected", r)
+	h.observer.ApprovalDecided("rejected")
 	h.publishApproval(events.ApprovalDecided, r)
 	return r, nil
 }
@@ -348,6 +356,7 @@ func (h *Hub) sweepLoop() {
 			for _, r := range expired {
 				h.log.Info("approval request expired", "id", r.ID, "server", r.Server, "tool", r.Tool)
 				h.audit.decision(h.ctx, "expired", r)
+				h.observer.ApprovalDecided("expired")
 				h.publishApproval(events.ApprovalDecided, r)
 			}
 			h.claims.sweep(now, retention)

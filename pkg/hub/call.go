@@ -80,22 +80,26 @@ func (h *Hub) Call(ctx context.Context, req CallRequest) (*CallResult, error) {
 		// After Stop the catalog is empty: say why, not "unknown tool".
 		return nil, ErrStopped
 	}
+	start := time.Now()
 	v := h.view.Load()
 	t, conn, args, err := h.resolve(v, req.Name, req.Arguments)
 	if err != nil {
+		h.observeCall(t, start, false, 0, nil, err)
 		return nil, err
 	}
 	if req.Caller == "" {
 		req.Caller = CallerFrom(ctx)
 	}
-	start := time.Now()
 	var res *CallResult
 	if v.policy.Requires(t.Server, t.Name) {
+		// requestApproval reports the call itself: held, claimed or refused.
 		res, err = h.requestApproval(ctx, t, args, req)
 	} else {
-		res, err = h.run(ctx, t, conn, args, req.OnProgress, !req.NoContent)
+		var down time.Duration
+		res, down, err = h.run(ctx, t, conn, args, req.OnProgress, !req.NoContent)
+		h.observeCall(t, start, true, down, res, err)
 	}
-	h.audit.call(ctx, req.Caller, t, args, start, res, err)
+	h.recordCall(ctx, req.Caller, t, args, start, res, err)
 	return res, err
 }
 
@@ -124,16 +128,19 @@ func (h *Hub) resolve(v *view, name string, arguments json.RawMessage) (catalog.
 	return t, conn, args, nil
 }
 
-// run makes the downstream call.
-func (h *Hub) run(ctx context.Context, t catalog.Tool, conn *downstream.Conn, args json.RawMessage, onProgress func(Progress), withContent bool) (*CallResult, error) {
+// run makes the downstream call. down is the time spent waiting for the
+// server, for metrics.
+func (h *Hub) run(ctx context.Context, t catalog.Tool, conn *downstream.Conn, args json.RawMessage, onProgress func(Progress), withContent bool) (_ *CallResult, down time.Duration, _ error) {
+	began := time.Now()
 	raw, err := conn.CallTool(ctx, t.Name, args, onProgress)
+	down = time.Since(began)
 	if err != nil {
-		return nil, h.callError(ctx, t.Server, conn, err)
+		return nil, down, h.callError(ctx, t.Server, conn, err)
 	}
 	// One decode for the flag and the text.
 	content, isError, err := openai.ReadResult(raw, withContent)
 	if err != nil {
-		return nil, fmt.Errorf("%w: server %s: %w", ErrProtocol, t.Server, err)
+		return nil, down, fmt.Errorf("%w: server %s: %w", ErrProtocol, t.Server, err)
 	}
 	return &CallResult{
 		Server:  t.Server,
@@ -142,7 +149,7 @@ func (h *Hub) run(ctx context.Context, t catalog.Tool, conn *downstream.Conn, ar
 		Result:  raw,
 		IsError: isError,
 		Content: content,
-	}, nil
+	}, down, nil
 }
 
 // callError classifies a failed call. A connection that the hub closed

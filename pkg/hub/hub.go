@@ -31,6 +31,9 @@ type Options struct {
 	// Audit, when set, receives one record per call and per approval
 	// decision (see auditor); nil turns auditing off.
 	Audit *slog.Logger
+	// Observer, when set, is told of every call, approval decision and
+	// refresh pass (metrics); nil means nobody is.
+	Observer Observer
 }
 
 // Hub is the core service. Create it with New, then Start; Stop ends it.
@@ -69,6 +72,8 @@ type Hub struct {
 	claims    *claims
 	version   string
 	audit     auditor
+	observer  Observer
+	ready     atomic.Bool // latched by NotReady once the first discovery pass ended
 	events    *events.Bus
 
 	// startGate bounds concurrent stdio starts (max_concurrent_starts at
@@ -95,6 +100,9 @@ func New(cfg *config.Config, opts Options) (*Hub, error) {
 	if opts.Approvals == nil {
 		opts.Approvals = newApprovalStore(cfg)
 	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
 	h := &Hub{
 		log:        opts.Logger,
 		load:       opts.Load,
@@ -105,6 +113,7 @@ func New(cfg *config.Config, opts Options) (*Hub, error) {
 		claims:     newClaims(),
 		version:    opts.Version,
 		audit:      auditor{log: opts.Audit},
+		observer:   opts.Observer,
 		events:     events.NewBus(events.Options{Logger: opts.Logger}),
 		startGate:  make(chan struct{}, max(cfg.MaxConcurrentStarts, 1)),
 		intervalCh: make(chan time.Duration, 1),

@@ -96,6 +96,7 @@ func (h *Hub) Refresh(ctx context.Context) (RefreshReport, error) {
 	r.Servers = results
 	r.Duration = time.Since(r.StartedAt)
 	h.events.Publish(events.Refresh, refreshPayload(r, h.Config().Scrub))
+	h.observer.RefreshDone(r)
 	return r, nil
 }
 
