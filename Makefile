@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 1m
 FUZZCOUNT ?= 10000x
 
-.PHONY: all build run test test-go peers docs lint-openapi fuzz fuzz-short vet clean bench soak
+.PHONY: all build run test test-go peers docs lint-openapi fuzz fuzz-short vet clean bench soak install image
 
 all: build
 
@@ -17,6 +17,15 @@ build:
 ## run: build both binaries and start the hub on ./mcp_servers.yaml
 run: build
 	./$(BIN)/mcphub -c mcp_servers.yaml
+
+## install: go install the hub with the version stamped (into GOBIN or GOPATH/bin)
+install:
+	$(GO) install -ldflags "$(LDFLAGS)" ./cmd/mcphub
+
+## image: the container image (needs a Docker engine with BuildKit)
+IMAGE ?= mcphub:$(VERSION)
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 ## bench: the load tool (cmd/mcphub-bench) with its defaults: the example
 ## server called directly and through the hub (REST and /mcp, HTTP and stdio),

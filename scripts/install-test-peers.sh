@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests run against: the npm packages pinned in
 # test/peers/package-lock.json (MCP servers nobody here wrote) and Debian's
-# Chromium (/usr/bin/chromium) for the browser test in test/browser.
+# Chromium (/usr/bin/chromium) for the browser test in test/browser; and the
+# tools test/deploy checks the Dockerfile and the systemd unit with: the
+# Dockerfile linter pinned in test/deploy/package-lock.json (hadolint is in
+# neither Debian bookworm nor npm; test/deploy runs it too when it is on
+# PATH), Debian's tini (the image's init, /usr/bin/tini) and systemd-analyze.
 # Idempotent and quiet: does nothing when they are there.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-install_chromium() {
-  if [ -x /usr/bin/chromium ]; then
+# apt_install FILE PACKAGE PURPOSE installs Debian's PACKAGE when FILE is missing.
+apt_install() {
+  local file="$1" pkg="$2" purpose="$3"
+  if [ -x "$file" ]; then
     return 0
   fi
   local sudo=()
@@ -15,30 +21,30 @@ install_chromium() {
     if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
       sudo=(sudo -n)
     else
-      echo "install-test-peers: /usr/bin/chromium is missing and this user cannot install it" >&2
+      echo "install-test-peers: $file is missing and this user cannot install it" >&2
       echo "  (not root, and no password-less sudo). Install it with:" >&2
-      echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium" >&2
+      echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $pkg" >&2
       return 1
     fi
   fi
   if ! command -v apt-get >/dev/null; then
-    echo "install-test-peers: /usr/bin/chromium is missing and there is no apt-get;" >&2
-    echo "  install Chromium with your package manager (the browser test needs /usr/bin/chromium)" >&2
+    echo "install-test-peers: $file is missing and there is no apt-get;" >&2
+    echo "  install $pkg with your package manager ($purpose needs $file)" >&2
     return 1
   fi
-  echo "install-test-peers: installing Debian's chromium (for test/browser)" >&2
+  echo "install-test-peers: installing Debian's $pkg (for $purpose)" >&2
   local log
   log="$(mktemp)"
   if ! { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >"$log" 2>&1; then
-    echo "install-test-peers: installing chromium with apt-get failed:" >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg"; } >"$log" 2>&1; then
+    echo "install-test-peers: installing $pkg with apt-get failed:" >&2
     cat "$log" >&2
     rm -f "$log"
     return 1
   fi
   rm -f "$log"
-  if [ ! -x /usr/bin/chromium ]; then
-    echo "install-test-peers: apt-get installed chromium but /usr/bin/chromium is still missing" >&2
+  if [ ! -x "$file" ]; then
+    echo "install-test-peers: apt-get installed $pkg but $file is still missing" >&2
     return 1
   fi
 }
@@ -55,5 +61,17 @@ install_npm_peers() {
   npm ci --no-audit --no-fund --loglevel=error
 }
 
+# install_deploy_lint installs the Dockerfile linter test/deploy runs.
+install_deploy_lint() {
+  cd "$root/test/deploy"
+  if [ -x node_modules/.bin/dockerfile-utils ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then
+    return 0
+  fi
+  npm ci --no-audit --no-fund --loglevel=error
+}
+
 install_npm_peers
-install_chromium
+install_deploy_lint
+apt_install /usr/bin/chromium chromium "the browser test in test/browser"
+apt_install /usr/bin/tini tini "test/deploy (the container image's init)"
+apt_install /usr/bin/systemd-analyze systemd "test/deploy (systemd-analyze verify on deploy/mcphub.service)"

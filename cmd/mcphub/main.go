@@ -182,19 +182,37 @@ loop:
 }
 
 func versionString() string {
-	commit := ""
-	if info, ok := debug.ReadBuildInfo(); ok {
+	info, _ := debug.ReadBuildInfo()
+	return formatVersion(version, info)
+}
+
+// formatVersion is the version line: the version stamped by -ldflags, else
+// the module's (go install …@v1.2.3, or Go's pseudo-version of a checkout),
+// then the commit and whether the tree had changes, unless the version
+// already names the commit (a pseudo-version does).
+func formatVersion(stamped string, info *debug.BuildInfo) string {
+	v := stamped
+	var commit string
+	var modified bool
+	if info != nil {
 		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				commit = s.Value[:12]
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value[:min(12, len(s.Value))]
+			case "vcs.modified":
+				modified = s.Value == "true"
 			}
 		}
-		if version == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
-			version = info.Main.Version
+		if v == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
 		}
 	}
-	if commit != "" {
-		return version + " (" + commit + ")"
+	switch {
+	case commit == "" || strings.Contains(v, commit):
+		return v
+	case modified:
+		return v + " (" + commit + ", modified)"
+	default:
+		return v + " (" + commit + ")"
 	}
-	return version
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -95,8 +96,14 @@ func startProcess(srv config.Server) (*process, error) {
 
 // childEnv passes the hub's environment plus the configured variables, in a
 // stable order.
+//
+// The hub's own API token (config.EnvAPIToken) is left out: a stdio server
+// may be anyone's code, and the token opens every tool the hub fronts. A
+// server that needs it gets it only from its own env entry.
 func childEnv(extra map[string]string) []string {
-	env := os.Environ()
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, config.EnvAPIToken+"=")
+	})
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
 		keys = append(keys, k)
