@@ -79,7 +79,11 @@ func TestTransports(t *testing.T) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if !slices.Equal(steps, []float64{1, 2, 3, 4, 5}) {
+			// mcp-go's Streamable HTTP server splits a call's progress
+			// between the POST and GET streams, so a step can be overtaken;
+			// the conn then drops it rather than go backwards.
+			overtaken := tc.name == "streamable-http" && increasingTo(steps, 5)
+			if !slices.Equal(steps, []float64{1, 2, 3, 4, 5}) && !overtaken {
 				t.Errorf("progress %v, want 1..5 in order", steps)
 			}
 
@@ -455,4 +459,14 @@ func TestShortLivedSessionBacksOff(t *testing.T) {
 	if st := c.Status(); st.LastSeen.IsZero() || st.Reconnects != 1 {
 		t.Errorf("want last_seen kept while down and 1 reconnect: %+v", st)
 	}
+}
+
+// increasingTo reports whether s rises strictly and ends at last.
+func increasingTo(s []float64, last float64) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i] <= s[i-1] {
+			return false
+		}
+	}
+	return len(s) > 0 && s[len(s)-1] == last
 }

@@ -17,9 +17,13 @@ import (
 var downstreams = []struct {
 	name  string
 	setup func(t *testing.T) config.Server
+	// splitsProgress: mcp-go's Streamable HTTP server sends a call's
+	// notifications on the POST and GET streams both, so one can overtake
+	// another (see TestProgressEveryNotification).
+	splitsProgress bool
 }{
-	{"stdio", func(t *testing.T) config.Server { return stdioExample("example") }},
-	{"streamable-http", func(t *testing.T) config.Server { return httpServer("example", newHTTPExample(t).URL) }},
+	{"stdio", func(t *testing.T) config.Server { return stdioExample("example") }, false},
+	{"streamable-http", func(t *testing.T) config.Server { return httpServer("example", newHTTPExample(t).URL) }, true},
 }
 
 var exampleToolNames = []string{

@@ -18,6 +18,13 @@ import (
 // token, before the result. mcp-go's Streamable HTTP server loses the last
 // notification sent before a handler returns unless it has an event store,
 // so the count is strict and the call repeated.
+//
+// One exception is by design: an mcp-go Streamable HTTP downstream splits a
+// call's notifications between the call's POST stream and the GET stream the
+// hub keeps open, so one can overtake another; the hub then drops the
+// overtaken step rather than send progress backwards (the spec wants it to
+// increase). Over that downstream each round must still be strictly
+// increasing and end at the total, and nearly every step must arrive.
 func TestProgressEveryNotification(t *testing.T) {
 	const steps, rounds = 20, 5
 	want := make([]int, steps)
@@ -33,6 +40,7 @@ func TestProgressEveryNotification(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				e := newEnv(t, hubConfig(ds.setup(t)))
 				c := connect(t, e.url("/mcp"), clientOpts{listen: listen})
+				delivered := 0
 				for round := range rounds {
 					token := fmt.Sprintf("tok-%s-%d", name, round)
 					res, err := c.tryCall(ctxFor(t), "example__slow_count",
@@ -54,12 +62,25 @@ func TestProgressEveryNotification(t *testing.T) {
 						t.Logf("round %d: progress arrived as %v", round, got)
 						got = slices.Sorted(slices.Values(got))
 					}
+					if ds.splitsProgress {
+						if len(got) < steps && strictlyIncreasing(got) && got[len(got)-1] == steps {
+							t.Logf("round %d: %d overtaken step(s) dropped: %v", round, steps-len(got), got)
+							delivered += len(got)
+							continue
+						}
+					}
 					if !slices.Equal(got, want) {
 						t.Errorf("round %d: progress %v, want %v", round, got, want)
 					}
+					delivered += len(got)
 				}
 				// Every notification carried one of the client's tokens.
-				if n := c.rec.count(string(mcp.MethodNotificationProgress)); n != steps*rounds {
+				n := c.rec.count(string(mcp.MethodNotificationProgress))
+				if n != delivered {
+					t.Errorf("%d progress notifications in all, %d under the calls' tokens", n, delivered)
+				}
+				// Overtaking is a rare race, never a pattern.
+				if floor := steps*rounds - steps*rounds/10; !ds.splitsProgress && n != steps*rounds || n < floor {
 					t.Errorf("%d progress notifications in all, want %d", n, steps*rounds)
 				}
 			})
@@ -172,4 +193,14 @@ func TestCancellationReachesDownstream(t *testing.T) {
 	if res := c.call(t, "example__echo", map[string]any{"message": "still here"}); textOf(t, res) != "still here" {
 		t.Errorf("echo after a cancellation: %q", textOf(t, res))
 	}
+}
+
+// strictlyIncreasing reports whether every element is above the one before.
+func strictlyIncreasing(s []int) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i] <= s[i-1] {
+			return false
+		}
+	}
+	return len(s) > 0
 }
