@@ -58,9 +58,22 @@ func BenchmarkToolCall(b *testing.B) {
 		_ = m.Stop(ctx)
 	})
 
+	// The same endpoints without the fast path: every call through mcp-go.
+	slow := mcpserver.New(h, mcpserver.Options{Logger: quietLogger(), Version: "bench", NoFastPath: true})
+	slow.Start()
+	slowFront := httptest.NewServer(slow)
+	b.Cleanup(func() {
+		slowFront.CloseClientConnections()
+		slowFront.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = slow.Stop(ctx)
+	})
+
 	for _, bc := range []struct{ name, url, tool string }{
 		{"direct", example.URL, "echo"},
 		{"hub", front.URL + "/mcp", "example__echo"},
+		{"hub-no-fast-path", slowFront.URL + "/mcp", "example__echo"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			c := benchClient(b, bc.url)

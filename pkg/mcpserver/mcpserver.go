@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -61,6 +62,9 @@ type Options struct {
 	// which refuses requests whose Host is not localhost when they arrive on
 	// loopback (needed behind a local reverse proxy).
 	DisableLocalhostProtection bool
+	// NoFastPath sends every request through mcp-go's server, plain tool
+	// calls included (see fastcall.go): for comparing the two paths.
+	NoFastPath bool
 }
 
 // Server is the set of MCP endpoints. Create it with New, start it with
@@ -79,7 +83,8 @@ type Server struct {
 	// (elicitation), which mcp-go's Shutdown does not cancel.
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // closed when the follower returned
+	swept  chan struct{} // closed when the idle-session sweeper returned
 }
 
 // New builds the endpoints for the hub's current configuration.
@@ -93,7 +98,7 @@ func New(h Hub, opts Options) *Server {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	s := &Server{hub: h, log: opts.Logger, opts: opts, endpoints: map[string]*endpoint{}, done: make(chan struct{})}
+	s := &Server{hub: h, log: opts.Logger, opts: opts, endpoints: map[string]*endpoint{}, done: make(chan struct{}), swept: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.sync()
 	return s
@@ -112,6 +117,10 @@ func (s *Server) Start() {
 	sub := s.hub.Events().Subscribe(s.hub.Events().LastID(), 256)
 	s.sync() // whatever changed before the subscription
 	go s.follow(s.ctx, sub)
+	go func() {
+		defer close(s.swept)
+		s.sweep(s.ctx)
+	}()
 }
 
 // follow resyncs on every event that can change what an endpoint offers.
@@ -156,10 +165,15 @@ func (s *Server) Stop(ctx context.Context) error {
 	var errs []error
 	s.cancel()
 	if started {
-		select {
-		case <-s.done:
-		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("mcp endpoints: follower: %w", ctx.Err()))
+		for _, c := range []struct {
+			what string
+			done chan struct{}
+		}{{"follower", s.done}, {"session sweeper", s.swept}} {
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+				errs = append(errs, fmt.Errorf("mcp endpoints: %s: %w", c.what, ctx.Err()))
+			}
 		}
 	}
 	for _, ep := range eps {
@@ -188,8 +202,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		kind, name, _ := strings.Cut(key, "/")
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown %s %q", kind, name))
 	default:
-		ep.http.ServeHTTP(w, r)
+		ep.serveHTTP(w, r)
 	}
+}
+
+// serveHTTP serves one request to the endpoint: a plain tool call on the
+// fast path, everything else through mcp-go.
+func (ep *endpoint) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	ls := ep.sessions.touch(r.Header.Get(server.HeaderKeySessionID))
+	if ls != nil && r.Method == http.MethodPost && !ep.srv.opts.NoFastPath && ep.serveFastCall(w, r, ls) {
+		return
+	}
+	ep.http.ServeHTTP(w, r)
 }
 
 // endpointKey maps a request path to an endpoint key.
@@ -240,7 +264,7 @@ func (s *Server) sync() {
 	}
 	var gone []*endpoint
 	for key, ep := range s.endpoints {
-		if sc, ok := want[key]; !ok || sc.expose != ep.scope.expose {
+		if sc, ok := want[key]; !ok || sc.expose != ep.currentScope().expose {
 			gone = append(gone, ep) // a changed expose mode changes the server's shape: start afresh
 			delete(s.endpoints, key)
 		}
@@ -251,7 +275,7 @@ func (s *Server) sync() {
 			ep = s.newEndpoint(key, sc)
 			s.endpoints[key] = ep
 		}
-		ep.scope = sc
+		ep.scopeP.Store(&sc)
 	}
 	eps := make([]*endpoint, 0, len(s.endpoints))
 	for _, ep := range s.endpoints {
@@ -288,11 +312,16 @@ func (sc scope) keepsTool(t *catalog.Tool) bool {
 
 // endpoint is one MCP server and what it has registered.
 type endpoint struct {
-	key   string
-	srv   *Server
-	mcp   *server.MCPServer
-	http  *server.StreamableHTTPServer
-	scope scope // written under Server.mu before update, read by update and handlers
+	key    string
+	srv    *Server
+	mcp    *server.MCPServer
+	http   *server.StreamableHTTPServer
+	scopeP atomic.Pointer[scope] // replaced by sync before update; read by update and handlers
+
+	sessions sessions
+	// served is the tool names registered with mcp-go (tools as it was
+	// last published): the fast path answers for no other.
+	served atomic.Pointer[map[string]fingerprint]
 
 	mu        sync.Mutex // serialises update
 	tools     map[string]fingerprint
@@ -313,10 +342,11 @@ func (ep *endpoint) path() string {
 
 func (s *Server) newEndpoint(key string, sc scope) *endpoint {
 	ep := &endpoint{
-		key: key, srv: s, scope: sc,
+		key: key, srv: s,
 		tools: map[string]fingerprint{}, resources: map[string]fingerprint{},
 		templates: map[string]fingerprint{}, prompts: map[string]fingerprint{},
 	}
+	ep.scopeP.Store(&sc)
 	name := "mcphub"
 	if key != "" {
 		name = "mcphub/" + key
@@ -328,13 +358,17 @@ func (s *Server) newEndpoint(key string, sc scope) *endpoint {
 		server.WithElicitation(),
 		server.WithRecovery(),
 		server.WithInstructions(instructions(sc)),
+		server.WithHooks(ep.sessions.hooks()),
 	)
 	ep.http = server.NewStreamableHTTPServer(ep.mcp,
 		server.WithEndpointPath(ep.path()),
 		// Without an event store mcp-go loses progress sent right before a
 		// handler returns; this one is bounded (see eventStore).
 		server.WithEventStore(newEventStore(1024)),
-		server.WithSessionIdleTTL(s.opts.SessionIdleTTL),
+		// Sessions are the endpoint's (sessions.go): it makes and checks
+		// their ids, and ends idle ones itself (no WithSessionIdleTTL), as
+		// mcp-go does not see fast-path calls.
+		server.WithSessionIdManager(&ep.sessions),
 		server.WithDisableLocalhostProtection(s.opts.DisableLocalhostProtection),
 		server.WithStreamableHTTPLogger(s.log.With("mcp_endpoint", ep.path())),
 	)
@@ -355,7 +389,7 @@ func instructions(sc scope) string {
 func (ep *endpoint) update(snap *catalog.Snapshot, needsApproval func(catalog.Tool) bool) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
-	sc := ep.scope
+	sc := ep.currentScope()
 	if sc.expose != config.ExposeSearch {
 		ep.updateTools(snap, sc, needsApproval)
 	}

@@ -49,6 +49,7 @@ func (ep *endpoint) updateTools(snap *catalog.Snapshot, sc scope, needsApproval 
 		ep.addTools(add, next)
 	}
 	ep.tools = next
+	ep.served.Store(&next)
 }
 
 // addTools registers tools, isolating any that mcp-go panics on despite
@@ -125,10 +126,16 @@ func (ep *endpoint) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	return ep.toolResult(res, err)
 }
 
-func (ep *endpoint) currentScope() scope {
-	ep.srv.mu.RLock()
-	defer ep.srv.mu.RUnlock()
-	return ep.scope
+func (ep *endpoint) currentScope() scope { return *ep.scopeP.Load() }
+
+// serves reports whether the endpoint registered a tool of that name.
+func (ep *endpoint) serves(name string) bool {
+	m := ep.served.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[name]
+	return ok
 }
 
 // callArguments are the call's arguments as the client sent them (mcp-go

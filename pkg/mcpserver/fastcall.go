@@ -1,0 +1,221 @@
+package mcpserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcphub/mcphub/pkg/config"
+	"github.com/mcphub/mcphub/pkg/hub"
+)
+
+// The fast path answers the commonest request an MCP client makes, a plain
+// tools/call, without mcp-go's server: per POST that server starts a
+// goroutine, makes channels and contexts, decodes the call into typed
+// structs and re-encodes the downstream's result through them, which was
+// about 40% of what a call through /mcp cost. Here the result the
+// downstream sent is written as it came, as one JSON response.
+//
+// "Plain" is narrow on purpose; anything else goes to mcp-go, which stays
+// the reference: a POST with a JSON body holding one request (no batch)
+// for tools/call on an initialised session of a pre-2026 protocol, no
+// _meta (so no progress token), no task or multi-round-trip fields, for a
+// tool this endpoint serves that needs no approval (approval may ask the
+// person through elicitation, which needs mcp-go's stream).
+
+// serveFastCall answers r when it is a plain tool call, and reports
+// whether it did; when it did not, r is left for mcp-go as it arrived.
+func (ep *endpoint) serveFastCall(w http.ResponseWriter, r *http.Request, ls *liveSession) bool {
+	if ls.cs == nil || !ls.cs.Initialized() || !isJSON(r.Header.Get("Content-Type")) ||
+		!legacyProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) || ep.rebinding(r) {
+		return false
+	}
+	body, err := io.ReadAll(r.Body)
+	// mcp-go reads the body again: it gets the same bytes, and the same
+	// error (a body over the limit must fail there just as it would have).
+	r.Body = &replayBody{Reader: bytes.NewReader(body), err: err}
+	if err != nil {
+		return false
+	}
+	call, ok := parsePlainCall(body)
+	if !ok || !ep.serves(call.name) {
+		return false
+	}
+	t, ok := ep.srv.hub.Snapshot().Tool(call.name)
+	if !ok {
+		return false
+	}
+	if sc := ep.currentScope(); sc.expose == config.ExposeSearch || !sc.keepsTool(&t) || ep.srv.hub.NeedsApproval(t) {
+		return false
+	}
+
+	ctx := r.Context()
+	res, err := ep.srv.hub.Call(ctx, hub.CallRequest{Name: call.name, Arguments: call.args, Claim: true, NoContent: true})
+	if ctx.Err() != nil {
+		return true // the client is gone; mcp-go answers nothing either
+	}
+	if err == nil && isObject(res.Result) {
+		writeResult(w, call.id, res.Result)
+		return true
+	}
+	// Rare outcomes take the typed route the slow path takes.
+	var out *mcp.CallToolResult
+	if pending, ok := asPending(err); ok {
+		// The tool became gated after the check (a reload): no session
+		// here to ask through, so the answer names the approval request.
+		out, err = ep.askApproval(ctx, pending.Request, call.name, call.args, nil)
+	} else {
+		out, err = ep.toolResult(res, err)
+	}
+	if err != nil {
+		writeJSONRPC(w, call.id, "error", mcp.JSONRPCErrorDetails{Code: mcp.INTERNAL_ERROR, Message: err.Error()})
+		return true
+	}
+	writeJSONRPC(w, call.id, "result", out)
+	return true
+}
+
+// plainCall is a tools/call request the fast path can answer.
+type plainCall struct {
+	id   json.RawMessage // as sent: a string or a number
+	name string
+	args json.RawMessage // as sent; nil when absent, as mcp-go leaves it
+}
+
+// parsePlainCall decodes body when it is a plain tools/call request.
+func parsePlainCall(body []byte) (plainCall, bool) {
+	var m struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Method  string          `json:"method"`
+		Params  *struct {
+			Name           string          `json:"name"`
+			Arguments      json.RawMessage `json:"arguments"`
+			Meta           json.RawMessage `json:"_meta"`
+			Task           json.RawMessage `json:"task"`
+			InputResponses json.RawMessage `json:"inputResponses"`
+			RequestState   json.RawMessage `json:"requestState"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &m) != nil || m.JSONRPC != mcp.JSONRPC_VERSION ||
+		m.Method != string(mcp.MethodToolsCall) || m.Params == nil || m.Params.Name == "" || !isID(m.ID) {
+		return plainCall{}, false
+	}
+	p := m.Params
+	if !absent(p.Meta) || !absent(p.Task) || !absent(p.InputResponses) || !absent(p.RequestState) {
+		return plainCall{}, false
+	}
+	return plainCall{id: m.ID, name: p.Name, args: p.Arguments}, true
+}
+
+// isID reports whether raw is a JSON-RPC request id the fast path echoes:
+// a string or a number.
+func isID(raw json.RawMessage) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	c := raw[0]
+	return c == '"' || c == '-' || c >= '0' && c <= '9'
+}
+
+func absent(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
+
+func isObject(raw json.RawMessage) bool {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	return len(raw) > 0 && raw[0] == '{'
+}
+
+// isJSON reports whether a Content-Type is exactly JSON; anything fancier
+// is left to mcp-go's full parse.
+func isJSON(ct string) bool {
+	return ct == "application/json" || strings.HasPrefix(ct, "application/json;")
+}
+
+// legacyProtocol reports whether the request's protocol version header
+// names a version with sessions (before 2026-07-28), or is absent.
+func legacyProtocol(v string) bool {
+	return v == "" || mcp.IsValidProtocolVersion(v) && !mcp.IsModernProtocol(v)
+}
+
+// rebinding reports whether mcp-go's DNS-rebinding guard would refuse r: it
+// arrived on loopback under a Host that is not. mcp-go then answers it.
+func (ep *endpoint) rebinding(r *http.Request) bool {
+	if ep.srv.opts.DisableLocalhostProtection {
+		return false
+	}
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return ok && la != nil && isLoopbackHost(la.String()) && !isLoopbackHost(r.Host)
+}
+
+// isLoopbackHost is mcp-go's test of a host (with or without a port).
+func isLoopbackHost(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// writeResult writes a JSON-RPC response around a result already encoded,
+// without copying it.
+func writeResult(w http.ResponseWriter, id, result json.RawMessage) {
+	writeResponse(w, id, "result", result)
+}
+
+// writeJSONRPC writes a JSON-RPC response whose result or error is encoded
+// here.
+func writeJSONRPC(w http.ResponseWriter, id json.RawMessage, field string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		field = "error"
+		b, _ = json.Marshal(mcp.JSONRPCErrorDetails{Code: mcp.INTERNAL_ERROR, Message: "encoding the result: " + err.Error()})
+	}
+	writeResponse(w, id, field, b)
+}
+
+// writeResponse writes {"jsonrpc":"2.0","id":id,field:value} as mcp-go
+// does for a JSON answer: status 200, one object and a newline.
+func writeResponse(w http.ResponseWriter, id json.RawMessage, field string, value []byte) {
+	head := make([]byte, 0, 40+len(id))
+	head = append(head, `{"jsonrpc":"2.0","id":`...)
+	head = append(head, id...)
+	head = append(head, `,"`...)
+	head = append(head, field...)
+	head = append(head, `":`...)
+	const tail = "}\n"
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(head)+len(value)+len(tail)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(head)
+	_, _ = w.Write(value)
+	_, _ = io.WriteString(w, tail)
+}
+
+// replayBody gives mcp-go a body the fast path already read.
+type replayBody struct {
+	*bytes.Reader
+	err error // the error the first read ended with, after the bytes
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if errors.Is(err, io.EOF) && b.err != nil {
+		return n, b.err
+	}
+	return n, err
+}
+
+func (b *replayBody) Close() error { return nil }
