@@ -210,7 +210,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fast path, everything else through mcp-go.
 func (ep *endpoint) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	ls := ep.sessions.touch(r.Header.Get(server.HeaderKeySessionID))
-	if ls != nil && r.Method == http.MethodPost && !ep.srv.opts.NoFastPath && ep.serveFastCall(w, r, ls) {
+	if ls != nil && r.Method == http.MethodPost && !ep.srv.opts.NoFastPath && ep.serveFast(w, r, ls) {
 		return
 	}
 	ep.http.ServeHTTP(w, r)
@@ -322,6 +322,8 @@ type endpoint struct {
 	// served is the tool names registered with mcp-go (tools as it was
 	// last published): the fast path answers for no other.
 	served atomic.Pointer[map[string]fingerprint]
+	// listing is the tools/list answer the fast path gives (nil: mcp-go's).
+	listing atomic.Pointer[toolListing]
 
 	mu        sync.Mutex // serialises update
 	tools     map[string]fingerprint

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -22,6 +23,7 @@ import (
 func (ep *endpoint) updateTools(snap *catalog.Snapshot, sc scope, needsApproval func(catalog.Tool) bool) {
 	want := map[string]bool{}
 	var add []server.ServerTool
+	var listed []listedTool
 	next := map[string]fingerprint{}
 	for _, t := range snap.Tools() {
 		if !sc.keepsTool(&t) {
@@ -30,6 +32,7 @@ func (ep *endpoint) updateTools(snap *catalog.Snapshot, sc scope, needsApproval 
 		gated := needsApproval(t)
 		fp := fingerprintOf([]byte(t.Server), []byte(t.Name), t.Raw, t.InputSchema, []byte(fmt.Sprint(gated)))
 		want[t.Exported] = true
+		listed = append(listed, listedTool{tool: t, gated: gated})
 		if old, ok := ep.tools[t.Exported]; ok && old == fp {
 			next[t.Exported] = fp
 			continue
@@ -50,6 +53,10 @@ func (ep *endpoint) updateTools(snap *catalog.Snapshot, sc scope, needsApproval 
 	}
 	ep.tools = next
 	ep.served.Store(&next)
+	// What mcp-go refused is not listed; the rest in mcp-go's order.
+	listed = slices.DeleteFunc(listed, func(lt listedTool) bool { _, ok := next[lt.tool.Exported]; return !ok })
+	slices.SortFunc(listed, func(a, b listedTool) int { return strings.Compare(a.tool.Exported, b.tool.Exported) })
+	ep.listing.Store(&toolListing{tools: listed})
 }
 
 // addTools registers tools, isolating any that mcp-go panics on despite

@@ -17,23 +17,29 @@ import (
 	"github.com/mcphub/mcphub/pkg/hub"
 )
 
-// The fast path answers the commonest request an MCP client makes, a plain
-// tools/call, without mcp-go's server: per POST that server starts a
-// goroutine, makes channels and contexts, decodes the call into typed
-// structs and re-encodes the downstream's result through them, which was
-// about 40% of what a call through /mcp cost. Here the result the
-// downstream sent is written as it came, as one JSON response.
+// The fast path answers the two commonest requests an MCP client makes,
+// a plain tools/call and tools/list, without mcp-go's server. Per POST that
+// server starts a goroutine, makes channels and contexts, decodes the
+// request into typed structs and re-encodes the answer through them: about
+// 40% of what a call through /mcp cost, and a re-encoding of every schema
+// on every tools/list. Here a call's result is written as the downstream
+// sent it, and the tool list is rendered once per catalog change from the
+// tools as their servers sent them (typed structs would drop fields they do
+// not know).
 //
 // "Plain" is narrow on purpose; anything else goes to mcp-go, which stays
-// the reference: a POST with a JSON body holding one request (no batch)
-// for tools/call on an initialised session of a pre-2026 protocol, no
-// _meta (so no progress token), no task or multi-round-trip fields, for a
+// the reference: a POST with a JSON body holding one request (no batch) on
+// an initialised session of a pre-2026 protocol, without _meta (so no
+// progress token); for tools/call no task or multi-round-trip fields and a
 // tool this endpoint serves that needs no approval (approval may ask the
-// person through elicitation, which needs mcp-go's stream).
+// person through elicitation, which needs mcp-go's stream); for
+// tools/list no cursor, on an endpoint that lists the tools themselves
+// (not expose: search).
 
-// serveFastCall answers r when it is a plain tool call, and reports
-// whether it did; when it did not, r is left for mcp-go as it arrived.
-func (ep *endpoint) serveFastCall(w http.ResponseWriter, r *http.Request, ls *liveSession) bool {
+// serveFast answers r when it is a plain tools/call or tools/list, and
+// reports whether it did; when it did not, r is left for mcp-go as it
+// arrived.
+func (ep *endpoint) serveFast(w http.ResponseWriter, r *http.Request, ls *liveSession) bool {
 	if ls.cs == nil || !ls.cs.Initialized() || !isJSON(r.Header.Get("Content-Type")) ||
 		!legacyProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) || ep.rebinding(r) {
 		return false
@@ -45,11 +51,54 @@ func (ep *endpoint) serveFastCall(w http.ResponseWriter, r *http.Request, ls *li
 	if err != nil {
 		return false
 	}
-	call, ok := parsePlainCall(body)
-	if !ok || !ep.serves(call.name) {
+	req, ok := parsePlain(body)
+	if !ok {
 		return false
 	}
-	t, ok := ep.srv.hub.Snapshot().Tool(call.name)
+	switch req.Method {
+	case string(mcp.MethodToolsCall):
+		return ep.fastCall(w, r, req)
+	case string(mcp.MethodToolsList):
+		return ep.fastList(w, req)
+	}
+	return false
+}
+
+// plainRequest is a JSON-RPC request the fast path may answer.
+type plainRequest struct {
+	ID     json.RawMessage `json:"id"` // as sent: a string or a number
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+// parsePlain decodes body when it is one JSON-RPC 2.0 request with an id
+// and without _meta.
+func parsePlain(body []byte) (plainRequest, bool) {
+	var m struct {
+		JSONRPC string `json:"jsonrpc"`
+		plainRequest
+	}
+	if json.Unmarshal(body, &m) != nil || m.JSONRPC != mcp.JSONRPC_VERSION || !isID(m.ID) {
+		return plainRequest{}, false
+	}
+	return m.plainRequest, true
+}
+
+// fastCall answers a plain tools/call.
+func (ep *endpoint) fastCall(w http.ResponseWriter, r *http.Request, req plainRequest) bool {
+	var p struct {
+		Name           string          `json:"name"`
+		Arguments      json.RawMessage `json:"arguments"` // as sent; nil when absent, as mcp-go leaves it
+		Meta           json.RawMessage `json:"_meta"`
+		Task           json.RawMessage `json:"task"`
+		InputResponses json.RawMessage `json:"inputResponses"`
+		RequestState   json.RawMessage `json:"requestState"`
+	}
+	if len(req.Params) == 0 || req.Params[0] != '{' || json.Unmarshal(req.Params, &p) != nil || p.Name == "" ||
+		!absent(p.Meta) || !absent(p.Task) || !absent(p.InputResponses) || !absent(p.RequestState) || !ep.serves(p.Name) {
+		return false
+	}
+	t, ok := ep.srv.hub.Snapshot().Tool(p.Name)
 	if !ok {
 		return false
 	}
@@ -58,12 +107,12 @@ func (ep *endpoint) serveFastCall(w http.ResponseWriter, r *http.Request, ls *li
 	}
 
 	ctx := r.Context()
-	res, err := ep.srv.hub.Call(ctx, hub.CallRequest{Name: call.name, Arguments: call.args, Claim: true, NoContent: true})
+	res, err := ep.srv.hub.Call(ctx, hub.CallRequest{Name: p.Name, Arguments: p.Arguments, Claim: true, NoContent: true})
 	if ctx.Err() != nil {
 		return true // the client is gone; mcp-go answers nothing either
 	}
 	if err == nil && isObject(res.Result) {
-		writeResult(w, call.id, res.Result)
+		writeResult(w, req.ID, res.Result)
 		return true
 	}
 	// Rare outcomes take the typed route the slow path takes.
@@ -71,49 +120,39 @@ func (ep *endpoint) serveFastCall(w http.ResponseWriter, r *http.Request, ls *li
 	if pending, ok := asPending(err); ok {
 		// The tool became gated after the check (a reload): no session
 		// here to ask through, so the answer names the approval request.
-		out, err = ep.askApproval(ctx, pending.Request, call.name, call.args, nil)
+		out, err = ep.askApproval(ctx, pending.Request, p.Name, p.Arguments, nil)
 	} else {
 		out, err = ep.toolResult(res, err)
 	}
 	if err != nil {
-		writeJSONRPC(w, call.id, "error", mcp.JSONRPCErrorDetails{Code: mcp.INTERNAL_ERROR, Message: err.Error()})
+		writeJSONRPC(w, req.ID, "error", mcp.JSONRPCErrorDetails{Code: mcp.INTERNAL_ERROR, Message: err.Error()})
 		return true
 	}
-	writeJSONRPC(w, call.id, "result", out)
+	writeJSONRPC(w, req.ID, "result", out)
 	return true
 }
 
-// plainCall is a tools/call request the fast path can answer.
-type plainCall struct {
-	id   json.RawMessage // as sent: a string or a number
-	name string
-	args json.RawMessage // as sent; nil when absent, as mcp-go leaves it
-}
-
-// parsePlainCall decodes body when it is a plain tools/call request.
-func parsePlainCall(body []byte) (plainCall, bool) {
-	var m struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Method  string          `json:"method"`
-		Params  *struct {
-			Name           string          `json:"name"`
-			Arguments      json.RawMessage `json:"arguments"`
-			Meta           json.RawMessage `json:"_meta"`
-			Task           json.RawMessage `json:"task"`
-			InputResponses json.RawMessage `json:"inputResponses"`
-			RequestState   json.RawMessage `json:"requestState"`
-		} `json:"params"`
+// fastList answers a plain tools/list from the rendered listing.
+func (ep *endpoint) fastList(w http.ResponseWriter, req plainRequest) bool {
+	if !absent(req.Params) {
+		var p struct {
+			Cursor json.RawMessage `json:"cursor"`
+			Meta   json.RawMessage `json:"_meta"`
+		}
+		if req.Params[0] != '{' || json.Unmarshal(req.Params, &p) != nil || !absent(p.Cursor) || !absent(p.Meta) {
+			return false
+		}
 	}
-	if json.Unmarshal(body, &m) != nil || m.JSONRPC != mcp.JSONRPC_VERSION ||
-		m.Method != string(mcp.MethodToolsCall) || m.Params == nil || m.Params.Name == "" || !isID(m.ID) {
-		return plainCall{}, false
+	l := ep.listing.Load()
+	if l == nil {
+		return false
 	}
-	p := m.Params
-	if !absent(p.Meta) || !absent(p.Task) || !absent(p.InputResponses) || !absent(p.RequestState) {
-		return plainCall{}, false
+	body, err := l.render()
+	if err != nil {
+		return false // mcp-go lists what it has
 	}
-	return plainCall{id: m.ID, name: p.Name, args: p.Arguments}, true
+	writeResult(w, req.ID, body)
+	return true
 }
 
 // isID reports whether raw is a JSON-RPC request id the fast path echoes:

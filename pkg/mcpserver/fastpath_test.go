@@ -110,7 +110,9 @@ func toolCall(id, name, args string) string {
 // the fast path and to one without, on the same hub: the answers must be
 // the same JSON, whatever the id, the arguments or the outcome.
 func TestFastPathAnswersAsMCPGo(t *testing.T) {
-	e := newEnv(t, hubConfig(stdioExample("example"), httpServer("web", newHTTPExample(t).URL)))
+	web := httpServer("web", newHTTPExample(t).URL)
+	web.RequireApproval = []string{"delete_*"} // listed with the approval note
+	e := newEnv(t, hubConfig(stdioExample("example"), web))
 	fast := openRaw(t, e.url("/mcp"))
 	slow := openRaw(t, serveEndpoints(t, e.hub, mcpserver.Options{NoFastPath: true}).URL+"/mcp")
 
@@ -125,6 +127,8 @@ func TestFastPathAnswersAsMCPGo(t *testing.T) {
 		{"bad arguments", toolCall("7", "example__add", `{"a":"x"}`)},
 		{"unknown tool", toolCall("8", "example__nope", `{}`)},
 		{"filtered server's tool", toolCall("9", "gone__echo", `{}`)},
+		{"tools/list", `{"jsonrpc":"2.0","id":10,"method":"tools/list"}`},
+		{"tools/list with empty params", `{"jsonrpc":"2.0","id":"l","method":"tools/list","params":{}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fres, fbody := fast.post(t, tc.body, nil)
@@ -177,6 +181,38 @@ func TestFastPathKeepsResultAsSent(t *testing.T) {
 	}
 }
 
+// TestFastPathListsToolsAsSent checks tools/list keeps members of a tool
+// object that mcp-go's types do not know.
+func TestFastPathListsToolsAsSent(t *testing.T) {
+	ex := newRewritingExample(t, func(body []byte) []byte {
+		return bytes.ReplaceAll(body, []byte(`"name":"echo"`), []byte(`"name":"echo","vendor/extra":{"kept":true}`))
+	})
+	e := newEnv(t, hubConfig(httpServer("web", ex.URL)))
+	s := openRaw(t, e.url("/mcp"))
+
+	res, body := s.post(t, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, nil)
+	var got struct {
+		Result struct {
+			Tools []map[string]json.RawMessage `json:"tools"`
+		} `json:"result"`
+	}
+	if res.StatusCode != http.StatusOK || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+	found := false
+	for _, tool := range got.Result.Tools {
+		if string(tool["name"]) == `"web__echo"` {
+			found = true
+			if string(tool["vendor/extra"]) != `{"kept":true}` {
+				t.Errorf("web__echo listed as %s: want its vendor/extra member", body)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no web__echo in %s", body)
+	}
+}
+
 // TestFastPathLeavesTheRestToMCPGo checks requests the fast path must not
 // answer get mcp-go's answer, by comparing with an endpoint without it.
 func TestFastPathLeavesTheRestToMCPGo(t *testing.T) {
@@ -206,6 +242,8 @@ func TestFastPathLeavesTheRestToMCPGo(t *testing.T) {
 		{"modern protocol version", echo, map[string]string{"Mcp-Protocol-Version": mcp.ProtocolVersion20260728}},
 		{"not JSON content", echo, map[string]string{"Content-Type": "text/plain"}},
 		{"foreign Host on loopback", echo, map[string]string{"Host": "evil.example"}},
+		{"tools/list with a cursor", `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"ZXhhbXBsZV9fZWNobw=="}}`, nil},
+		{"tools/list with _meta", `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"x":1}}}`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fres, fbody := fast.post(t, tc.body, tc.hdr)
