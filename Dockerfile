@@ -26,12 +26,12 @@ ARG VERSION=dev
 ARG TARGETOS
 ARG TARGETARCH
 # Static binaries (no cgo, so no libc dependency), without local paths,
-# symbol table or DWARF. -X main.version is what --version prints. There is
+# symbol table or DWARF, nor gin's msgpack codec (the API is JSON only). -X main.version is what --version prints. There is
 # no .git in the build context (.dockerignore), so no commit is stamped:
 # give VERSION from `git describe`, which names the commit.
 RUN --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-      go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/mcphub ./cmd/mcphub && \
+      go build -trimpath -tags nomsgpack -ldflags "-s -w -X main.version=${VERSION}" -o /out/mcphub ./cmd/mcphub && \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
       go build -trimpath -ldflags "-s -w" -o /out/example-server ./cmd/example-server
 

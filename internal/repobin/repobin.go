@@ -57,7 +57,8 @@ func Resolve(ctx context.Context, dir string, logf func(string, ...any), bins ..
 		out := filepath.Join(dir, bin.Name)
 		logf("building %s (./bin/%s is missing or older than the sources)", bin.Name, bin.Name)
 		start := time.Now()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/"+bin.Name)
+		// The Makefile's flags, so what is measured is what ships.
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "nomsgpack", "-ldflags", "-s -w", "-o", out, "./cmd/"+bin.Name)
 		cmd.Dir = root
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("go build ./cmd/%s: %w\n%s", bin.Name, err, msg)
