@@ -2,16 +2,11 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"os/exec"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -123,12 +118,11 @@ func (c *cli) configShow(args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	secrets := &secretRecorder{lookupEnv: c.lookupEnv}
 	var cfg *config.Config
 	if found {
 		ctx, cancel := context.WithTimeout(context.Background(), configLoadTimeout)
 		defer cancel()
-		l := config.Loader{LookupEnv: secrets.lookup, RunCommand: secrets.run}
+		l := config.Loader{LookupEnv: c.lookupEnv}
 		if cfg, err = l.Load(ctx, files); err != nil {
 			var ve *config.ValidationError
 			if errors.As(err, &ve) {
@@ -142,11 +136,11 @@ func (c *cli) configShow(args []string) int {
 		// server, and the token from the environment.
 		fmt.Fprintln(c.stderr, "mcphub: no config file found; this is the built-in default")
 		cfg = config.Default()
-		if v, ok := secrets.lookup(config.EnvAPIToken); ok && v != "" {
+		if v, ok := c.lookupEnv(config.EnvAPIToken); ok && v != "" {
 			cfg.Auth.Tokens = []config.Token{{Name: config.EnvTokenName, Token: v}}
 		}
 	}
-	view := newConfigView(cfg.Redacted(), secrets.values())
+	view := newConfigView(cfg.Redacted())
 	if *asJSON {
 		c.writeJSON(view)
 		return exitOK
@@ -179,64 +173,6 @@ func (c *cli) writeJSON(v any) {
 	if err := enc.Encode(v); err != nil {
 		fmt.Fprintf(c.stderr, "mcphub: encoding JSON: %v\n", err)
 	}
-}
-
-// secretRecorder resolves placeholders for the loader and remembers every
-// value it handed out. Config.Redacted hides the fields meant for secrets
-// (tokens, env, headers, endpoint credentials), but a placeholder can sit
-// anywhere, an argument such as --api-key=${env:KEY} for one: so every
-// value a placeholder produced is hidden wherever it shows up in a server.
-type secretRecorder struct {
-	lookupEnv func(string) (string, bool)
-	mu        sync.Mutex
-	seen      []string
-}
-
-func (s *secretRecorder) record(v string) {
-	if v == "" {
-		return
-	}
-	s.mu.Lock()
-	s.seen = append(s.seen, v)
-	s.mu.Unlock()
-}
-
-func (s *secretRecorder) values() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.seen...)
-}
-
-func (s *secretRecorder) lookup(key string) (string, bool) {
-	v, ok := s.lookupEnv(key)
-	if ok {
-		s.record(v)
-	}
-	return v, ok
-}
-
-// run is what the loader does for ${cmd:…} by default: `sh -c command` in
-// dir, trimmed stdout, the first line of stderr on failure (stdout may be
-// the secret, stderr is the diagnosis).
-func (s *secretRecorder) run(ctx context.Context, dir, command string) (string, error) {
-	cmd := exec.CommandContext(ctx, "sh", "-c", command)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = time.Second // a background child holding the pipes must not hang the load
-	if err := cmd.Run(); err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return "", fmt.Errorf("%w (%w)", ctxErr, err)
-		}
-		msg, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
-		if msg = truncate(strings.TrimSpace(msg), 200); msg != "" {
-			return "", fmt.Errorf("%w: %s", err, msg)
-		}
-		return "", err
-	}
-	out := strings.TrimSpace(stdout.String())
-	s.record(out)
-	return out, nil
 }
 
 // configView is a Config in the file format's own keys, so what config
@@ -333,10 +269,8 @@ type serverView struct {
 	Tools           *toolFilterView   `yaml:"tools,omitempty" json:"tools,omitempty"`
 }
 
-// newConfigView renders r, an already redacted config, hiding in its
-// servers every value of secrets as well.
-func newConfigView(r *config.Config, secrets []string) configView {
-	hide := hider(secrets)
+// newConfigView renders r, an already redacted config.
+func newConfigView(r *config.Config) configView {
 	v := configView{
 		Listen:              r.Listen,
 		RefreshInterval:     duration(r.RefreshInterval),
@@ -373,49 +307,16 @@ func newConfigView(r *config.Config, secrets []string) configView {
 	}
 	for _, s := range r.Servers {
 		sv := serverView{
-			Name: s.Name, Transport: string(s.Transport), Endpoint: hide(s.Endpoint),
-			Command: hide(s.Command), Cwd: hide(s.Cwd), Env: s.Env, Headers: s.Headers,
+			Name: s.Name, Transport: string(s.Transport), Endpoint: s.Endpoint,
+			Command: s.Command, Cwd: s.Cwd, Env: s.Env, Headers: s.Headers,
 			Enabled: s.Enabled, Timeout: duration(s.Timeout), ProtocolVersion: s.ProtocolVersion,
 			Backoff:  backoffView{duration(s.Backoff.Initial), duration(s.Backoff.Max)},
 			Approval: string(s.Approval), RequireApproval: s.RequireApproval, Tools: toolFilter(s.Tools),
-		}
-		for _, a := range s.Args {
-			sv.Args = append(sv.Args, hide(a))
+			Args: s.Args,
 		}
 		v.Servers = append(v.Servers, sv)
 	}
 	return v
-}
-
-// hider returns a function that replaces every secret in a string by
-// config.RedactedValue. Secrets shorter than 4 bytes are hidden only when
-// they are the whole value: replacing them inside other text would mangle
-// it (a "1" in every address) and show where they were anyway.
-func hider(secrets []string) func(string) string {
-	whole := map[string]bool{}
-	for _, s := range secrets {
-		whole[s] = true
-	}
-	// Longest first: a secret that contains another is replaced whole
-	// (the replacer tries its pairs in order at each position).
-	long := slices.Collect(maps.Keys(whole))
-	slices.SortFunc(long, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
-	var pairs []string
-	for _, s := range long {
-		if len(s) >= 4 {
-			pairs = append(pairs, s, config.RedactedValue)
-		}
-	}
-	r := strings.NewReplacer(pairs...)
-	return func(v string) string {
-		if v == "" {
-			return v
-		}
-		if whole[v] {
-			return config.RedactedValue
-		}
-		return r.Replace(v)
-	}
 }
 
 func toolFilter(f config.ToolFilter) *toolFilterView {

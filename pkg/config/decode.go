@@ -128,7 +128,9 @@ func (d *decoder) server(rs rawServer, hub Backoff) Server {
 		Backoff:         hub,
 		Origin:          Origin{File: rs.file.path, Path: rs.path, Line: rs.line, fields: map[string]fieldRef{}},
 	}
-	base := field{file: rs.file.path, ex: d.expander(rs.file)}
+	ex := d.expander(rs.file)
+	ex.record = func(v string) { s.secrets = append(s.secrets, v) }
+	base := field{file: rs.file.path, ex: ex}
 	n := rs.n
 	// enabled first: a disabled server's values stay unresolved, so it can
 	// be switched off while its secrets or commands are unavailable.

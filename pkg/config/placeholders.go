@@ -44,6 +44,8 @@ type expander struct {
 	run func(ctx context.Context, dir, command string) (string, error)
 	// dir is the directory commands run in.
 	dir string
+	// record, when set, is told every value a placeholder produced.
+	record func(string)
 }
 
 // expand resolves every placeholder in s. Its errors name the placeholder as
@@ -125,7 +127,7 @@ func (e *expander) resolve(body, raw string, depth int) (string, error) {
 	v, ok := e.lookupEnv(name)
 	switch {
 	case ok && (v != "" || !hasDef):
-		return v, nil
+		return e.produced(v), nil
 	case !hasDef:
 		return "", fmt.Errorf("%s: environment variable %s is not set", ph, name)
 	case depth >= maxNesting:
@@ -147,7 +149,15 @@ func (e *expander) command(cmd, ph string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: command failed: %w", ph, err)
 	}
-	return out, nil
+	return e.produced(out), nil
+}
+
+// produced records a value a placeholder produced, and returns it.
+func (e *expander) produced(v string) string {
+	if e.record != nil && v != "" {
+		e.record(v)
+	}
+	return v
 }
 
 // runShell is the default command runner: `sh -c command` in dir, with the

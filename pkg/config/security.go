@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,9 +49,10 @@ const RedactedValue = "<redacted>"
 //	      tokens: [alice]              # only these token names
 //
 // With no tokens (and MCPHUB_API_TOKEN unset) auth is off. With tokens,
-// every /mcp_hub/* route, /mcp* and the event stream need
+// every /mcp_hub/* route, /mcp*, the event stream and /metrics need
 // "Authorization: Bearer <token>" (or "X-API-Key: <token>"), except GET
-// /mcp_hub/health. A path no rule matches accepts every token.
+// /mcp_hub/health (liveness) and GET /readyz (readiness), which probes
+// call without one. A path no rule matches accepts every token.
 //
 // Token names follow the rules of server names (letters, digits, '_', '.'
 // and '-') and are unique; names are taken as written, values resolve
@@ -219,8 +221,10 @@ type Audit struct {
 // value and header value is replaced by "<redacted>" (empty values stay
 // empty) and the password of an endpoint URL by "xxxxx". The lists and
 // maps it changes are copies, as are the auth rules; query values of an
-// endpoint are redacted too (see RedactEndpoint); other lists are
-// shared with c, so treat the copy as read-only.
+// endpoint are redacted too (see RedactEndpoint). Every value a placeholder
+// produced in a server entry is hidden in its endpoint, command, args and
+// cwd as well. Other lists are shared with c, so treat the copy as
+// read-only.
 func (c *Config) Redacted() *Config {
 	r := *c
 	r.Auth.Tokens = slices.Clone(c.Auth.Tokens)
@@ -236,9 +240,53 @@ func (c *Config) Redacted() *Config {
 		s := &r.Servers[i]
 		s.Env = redactValues(s.Env)
 		s.Headers = redactValues(s.Headers)
-		s.Endpoint = RedactEndpoint(s.Endpoint)
+		hide := hider(s.secrets)
+		s.Endpoint = hide(RedactEndpoint(s.Endpoint))
+		s.Command, s.Cwd = hide(s.Command), hide(s.Cwd)
+		if s.Args != nil {
+			s.Args = slices.Clone(s.Args)
+			for j, a := range s.Args {
+				s.Args[j] = hide(a)
+			}
+		}
+		s.secrets = nil
 	}
 	return &r
+}
+
+// Hide replaces in v every value a placeholder produced in the server's
+// entry (see Redacted).
+func (s *Server) Hide(v string) string { return hider(s.secrets)(v) }
+
+// hider returns a function that replaces every secret in a string by
+// RedactedValue. Secrets shorter than 4 bytes are hidden only when they
+// are the whole value: replacing them inside other text would mangle it (a
+// "1" in every address) and show where they were anyway.
+func hider(secrets []string) func(string) string {
+	whole := map[string]bool{}
+	for _, s := range secrets {
+		whole[s] = true
+	}
+	// Longest first: a secret that contains another is replaced whole
+	// (the replacer tries its pairs in order at each position).
+	long := slices.Collect(maps.Keys(whole))
+	slices.SortFunc(long, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
+	var pairs []string
+	for _, s := range long {
+		if len(s) >= 4 {
+			pairs = append(pairs, s, RedactedValue)
+		}
+	}
+	r := strings.NewReplacer(pairs...)
+	return func(v string) string {
+		if v == "" {
+			return v
+		}
+		if whole[v] {
+			return RedactedValue
+		}
+		return r.Replace(v)
+	}
 }
 
 // redactValues returns a copy of m with every value redacted.
@@ -304,6 +352,9 @@ func (c *Config) Scrub(text string) string {
 			pairs = appendSecret(pairs, v)
 		}
 		for _, v := range s.Env {
+			pairs = appendSecret(pairs, v)
+		}
+		for _, v := range s.secrets {
 			pairs = appendSecret(pairs, v)
 		}
 	}

@@ -256,6 +256,11 @@ type Server struct {
 	// value exposes all of them. It does not affect the connection (see
 	// SameConnection).
 	Tools ToolFilter
+	// secrets are the values placeholders produced in this entry: hidden
+	// wherever they show (Redacted, Scrub), since a placeholder may sit in
+	// any field, an argument such as --api-key=${env:KEY} for one.
+	secrets []string
+
 	// Origin says where the server was defined, for messages only; it is not
 	// part of the server's identity and Equal ignores it.
 	Origin Origin

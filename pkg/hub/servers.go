@@ -40,9 +40,9 @@ func (h *Hub) Servers() []ServerInfo {
 			info.Status = string(downstream.StateStopped) // until Start, and after Stop
 		}
 		if srv.Transport == config.TransportStdio {
-			info.Command = srv.Command
+			info.Command = srv.Hide(srv.Command)
 		} else {
-			info.Endpoint = config.RedactEndpoint(srv.Endpoint) // keys ride in query strings
+			info.Endpoint = srv.Hide(config.RedactEndpoint(srv.Endpoint)) // keys ride in query strings and placeholders
 		}
 		if c, ok := st.conns[srv.Name]; ok {
 			s := c.Status()
