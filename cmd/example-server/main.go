@@ -61,6 +61,8 @@ type options struct {
 	httpAddr   string
 	sseAddr    string
 	extraTools int
+	scaleTools int
+	listDelay  time.Duration
 	pageSize   int
 	version    bool
 	logLevel   slog.Level
@@ -73,6 +75,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.httpAddr, "http", "", "serve Streamable HTTP at /mcp on `ADDR` (e.g. 127.0.0.1:8081) instead of stdio")
 	fs.StringVar(&o.sseAddr, "sse", "", "serve legacy SSE (/sse and /message) on `ADDR` instead of stdio")
 	fs.IntVar(&o.extraTools, "extra-tools", 0, "add `N` filler tools extra_0…extra_{N-1}")
+	fs.IntVar(&o.scaleTools, "scale-tools", 0, "add `N` tools tool_001…, each with a small input schema (query, limit), for scale measurements")
+	fs.DurationVar(&o.listDelay, "list-delay", 0, "wait `D` (e.g. 100ms) before answering each tools/list page, as a slow server would")
 	fs.IntVar(&o.pageSize, "page-size", 0, "return at most `N` items per list page (0: no pagination)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log `level` (DEBUG, INFO, WARN, ERROR); logs go to stderr")
@@ -86,6 +90,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--http and --sse are mutually exclusive")
 	case o.extraTools < 0:
 		return o, errors.New("--extra-tools must not be negative")
+	case o.scaleTools < 0:
+		return o, errors.New("--scale-tools must not be negative")
+	case o.listDelay < 0:
+		return o, errors.New("--list-delay must not be negative")
 	case o.pageSize < 0:
 		return o, errors.New("--page-size must not be negative")
 	}
@@ -107,6 +115,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	s := exampleserver.New(
 		exampleserver.WithTools(o.extraTools),
+		exampleserver.WithScaleTools(o.scaleTools),
+		exampleserver.WithListDelay(o.listDelay),
 		exampleserver.WithPageSize(o.pageSize),
 		exampleserver.WithLogger(logger),
 	)

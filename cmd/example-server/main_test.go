@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -39,6 +40,9 @@ func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--http", "127.0.0.1:0", "--sse", "127.0.0.1:0"},
 		{"--extra-tools", "-1"},
+		{"--scale-tools", "-1"},
+		{"--list-delay", "-1s"},
+		{"--list-delay", "soon"},
 		{"--page-size", "-2"},
 		{"--log-level", "LOUD"},
 		{"--nope"},
@@ -185,6 +189,56 @@ func TestServeStdio(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "stdio closed") {
 		t.Errorf("stderr:\n%s", stderr)
+	}
+}
+
+// TestScaleFlags checks --scale-tools and --list-delay over stdio.
+func TestScaleFlags(t *testing.T) {
+	const delay = 50 * time.Millisecond
+	stdinR, stdinW := io.Pipe()
+	stdoutR, stdoutW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(t.Context(), []string{"--scale-tools", "5", "--list-delay", delay.String()}, stdinR, stdoutW, io.Discard)
+		_ = stdoutW.Close()
+		done <- err
+	}()
+	c := client.NewClient(transport.NewIO(stdoutR, stdinW, nil),
+		client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Initialize(ctx, mcp.InitializeRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	tools, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, x := range tools.Tools {
+		names = append(names, x.Name)
+	}
+	if len(names) != 13 || !slices.Contains(names, "tool_001") || !slices.Contains(names, "tool_005") {
+		t.Errorf("tools: %v; want 8 built-in + tool_001…tool_005", names)
+	}
+	if took < delay {
+		t.Errorf("tools/list answered after %v, before the --list-delay of %v", took, delay)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return after stdin closed")
 	}
 }
 

@@ -3,20 +3,48 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
-// startHub starts the hub on cfg at a free loopback port and returns it
-// with its base URL and the time from starting the process to its first
-// 200 answer to GET /mcp_hub/tools that lists http__echo.
-func startHub(ctx context.Context, procs *procSet, bins binaries, dir, cfg string) (*proc, string, time.Duration, error) {
+// listed says when a GET /mcp_hub/tools body is what startHub waits for;
+// what describes it for messages.
+type listed struct {
+	what string
+	ok   func(body []byte) bool
+}
+
+// listing is a listed that waits for every one of names (quoted exported
+// names, e.g. `"http__echo"`).
+func listing(names ...string) listed {
+	return listed{what: "listing " + strings.Join(names, ", "), ok: func(body []byte) bool {
+		return !slices.ContainsFunc(names, func(n string) bool { return !bytes.Contains(body, []byte(n)) })
+	}}
+}
+
+// hubStart is one hub started by startHub.
+type hubStart struct {
+	p       *proc
+	base    string    // http://127.0.0.1:port
+	started time.Time // just before the process was started
+	// took is the time from starting the process to its first 200 answer
+	// to GET /mcp_hub/tools that satisfied want; cpu is the hub's CPU time
+	// (user+sys) then.
+	took, cpu time.Duration
+}
+
+// startHub starts the hub on cfg at a free loopback port and waits until
+// GET /mcp_hub/tools satisfies want, polling every poll, at most wait.
+func startHub(ctx context.Context, procs *procSet, bins binaries, dir, cfg string, want listed,
+	poll, wait time.Duration, hz int64) (hubStart, error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return nil, "", 0, err
+		return hubStart{}, err
 	}
 	base := "http://" + addr
 	hc := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
@@ -24,23 +52,27 @@ func startHub(ctx context.Context, procs *procSet, bins binaries, dir, cfg strin
 	t0 := time.Now()
 	p, err := procs.start("mcphub", dir, bins.hub, "-c", cfg, "--listen", addr, "--log-level", "warn")
 	if err != nil {
-		return nil, "", 0, err
+		return hubStart{}, err
 	}
-	deadline := t0.Add(30 * time.Second)
+	deadline := t0.Add(wait)
 	for {
-		// Polled every millisecond: a refused connection costs microseconds.
-		if body, code, err := get(ctx, hc, base+"/mcp_hub/tools"); err == nil && code == http.StatusOK &&
-			bytes.Contains(body, []byte(`"http__echo"`)) {
-			return p, base, time.Since(t0), nil
+		// A refused connection costs microseconds.
+		if body, code, err := get(ctx, hc, base+"/mcp_hub/tools"); err == nil && code == http.StatusOK && want.ok(body) {
+			took := time.Since(t0)
+			_, ticks, err := procStat(p.pid())
+			if err != nil {
+				return hubStart{}, err
+			}
+			return hubStart{p: p, base: base, started: t0, took: took, cpu: time.Duration(ticks) * time.Second / time.Duration(hz)}, nil
 		}
 		if p.exited() {
-			return nil, "", 0, p.exitError()
+			return hubStart{}, p.exitError()
 		}
 		if time.Now().After(deadline) {
-			return nil, "", 0, fmt.Errorf("the hub did not list http__echo within 30s; its output:\n%s", p.log.String())
+			return hubStart{}, fmt.Errorf("GET /mcp_hub/tools of the hub was not %s within %v; its output:\n%s", want.what, wait, p.log.String())
 		}
-		if err := sleep(ctx, time.Millisecond); err != nil {
-			return nil, "", 0, err
+		if err := sleep(ctx, poll); err != nil {
+			return hubStart{}, err
 		}
 	}
 }
@@ -49,16 +81,15 @@ func startHub(ctx context.Context, procs *procSet, bins binaries, dir, cfg strin
 func waitTools(ctx context.Context, base string, names ...string) error {
 	hc := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
+	want := listing(names...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		body, code, err := get(ctx, hc, base+"/mcp_hub/tools")
-		if err == nil && code == http.StatusOK && !slices.ContainsFunc(names, func(n string) bool {
-			return !bytes.Contains(body, []byte(n))
-		}) {
+		if err == nil && code == http.StatusOK && want.ok(body) {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("GET /mcp_hub/tools does not list all of %v after 30s: %d %s %v", names, code, body, err)
+			return fmt.Errorf("GET /mcp_hub/tools is not %s after 30s: %d %.2000s %v", want.what, code, body, err)
 		}
 		if err := sleep(ctx, 10*time.Millisecond); err != nil {
 			return err
@@ -66,28 +97,154 @@ func waitTools(ctx context.Context, base string, names ...string) error {
 	}
 }
 
+// waitServersReady polls GET /mcp_hub/servers every poll until it lists
+// want servers, all ready and healthy, at most wait. A server's tools are
+// listed a little before it is ready: the hub publishes its catalog, then
+// marks it ready. It returns how many were ready at the last poll.
+func waitServersReady(ctx context.Context, base string, want int, poll, wait time.Duration) (int, error) {
+	hc := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	deadline := time.Now().Add(wait)
+	for {
+		up, total, err := serversUp(ctx, hc, base)
+		if err == nil && up == want && total == want {
+			return up, nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("the hub shows %d of %d servers ready after %v, want all %d of its configuration", up, total, wait, want)
+			}
+			return up, err
+		}
+		if err := sleep(ctx, poll); err != nil {
+			return up, err
+		}
+	}
+}
+
+// serversUp counts the servers GET /mcp_hub/servers lists as ready (and
+// healthy), and all it lists.
+func serversUp(ctx context.Context, hc *http.Client, base string) (up, total int, err error) {
+	body, code, err := get(ctx, hc, base+"/mcp_hub/servers")
+	if err != nil {
+		return 0, 0, err
+	}
+	var list []struct {
+		Status  string `json:"status"`
+		Healthy bool   `json:"healthy"`
+	}
+	if code != http.StatusOK {
+		return 0, 0, fmt.Errorf("GET /mcp_hub/servers: %d %.2000s", code, body)
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return 0, 0, fmt.Errorf("GET /mcp_hub/servers: %w", err)
+	}
+	for _, s := range list {
+		if s.Status == "ready" && s.Healthy {
+			up++
+		}
+	}
+	return up, len(list), nil
+}
+
+// quietWindow and quietTicks define a quiet hub for waitQuiet: at most
+// quietTicks clock ticks (10 ms each at the usual CLK_TCK of 100) of CPU
+// over quietWindow, i.e. under 10% of one core.
+const (
+	quietWindow = 250 * time.Millisecond
+	quietTicks  = 2
+)
+
+// waitQuiet waits, at most wait, until p has used little CPU over a whole
+// quietWindow (see quietTicks), and returns when that window began and p's
+// CPU time (user+sys) then. A hub keeps working for a while after its
+// servers are ready (see docs/PERFORMANCE.md); its idle figures are taken
+// after this.
+func waitQuiet(ctx context.Context, p *proc, hz int64, wait time.Duration) (time.Time, time.Duration, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		t0 := time.Now()
+		_, ticks0, err := procStat(p.pid())
+		if err != nil {
+			return time.Time{}, 0, err
+		}
+		if err := sleep(ctx, quietWindow); err != nil {
+			return time.Time{}, 0, err
+		}
+		_, ticks1, err := procStat(p.pid())
+		if err != nil {
+			return time.Time{}, 0, err
+		}
+		if ticks1-ticks0 <= quietTicks {
+			return t0, time.Duration(ticks0) * time.Second / time.Duration(hz), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, 0, fmt.Errorf("%s (pid %d) still used %d%% of a core after %v", p.name, p.pid(),
+				(ticks1-ticks0)*100*uint64(time.Second)/uint64(hz)/uint64(quietWindow), wait)
+		}
+	}
+}
+
+// toolNames decodes a GET /mcp_hub/tools body into its exported names.
+func toolNames(body []byte) ([]string, error) {
+	var list struct {
+		Tools []struct {
+			Function struct {
+				Name string `json:"name"`
+			} `json:"function"`
+		} `json:"tools"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("GET /mcp_hub/tools: %w", err)
+	}
+	names := make([]string, len(list.Tools))
+	for i, t := range list.Tools {
+		names[i] = t.Function.Name
+	}
+	return names, nil
+}
+
 // toolsLatency times n sequential GET /mcp_hub/tools on one keep-alive
-// connection.
+// connection, after one untimed. The body is read into one reused buffer:
+// with thousands of tools it is megabytes, and growing a fresh slice for
+// each would time the bench's allocations as much as the hub.
 func toolsLatency(ctx context.Context, base string, n int) (toolsGET, error) {
 	hc := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
+	var buf bytes.Buffer
+	fetch := func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/mcp_hub/tools", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		buf.Reset()
+		if _, err := buf.ReadFrom(resp.Body); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /mcp_hub/tools: %d %.2000s", resp.StatusCode, buf.Bytes())
+		}
+		return nil
+	}
+	if err := fetch(); err != nil {
+		return toolsGET{}, err
+	}
 	lat := make([]time.Duration, 0, n)
-	var size int
 	for range n {
 		t0 := time.Now()
-		body, code, err := get(ctx, hc, base+"/mcp_hub/tools")
-		if err != nil {
+		if err := fetch(); err != nil {
 			return toolsGET{}, err
 		}
-		if code != http.StatusOK {
-			return toolsGET{}, fmt.Errorf("GET /mcp_hub/tools: %d %s", code, body)
-		}
 		lat = append(lat, time.Since(t0))
-		size = len(body)
 	}
 	slices.Sort(lat)
 	return toolsGET{
-		Requests: n, Bytes: size,
+		Requests: n, Bytes: buf.Len(),
 		P50us: micros(percentile(lat, 0.50)), P90us: micros(percentile(lat, 0.90)), P99us: micros(percentile(lat, 0.99)),
 	}, nil
 }

@@ -1,8 +1,10 @@
 // Command mcphub-bench is mcphub's load tool (issue 7). It starts, as real
 // processes on loopback, the example server over Streamable HTTP and the hub
-// (./bin/mcphub) with two servers, that HTTP example server ("http") and
-// the example server as a stdio child ("stdio"), and measures the echo tool
-// called five ways, each with one client and with -c concurrent clients:
+// (./bin/mcphub) configured with that HTTP example server ten times over
+// ("http", "http2" … "http10": each a session, a connection pool and a GET
+// stream of its own in the hub; -http-servers) and the example server as a
+// stdio child ("stdio"), and measures the echo tool called five ways, each
+// with one client and with -c concurrent clients:
 //
 //	direct-http   mcp-go client → example server (Streamable HTTP)
 //	rest-http     POST /mcp_hub/call http__echo
@@ -14,10 +16,17 @@
 // baseline measured in the same run, since absolute figures on a shared
 // machine are noisy. It also measures the hub's startup (process start →
 // first GET /mcp_hub/tools listing http__echo), GET /mcp_hub/tools latency,
-// and the hub's CPU time per call and RSS.
+// the hub's RSS once all its servers are up and it is quiet, and its CPU
+// time per call and RSS under load.
+//
+// Then the scale phase (-scale=false skips it; scale.go): one example server
+// with 50 tools that waits 100 ms before answering tools/list, timed alone,
+// and a hub configured with it 100 times over (s001 … s100): startup to a
+// GET /mcp_hub/tools listing all 5000 tools against that one server's own
+// time, GET /mcp_hub/tools latency with 5000 tools, and the hub's RSS.
 //
 //	go run ./cmd/mcphub-bench              # or: make bench
-//	go run ./cmd/mcphub-bench -json -d 1s -n 1 -scenarios rest-http
+//	go run ./cmd/mcphub-bench -json -d 1s -n 1 -scenarios rest-http -scale=false
 //
 // Every process it starts is in a process group of its own and carries
 // MCPHUB_BENCH_RUN=<run id> in its environment; all of them are stopped at
@@ -36,6 +45,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,7 +89,9 @@ type options struct {
 	hubBin           string
 	exampleBin       string
 	toolsRequests    int
+	httpServers      int
 	timeout          time.Duration
+	scale            scaleOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -101,6 +113,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.hubBin, "mcphub", "", "mcphub `binary` (default: ./bin/mcphub if fresh, else a fresh go build)")
 	fs.StringVar(&o.exampleBin, "example", "", "example-server `binary` (default: ./bin/example-server if fresh, else a fresh go build)")
 	fs.IntVar(&o.toolsRequests, "tools-requests", 1000, "sequential GET /mcp_hub/tools requests for its latency")
+	fs.IntVar(&o.httpServers, "http-servers", 10, "Streamable HTTP servers in the hub's configuration (`N`: http, http2 … httpN, all the one example server)")
+	fs.BoolVar(&o.scale.on, "scale", true, "run the scale phase (false: skip it)")
+	fs.IntVar(&o.scale.servers, "scale-servers", 100, "scale phase: `N` HTTP servers in the hub's configuration (s001 …, all one example server)")
+	fs.IntVar(&o.scale.tools, "scale-tools", 50, "scale phase: tools per server (`N`, at least the example server's 8)")
+	fs.DurationVar(&o.scale.listDelay, "scale-list-delay", 100*time.Millisecond, "scale phase: the example server waits `D` before answering each tools/list")
+	fs.IntVar(&o.scale.toolsRequests, "scale-tools-requests", 300, "scale phase: sequential GET /mcp_hub/tools requests for its latency")
+	fs.DurationVar(&o.scale.timeout, "scale-timeout", time.Minute, "scale phase: abort the run if the phase takes longer")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "abort the whole run after this long (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -118,8 +137,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-c must be at least 1")
 	case o.toolsRequests < 1:
 		return o, errors.New("-tools-requests must be at least 1")
+	case o.httpServers < 1:
+		return o, errors.New("-http-servers must be at least 1")
 	case o.timeout < 0:
 		return o, errors.New("-timeout must not be negative")
+	}
+	o.scale.runs = o.runs
+	if err := o.scale.validate(); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -195,10 +220,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	rep := &report{Started: began, RunID: procs.runID, Machine: machineInfo(), Settings: settings{
 		Duration: o.duration.String(), Warmup: o.warmup.String(), Runs: o.runs, Concurrency: o.concurrency,
 		Scenarios: scenarioList(chosen),
-	}}
+	}, HubHTTPServers: o.httpServers, HubStdioServers: 1}
+	hz := rep.Machine.ClkTck
 	load := time.Duration(o.runs*len(chosen)*len(modes)) * (o.duration + o.warmup)
-	logf("run %s: %d scenarios × %d modes × %d runs of %v (+%v warm-up): about %.0f s of load",
-		procs.runID, len(chosen), len(modes), o.runs, o.duration, o.warmup, load.Seconds())
+	logf("run %s: %d scenarios × %d modes × %d runs of %v (+%v warm-up): about %.0f s of load%s",
+		procs.runID, len(chosen), len(modes), o.runs, o.duration, o.warmup, load.Seconds(), o.scale.plan())
 
 	bins, err := findBinaries(ctx, o.hubBin, o.exampleBin, tmp, logf)
 	if err != nil {
@@ -220,19 +246,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	}
 	t.exampleURL = "http://" + exAddr + "/mcp"
 	cfg := filepath.Join(tmp, "mcp_servers.yaml")
-	if err := os.WriteFile(cfg, []byte(hubConfig(t.exampleURL, bins.example)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(hubConfig(t.exampleURL, bins.example, o.httpServers)), 0o644); err != nil {
 		return err
 	}
 
 	// Startup, once per run: every hub but the last is stopped again.
 	var hub *proc
 	for i := range o.runs {
-		var took time.Duration
-		hub, t.hubBase, took, err = startHub(ctx, procs, bins, tmp, cfg)
+		hs, err := startHub(ctx, procs, bins, tmp, cfg, listing(`"http__echo"`), time.Millisecond, 30*time.Second, hz)
 		if err != nil {
 			return explain(err)
 		}
-		rep.Startup.RunsMs = append(rep.Startup.RunsMs, float64(took.Microseconds())/1e3)
+		hub, t.hubBase = hs.p, hs.base
+		rep.Startup.RunsMs = append(rep.Startup.RunsMs, millis(hs.took))
 		if i < o.runs-1 {
 			if err := procs.stop(hub, 10*time.Second); err != nil {
 				return err
@@ -241,10 +267,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	}
 	rep.Startup.MedianMs = median(rep.Startup.RunsMs)
 	logf("hub startup to a served GET /mcp_hub/tools: %.1f ms (median of %s)", rep.Startup.MedianMs, joinFloats(rep.Startup.RunsMs, 1))
-	if err := waitTools(ctx, t.hubBase, `"http__echo"`, `"stdio__echo"`); err != nil {
+	names := []string{`"stdio__echo"`}
+	for i := range o.httpServers {
+		names = append(names, `"`+httpServerName(i)+`__echo"`)
+	}
+	if err := waitTools(ctx, t.hubBase, names...); err != nil {
 		return explain(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let the start settle before the idle reading
+	if rep.HubServersUp, err = waitServersReady(ctx, t.hubBase, o.httpServers+1, 10*time.Millisecond, 30*time.Second); err != nil {
+		return explain(err)
+	}
+	if _, _, err := waitQuiet(ctx, hub, hz, 30*time.Second); err != nil { // idle means idle
+		return explain(err)
+	}
 	mem, err := procMemKB(hub.pid(), "VmRSS", "RssAnon", "RssFile")
 	if err != nil {
 		return explain(err)
@@ -253,7 +288,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	if rep.ToolsGET, err = toolsLatency(ctx, t.hubBase, o.toolsRequests); err != nil {
 		return explain(err)
 	}
-	logf("GET /mcp_hub/tools p50 %.0f µs; hub RSS idle %.1f MB", rep.ToolsGET.P50us, float64(rep.HubRSSIdleKB)/1024)
+	logf("GET /mcp_hub/tools p50 %.0f µs; hub RSS idle with %d servers up (%d HTTP, 1 stdio) %.1f MB",
+		rep.ToolsGET.P50us, rep.HubServersUp, o.httpServers, float64(rep.HubRSSIdleKB)/1024)
 
 	t.rest = &http.Client{Transport: &http.Transport{
 		MaxIdleConns: 4 * o.concurrency, MaxIdleConnsPerHost: 4 * o.concurrency, IdleConnTimeout: time.Minute,
@@ -270,7 +306,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 
 	// Runs are interleaved (run 1 of every scenario, then run 2, ...) so
 	// that a slow spell of the shared machine hits every scenario alike.
-	hz := rep.Machine.ClkTck
 	runs := map[string][]window{}
 	for r := range o.runs {
 		for i, s := range chosen {
@@ -290,6 +325,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	}
 	rep.Results = summarize(chosen, modes, runs)
 
+	// The scale phase has a hub and an example server of its own; the
+	// call scenarios' processes stay up, idle, until the cleanup.
+	if o.scale.on {
+		if rep.Scale, err = runScale(ctx, procs, bins, tmp, o.scale, hz, logf); err != nil {
+			return explain(fmt.Errorf("scale phase: %w", err))
+		}
+	}
+
 	if err := cleanup(); err != nil {
 		return fmt.Errorf("cleanup: %w", err)
 	}
@@ -308,19 +351,27 @@ func scenarioList(ss []scenario) []string {
 	return out
 }
 
-// hubConfig is the hub's configuration: the example server over HTTP and
-// as a stdio child.
-func hubConfig(exampleURL, exampleBin string) string {
-	return fmt.Sprintf(`# written by mcphub-bench
-servers:
-  - name: http
-    endpoint: %q
-    timeout: 30
-  - name: stdio
-    command: %q
-    args: ["--log-level", "WARN"]
-    timeout: 30
-`, exampleURL, exampleBin)
+// hubConfig is the call scenarios' hub configuration: nHTTP Streamable
+// HTTP servers (see httpServerName), all the one example server, each
+// still a session, a connection pool and a GET stream of its own in the
+// hub; and the example server as a stdio child.
+func hubConfig(exampleURL, exampleBin string, nHTTP int) string {
+	var b strings.Builder
+	b.WriteString("# written by mcphub-bench\nservers:\n")
+	for i := range nHTTP {
+		fmt.Fprintf(&b, "  - name: %s\n    endpoint: %q\n    timeout: 30\n", httpServerName(i), exampleURL)
+	}
+	fmt.Fprintf(&b, "  - name: stdio\n    command: %q\n    args: [\"--log-level\", \"WARN\"]\n    timeout: 30\n", exampleBin)
+	return b.String()
+}
+
+// httpServerName is the name of the i-th (from 0) HTTP server of
+// hubConfig: http (what the scenarios call), then http2, http3 ...
+func httpServerName(i int) string {
+	if i == 0 {
+		return "http"
+	}
+	return "http" + strconv.Itoa(i+1)
 }
 
 // freeAddr is a loopback address with a port free right now.
@@ -363,6 +414,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {

@@ -5,13 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcphub/mcphub/pkg/config"
 )
 
 // binDir holds the binaries the tests share, built once when ./bin's are
@@ -51,13 +55,17 @@ func binaryFlags(t *testing.T) []string {
 }
 
 // TestRunJSON runs the tool with tiny settings on a subset of the
-// scenarios and checks its figures and that nothing it started survives.
+// scenarios and a small scale phase, and checks its figures and that
+// nothing it started survives.
 func TestRunJSON(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes and puts load on them")
 	}
+	const scaleServers, scaleTools = 40, 25
 	args := append(binaryFlags(t), "-json", "-d", "300ms", "-warmup", "100ms", "-n", "1", "-c", "2",
-		"-tools-requests", "100", "-scenarios", "rest-http,rest-stdio")
+		"-tools-requests", "100", "-scenarios", "rest-http,rest-stdio",
+		"-scale-servers", strconv.Itoa(scaleServers), "-scale-tools", strconv.Itoa(scaleTools),
+		"-scale-list-delay", "30ms", "-scale-tools-requests", "20")
 	procs := newProcSet(newRunID())
 	var stdout, stderr bytes.Buffer
 	if err := run(t.Context(), args, &stdout, &stderr, procs); err != nil {
@@ -76,6 +84,11 @@ func TestRunJSON(t *testing.T) {
 		rep.HubRSSIdleKB <= 0 || rep.HubRSSAnonIdleKB <= 0 || rep.TotalSeconds <= 0 {
 		t.Errorf("startup %+v, tools %+v, idle RSS %d kB, total %v s", rep.Startup, rep.ToolsGET, rep.HubRSSIdleKB, rep.TotalSeconds)
 	}
+	// The default configuration: 10 HTTP servers and the stdio one, all up.
+	if rep.HubHTTPServers != 10 || rep.HubStdioServers != 1 || rep.HubServersUp != 11 {
+		t.Errorf("hub servers: %d HTTP + %d stdio, %d up; want 10 + 1, all up", rep.HubHTTPServers, rep.HubStdioServers, rep.HubServersUp)
+	}
+	checkScale(t, rep.Scale, scaleServers, scaleTools, 30*time.Millisecond)
 	// The baselines of the chosen scenarios are added; mcp-http is not.
 	want := map[string]bool{"direct-http": false, "rest-http": true, "direct-stdio": false, "rest-stdio": true}
 	got := map[string]int{}
@@ -109,13 +122,45 @@ func TestRunJSON(t *testing.T) {
 	}
 }
 
+// checkScale checks the scale phase's report: every tool of every server
+// listed, every server up, and figures that can be computed.
+func checkScale(t *testing.T, s *scaleReport, servers, tools int, listDelay time.Duration) {
+	t.Helper()
+	if s == nil {
+		t.Fatal("no scale phase in the report")
+	}
+	if s.Servers != servers || s.ToolsPerServer != tools || s.ListDelay != listDelay.String() {
+		t.Errorf("scale settings: %d servers × %d tools, delay %s", s.Servers, s.ToolsPerServer, s.ListDelay)
+	}
+	if s.ToolsListed != servers*tools || s.ServersUp != servers {
+		t.Errorf("the hub listed %d tools with %d servers up, want %d with %d", s.ToolsListed, s.ServersUp, servers*tools, servers)
+	}
+	// Causal bounds, not timings: nothing lists tools before the example
+	// server has waited out its delay.
+	delayMs := float64(listDelay.Milliseconds())
+	if s.DirectList.MedianMs < delayMs || len(s.DirectList.RunsMs) != 5 ||
+		s.DirectSession.MedianMs < delayMs || len(s.DirectSession.RunsMs) != 1 ||
+		s.Startup.MedianMs < delayMs || len(s.Startup.RunsMs) != 1 || s.Ready.MedianMs < s.Startup.MedianMs ||
+		s.QuietMs <= 0 || s.HubCPUMs < 0 || s.HubCPUQuietMs < s.HubCPUMs {
+		t.Errorf("scale times: direct %+v %+v, startup %+v, ready %+v, quiet %v ms, CPU %v/%v ms",
+			s.DirectSession, s.DirectList, s.Startup, s.Ready, s.QuietMs, s.HubCPUMs, s.HubCPUQuietMs)
+	}
+	if got := s.OverSlowestMs; got != s.Startup.MedianMs-s.DirectSession.MedianMs {
+		t.Errorf("over the slowest server: %v ms", got)
+	}
+	if s.ToolsGET.Requests != 20 || s.ToolsGET.P50us <= 0 || s.ToolsGET.Bytes < servers*tools*100 ||
+		s.HubRSSIdleKB <= 0 || s.HubRSSAnonIdleKB <= 0 {
+		t.Errorf("scale tools GET %+v, idle RSS %d kB", s.ToolsGET, s.HubRSSIdleKB)
+	}
+}
+
 // TestRunInterrupted cancels a run during its load, as Ctrl-C does, and
 // checks that it ends promptly with nothing left running.
 func TestRunInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes and puts load on them")
 	}
-	args := append(binaryFlags(t), "-d", "2s", "-warmup", "0s", "-n", "2", "-c", "2", "-scenarios", "rest-stdio")
+	args := append(binaryFlags(t), "-d", "2s", "-warmup", "0s", "-n", "2", "-c", "2", "-scenarios", "rest-stdio", "-http-servers", "2")
 	procs := newProcSet(newRunID())
 	interrupted := errors.New("interrupted by the test")
 	ctx, cancel := context.WithCancelCause(t.Context())
@@ -184,4 +229,136 @@ func (w *watchWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+// TestRunScaleInterrupted cancels a run during its scale phase and checks
+// that it ends promptly with nothing left running.
+func TestRunScaleInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	args := append(binaryFlags(t), "-d", "200ms", "-warmup", "0s", "-n", "1", "-c", "1", "-scenarios", "rest-http",
+		"-http-servers", "1", "-scale-servers", "20", "-scale-tools", "10", "-scale-list-delay", "0s")
+	procs := newProcSet(newRunID())
+	interrupted := errors.New("interrupted by the test")
+	ctx, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	// Cancelled once the scale phase's hub listed every tool: it, its
+	// example server and the call scenarios' processes are all running.
+	stderr := &watchWriter{match: "scale: run 1/1", onMatch: func() { cancel(interrupted) }}
+	start := time.Now()
+	err := run(ctx, args, &bytes.Buffer{}, stderr, procs)
+	if !errors.Is(err, interrupted) || strings.Contains(err.Error(), "cleanup") {
+		t.Fatalf("run: %v, want %v\nstderr:\n%s", err, interrupted, stderr.String())
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("run took %v to stop", took)
+	}
+	checkNothingLeft(t, procs.runID)
+}
+
+// TestConfigs loads the hub configurations the tool writes with the hub's
+// own loader.
+func TestConfigs(t *testing.T) {
+	dir := t.TempDir()
+	load := func(name, text string) *config.Config {
+		t.Helper()
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load([]string{f})
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, text)
+		}
+		return cfg
+	}
+	const url = "http://127.0.0.1:1/mcp"
+	cfg := load("calls.yaml", hubConfig(url, "/bin/example-server", 10))
+	var got []string
+	for _, s := range cfg.Servers {
+		got = append(got, s.Name+" "+string(s.Transport))
+		if s.Transport == config.TransportStreamableHTTP && s.Endpoint != url {
+			t.Errorf("%s: endpoint %q", s.Name, s.Endpoint)
+		}
+	}
+	want := []string{"http streamable-http"}
+	for i := 2; i <= 10; i++ {
+		want = append(want, "http"+strconv.Itoa(i)+" streamable-http")
+	}
+	if want = append(want, "stdio stdio"); !slices.Equal(got, want) {
+		t.Errorf("call scenarios' servers: %q, want %q", got, want)
+	}
+
+	cfg = load("scale.yaml", scaleConfig(url, 100))
+	if n := len(cfg.Servers); n != 100 || cfg.Servers[0].Name != "s001" || cfg.Servers[99].Name != "s100" {
+		t.Fatalf("scale servers: %d, %+v", n, cfg.Servers)
+	}
+	for _, s := range cfg.Servers {
+		if s.Transport != config.TransportStreamableHTTP || s.Endpoint != url {
+			t.Errorf("%s: %s %q", s.Name, s.Transport, s.Endpoint)
+		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.httpServers != 10 || !o.scale.on || o.scale.servers != 100 || o.scale.tools != 50 ||
+		o.scale.listDelay != 100*time.Millisecond || o.scale.runs != o.runs {
+		t.Errorf("defaults: %+v", o)
+	}
+	if _, err := parseFlags([]string{"-scale=false", "-scale-tools", "1"}, io.Discard); err != nil {
+		t.Errorf("-scale=false checks no scale flag: %v", err)
+	}
+	for _, args := range [][]string{
+		{"-http-servers", "0"},
+		{"-scale-servers", "0"},
+		{"-scale-servers", "1000"},
+		{"-scale-tools", "7"},
+		{"-scale-list-delay", "-1ms"},
+		{"-scale-tools-requests", "0"},
+		{"-scale-timeout", "0s"},
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+}
+
+// TestTable checks the lines the table prints for the servers and the
+// scale phase.
+func TestTable(t *testing.T) {
+	rep := &report{Started: time.Unix(0, 0), HubHTTPServers: 10, HubStdioServers: 1, HubServersUp: 11,
+		HubRSSIdleKB: 30 << 10, Scale: &scaleReport{
+			Servers: 100, ToolsPerServer: 50, ListDelay: "100ms", ToolsListed: 5000, ServersUp: 100,
+			DirectSession: startup{MedianMs: 104, RunsMs: []float64{104}}, DirectList: startup{MedianMs: 102, RunsMs: []float64{102}},
+			Startup: startup{MedianMs: 900, RunsMs: []float64{900}}, OverSlowestMs: 796, SumMs: 10400,
+			ToolsGET: toolsGET{Requests: 300, Bytes: 1935011, P50us: 600}, HubRSSIdleKB: 110 << 10,
+		}}
+	var out bytes.Buffer
+	if err := writeTable(&out, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"hub with 10 Streamable HTTP servers (http, http2 …: one example server) and 1 stdio:",
+		"hub RSS idle (quiet), 10 HTTP + 1 stdio servers up (11 ready), before load: 30.0 MB",
+		"scale: hub with 100 Streamable HTTP servers (s001 …: one example server) × 50 tools, tools/list delayed 100ms:",
+		"initialize + tools/list 104.0 ms",
+		"hub startup → first GET /mcp_hub/tools with all 5000 tools: 900.0 ms",
+		"= slowest server +796.0 ms (servers one after the other: ≥ 10400 ms)",
+		"GET /mcp_hub/tools with 5000 tools, 300 sequential (1935011 bytes): p50 600 µs",
+		"hub RSS idle, 100 servers up (of 100): 110.0 MB",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in:\n%s", want, out.String())
+		}
+	}
+	rep.Scale = nil
+	out.Reset()
+	if err := writeTable(&out, rep); err != nil || strings.Contains(out.String(), "scale:") {
+		t.Errorf("without a scale phase: %v\n%s", err, out.String())
+	}
 }

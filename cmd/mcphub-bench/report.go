@@ -25,14 +25,23 @@ type report struct {
 	Startup startup `json:"startup"`
 	// ToolsGET is the latency of GET /mcp_hub/tools, sequential.
 	ToolsGET toolsGET `json:"tools_get"`
-	// HubRSSIdleKB is the hub's VmRSS once both servers are up, before any
-	// load, and its two parts: anonymous memory (heap, stacks) and mapped
-	// files (mostly the binary's own pages).
+	// The hub's configuration: HubHTTPServers Streamable HTTP servers
+	// (http, http2 ..., all the one example server) and HubStdioServers
+	// stdio ones; HubServersUp is how many GET /mcp_hub/servers showed
+	// ready at the idle reading (all, or the run fails).
+	HubHTTPServers  int `json:"hub_http_servers"`
+	HubStdioServers int `json:"hub_stdio_servers"`
+	HubServersUp    int `json:"hub_servers_up"`
+	// HubRSSIdleKB is the hub's VmRSS once all its servers are up, before
+	// any load, and its two parts: anonymous memory (heap, stacks) and
+	// mapped files (mostly the binary's own pages).
 	HubRSSIdleKB     int64    `json:"hub_rss_idle_kb"`
 	HubRSSAnonIdleKB int64    `json:"hub_rss_anon_idle_kb"`
 	HubRSSFileIdleKB int64    `json:"hub_rss_file_idle_kb"`
 	Results          []result `json:"results"`
-	TotalSeconds     float64  `json:"total_seconds"`
+	// Scale is the scale phase (nil with -scale=false).
+	Scale        *scaleReport `json:"scale,omitempty"`
+	TotalSeconds float64      `json:"total_seconds"`
 }
 
 type machine struct {
@@ -53,6 +62,7 @@ type settings struct {
 	Scenarios   []string `json:"scenarios"`
 }
 
+// startup is a time measured once per run: the median and every run.
 type startup struct {
 	MedianMs float64   `json:"median_ms"`
 	RunsMs   []float64 `json:"runs_ms"`
@@ -176,12 +186,17 @@ func writeTable(w io.Writer, r *report) error {
 	fmt.Fprintf(&b, "method: each scenario %d× %s after a %s warm-up, runs interleaved across scenarios; median run (by calls/s) shown;\n"+
 		"        sequential (1 client) and %d concurrent clients; ratios are calls/s over the direct baseline measured in the same run\n",
 		s.Runs, s.Duration, s.Warmup, s.Concurrency)
-	fmt.Fprintf(&b, "\nhub startup → first GET /mcp_hub/tools with http__echo: %.1f ms (median of %s ms)\n",
+	fmt.Fprintf(&b, "\nhub with %d Streamable HTTP servers (http, http2 …: one example server) and %d stdio:\n",
+		r.HubHTTPServers, r.HubStdioServers)
+	fmt.Fprintf(&b, "hub startup → first GET /mcp_hub/tools with http__echo: %.1f ms (median of %s ms)\n",
 		r.Startup.MedianMs, joinFloats(r.Startup.RunsMs, 1))
-	fmt.Fprintf(&b, "GET /mcp_hub/tools, %d sequential (%d bytes): p50 %.0f µs, p90 %.0f µs, p99 %.0f µs\n",
-		r.ToolsGET.Requests, r.ToolsGET.Bytes, r.ToolsGET.P50us, r.ToolsGET.P90us, r.ToolsGET.P99us)
-	fmt.Fprintf(&b, "hub RSS idle (both servers up, before load): %.1f MB (anonymous %.1f MB, files %.1f MB)\n\n",
-		float64(r.HubRSSIdleKB)/1024, float64(r.HubRSSAnonIdleKB)/1024, float64(r.HubRSSFileIdleKB)/1024)
+	writeToolsGET(&b, "", r.ToolsGET)
+	fmt.Fprintf(&b, "hub RSS idle (quiet), %d HTTP + %d stdio servers up (%d ready), before load: %s\n",
+		r.HubHTTPServers, r.HubStdioServers, r.HubServersUp, rss(r.HubRSSIdleKB, r.HubRSSAnonIdleKB, r.HubRSSFileIdleKB))
+	if r.Scale != nil {
+		writeScale(&b, r.Scale)
+	}
+	b.WriteString("\n")
 
 	// Numbers align right; the names are padded to one width, so that they
 	// read as left-aligned.
@@ -216,6 +231,32 @@ func writeTable(w io.Writer, r *report) error {
 	fmt.Fprintf(&b, "total runtime: %.1f s\n", r.TotalSeconds)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func writeToolsGET(b *strings.Builder, what string, g toolsGET) {
+	fmt.Fprintf(b, "GET /mcp_hub/tools%s, %d sequential (%d bytes): p50 %.0f µs, p90 %.0f µs, p99 %.0f µs\n",
+		what, g.Requests, g.Bytes, g.P50us, g.P90us, g.P99us)
+}
+
+func rss(total, anon, file int64) string {
+	return fmt.Sprintf("%.1f MB (anonymous %.1f MB, files %.1f MB)", float64(total)/1024, float64(anon)/1024, float64(file)/1024)
+}
+
+// writeScale prints the scale phase.
+func writeScale(b *strings.Builder, s *scaleReport) {
+	fmt.Fprintf(b, "\nscale: hub with %d Streamable HTTP servers (s001 …: one example server) × %d tools, tools/list delayed %s:\n",
+		s.Servers, s.ToolsPerServer, s.ListDelay)
+	fmt.Fprintf(b, "example server alone (mcp-go client): initialize + tools/list %.1f ms (median of %s), tools/list %.1f ms (median of %d)\n",
+		s.DirectSession.MedianMs, joinFloats(s.DirectSession.RunsMs, 1), s.DirectList.MedianMs, len(s.DirectList.RunsMs))
+	fmt.Fprintf(b, "hub startup → first GET /mcp_hub/tools with all %d tools: %.1f ms (median of %s ms; CPU meanwhile: hub %.0f ms, example server %.0f ms)\n",
+		s.Servers*s.ToolsPerServer, s.Startup.MedianMs, joinFloats(s.Startup.RunsMs, 1), s.HubCPUMs, s.ExampleCPUMs)
+	fmt.Fprintf(b, "  = slowest server %+.1f ms (servers one after the other: ≥ %.0f ms); all servers ready: %.1f ms (median)\n",
+		s.OverSlowestMs, s.SumMs, s.Ready.MedianMs)
+	fmt.Fprintf(b, "hub busy until %.0f ms after its start (then < 10%% of a core over 250 ms), %.0f ms of CPU by then\n",
+		s.QuietMs, s.HubCPUQuietMs)
+	writeToolsGET(b, fmt.Sprintf(" with %d tools", s.ToolsListed), s.ToolsGET)
+	fmt.Fprintf(b, "hub RSS idle, %d servers up (of %d): %s\n", s.ServersUp, s.Servers,
+		rss(s.HubRSSIdleKB, s.HubRSSAnonIdleKB, s.HubRSSFileIdleKB))
 }
 
 func orUnknown(s string) string {

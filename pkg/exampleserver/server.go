@@ -10,6 +10,7 @@ package exampleserver
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -45,6 +46,8 @@ type Option func(*config)
 
 type config struct {
 	extraTools int
+	scaleTools int           // WithScaleTools (scale.go)
+	listDelay  time.Duration // WithListDelay (scale.go)
 	pageSize   int
 	logger     *slog.Logger
 	serverOpts []server.ServerOption
@@ -109,6 +112,8 @@ func New(opts ...Option) *server.MCPServer {
 	s := server.NewMCPServer(Name, Version, sopts...)
 	ex := &example{srv: s, notes: newNotes(), runtime: map[string]bool{}}
 	ex.addTools(c.extraTools)
+	ex.addScaleTools(c.scaleTools)
+	delayListTools(s, c.listDelay)
 	ex.addResources()
 	ex.addPrompts()
 	return s
