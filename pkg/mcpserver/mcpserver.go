@@ -15,7 +15,6 @@ package mcpserver
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,30 +122,52 @@ func (s *Server) Start() {
 	}()
 }
 
-// follow resyncs on every event that can change what an endpoint offers.
-// A lagging subscription only means many changes: resync and resubscribe.
+// follow resyncs on events that can change what an endpoint offers. The
+// events queued meanwhile are taken together and cost one sync: a start
+// of many servers sends several per server, and each sync looks at every
+// endpoint. A lagging subscription only means many changes: resync and
+// resubscribe.
 func (s *Server) follow(ctx context.Context, sub *events.Subscription) {
 	defer close(s.done)
 	defer func() { sub.Close() }()
 	for {
+		var ev events.Event
+		var ok bool
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-sub.C():
-			if !ok {
-				if !sub.Lagged() {
-					return // the bus closed: the hub is stopping
-				}
-				sub = s.hub.Events().Subscribe(s.hub.Events().LastID(), 256)
-				s.sync()
+		case ev, ok = <-sub.C():
+		}
+		dirty := false
+		for ok {
+			dirty = dirty || changesOffer(ev)
+			select {
+			case ev, ok = <-sub.C():
 				continue
+			default:
 			}
-			switch ev.Type {
-			case events.ToolsChanged, events.ResourcesChanged, events.PromptsChanged, events.ConfigReloaded:
-				s.sync()
+			break
+		}
+		if dirty {
+			s.sync()
+		}
+		if !ok {
+			if !sub.Lagged() {
+				return // the bus closed: the hub is stopping
 			}
+			sub = s.hub.Events().Subscribe(s.hub.Events().LastID(), 256)
+			s.sync()
 		}
 	}
+}
+
+// changesOffer reports whether an event can change what endpoints offer.
+func changesOffer(ev events.Event) bool {
+	switch ev.Type {
+	case events.ToolsChanged, events.ResourcesChanged, events.PromptsChanged, events.ConfigReloaded:
+		return true
+	}
+	return false
 }
 
 // Stop ends every session and the follower. It waits until ctx ends for
@@ -321,19 +342,16 @@ type endpoint struct {
 	sessions sessions
 	// served is the tool names registered with mcp-go (tools as it was
 	// last published): the fast path answers for no other.
-	served atomic.Pointer[map[string]fingerprint]
+	served atomic.Pointer[map[string]mark]
 	// listing is the tools/list answer the fast path gives (nil: mcp-go's).
 	listing atomic.Pointer[toolListing]
 
 	mu        sync.Mutex // serialises update
-	tools     map[string]fingerprint
-	resources map[string]fingerprint
-	templates map[string]fingerprint
-	prompts   map[string]fingerprint
+	tools     map[string]mark
+	resources map[string]mark
+	templates map[string]mark
+	prompts   map[string]mark
 }
-
-// fingerprint identifies what was registered for a name.
-type fingerprint [sha256.Size]byte
 
 func (ep *endpoint) path() string {
 	if ep.key == "" {
@@ -345,8 +363,8 @@ func (ep *endpoint) path() string {
 func (s *Server) newEndpoint(key string, sc scope) *endpoint {
 	ep := &endpoint{
 		key: key, srv: s,
-		tools: map[string]fingerprint{}, resources: map[string]fingerprint{},
-		templates: map[string]fingerprint{}, prompts: map[string]fingerprint{},
+		tools: map[string]mark{}, resources: map[string]mark{},
+		templates: map[string]mark{}, prompts: map[string]mark{},
 	}
 	ep.scopeP.Store(&sc)
 	name := "mcphub"
@@ -397,28 +415,4 @@ func (ep *endpoint) update(snap *catalog.Snapshot, needsApproval func(catalog.To
 	}
 	ep.updateResources(snap, sc)
 	ep.updatePrompts(snap, sc)
-}
-
-// fingerprintOf hashes the parts of an item its registration depends on.
-func fingerprintOf(parts ...[]byte) fingerprint {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write(p)
-		h.Write([]byte{0})
-	}
-	var f fingerprint
-	h.Sum(f[:0])
-	return f
-}
-
-// removed lists the names registered but no longer wanted.
-func removed(have map[string]fingerprint, want map[string]bool) []string {
-	var out []string
-	for name := range have {
-		if !want[name] {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out
 }

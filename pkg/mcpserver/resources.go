@@ -16,7 +16,7 @@ import (
 // owning server by the hub.
 func (ep *endpoint) updateResources(snap *catalog.Snapshot, sc scope) {
 	want := map[string]bool{}
-	next := map[string]fingerprint{}
+	next := make(map[string]mark, len(ep.resources))
 	var add []server.ServerResource
 	for _, r := range snap.Resources() { // sorted by server
 		if !sc.hasServer(r.Server) || want[r.URI] {
@@ -24,10 +24,11 @@ func (ep *endpoint) updateResources(snap *catalog.Snapshot, sc scope) {
 			// which is where reads go.
 			continue
 		}
-		fp := fingerprintOf([]byte(r.Server), r.Raw)
+		old, had := ep.resources[r.URI]
+		m, changed := remark(old, had, r.Server, "", false, r.Raw)
 		want[r.URI] = true
-		next[r.URI] = fp
-		if old, ok := ep.resources[r.URI]; ok && old == fp {
+		next[r.URI] = m
+		if !changed {
 			continue
 		}
 		var mr mcp.Resource
@@ -47,24 +48,32 @@ func (ep *endpoint) updateResources(snap *catalog.Snapshot, sc scope) {
 	ep.resources = next
 
 	// Templates: mcp-go can only replace the whole set, so any change does.
-	nextT := map[string]fingerprint{}
-	var templates []server.ServerResourceTemplate
+	nextT := make(map[string]mark, len(ep.templates))
+	var kept []catalog.ResourceTemplate
 	for _, t := range snap.ResourceTemplates() {
 		if !sc.hasServer(t.Server) {
 			continue
 		}
+		key := t.Server + "\x00" + t.URITemplate
+		old, had := ep.templates[key]
+		nextT[key], _ = remark(old, had, t.Server, "", false, t.Raw)
+		kept = append(kept, t)
+	}
+	same := sameMarks(ep.templates, nextT)
+	ep.templates = nextT
+	if same {
+		return
+	}
+	var templates []server.ServerResourceTemplate
+	for _, t := range kept {
 		var mt mcp.ResourceTemplate
 		if err := json.Unmarshal(t.Raw, &mt); err != nil || mt.URITemplate == nil {
 			ep.srv.log.Warn("resource template not served over MCP", "endpoint", ep.path(), "server", t.Server, "template", t.URITemplate, "err", err)
 			continue
 		}
-		nextT[t.Server+"\x00"+t.URITemplate] = fingerprintOf([]byte(t.Server), t.Raw)
 		templates = append(templates, server.ServerResourceTemplate{Template: mt, Handler: ep.readResource})
 	}
-	if !sameFingerprints(ep.templates, nextT) {
-		ep.mcp.SetResourceTemplates(templates...)
-		ep.templates = nextT
-	}
+	ep.mcp.SetResourceTemplates(templates...)
 }
 
 func (ep *endpoint) readResource(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
@@ -85,16 +94,17 @@ func (ep *endpoint) readResource(ctx context.Context, req mcp.ReadResourceReques
 // updatePrompts registers the scope's prompts under their exported names.
 func (ep *endpoint) updatePrompts(snap *catalog.Snapshot, sc scope) {
 	want := map[string]bool{}
-	next := map[string]fingerprint{}
+	next := make(map[string]mark, len(ep.prompts))
 	var add []server.ServerPrompt
 	for _, p := range snap.Prompts() {
 		if !sc.hasServer(p.Server) {
 			continue
 		}
-		fp := fingerprintOf([]byte(p.Server), []byte(p.Name), p.Raw)
+		old, had := ep.prompts[p.Exported]
+		m, changed := remark(old, had, p.Server, p.Name, false, p.Raw)
 		want[p.Exported] = true
-		next[p.Exported] = fp
-		if old, ok := ep.prompts[p.Exported]; ok && old == fp {
+		next[p.Exported] = m
+		if !changed {
 			continue
 		}
 		var mp mcp.Prompt
@@ -130,16 +140,4 @@ func (ep *endpoint) getPrompt(ctx context.Context, req mcp.GetPromptRequest) (*m
 		return nil, fmt.Errorf("server %s: prompts/get result: %w", res.Server, err)
 	}
 	return out, nil
-}
-
-func sameFingerprints(a, b map[string]fingerprint) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

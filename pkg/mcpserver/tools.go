@@ -21,31 +21,34 @@ import (
 // removes those that are gone. A tool mcp-go would refuse is skipped and
 // logged, never a panic (AddTools panics on bad x-mcp-header annotations).
 func (ep *endpoint) updateTools(snap *catalog.Snapshot, sc scope, needsApproval func(catalog.Tool) bool) {
-	want := map[string]bool{}
+	tools := scopeTools(snap, sc)
+	if ep.toolsUnchanged(tools, sc, needsApproval) {
+		return // the common case: a sync for another endpoint's change
+	}
 	var add []server.ServerTool
-	var listed []listedTool
-	next := map[string]fingerprint{}
-	for _, t := range snap.Tools() {
+	listed := make([]listedTool, 0, len(ep.tools))
+	next := make(map[string]mark, len(ep.tools))
+	for _, t := range tools {
 		if !sc.keepsTool(&t) {
 			continue
 		}
 		gated := needsApproval(t)
-		fp := fingerprintOf([]byte(t.Server), []byte(t.Name), t.Raw, t.InputSchema, []byte(fmt.Sprint(gated)))
-		want[t.Exported] = true
+		old, had := ep.tools[t.Exported]
+		m, changed := remark(old, had, t.Server, t.Name, gated, t.Raw, t.InputSchema)
 		listed = append(listed, listedTool{tool: t, gated: gated})
-		if old, ok := ep.tools[t.Exported]; ok && old == fp {
-			next[t.Exported] = fp
+		next[t.Exported] = m
+		if !changed {
 			continue
 		}
 		mt, err := toMCPTool(t, gated)
 		if err != nil {
 			ep.srv.log.Warn("tool not served over MCP", "endpoint", ep.path(), "server", t.Server, "tool", t.Name, "err", err)
+			delete(next, t.Exported)
 			continue
 		}
 		add = append(add, server.ServerTool{Tool: mt, Handler: ep.callTool})
-		next[t.Exported] = fp
 	}
-	if gone := removed(ep.tools, want); len(gone) > 0 {
+	if gone := removed(ep.tools, next); len(gone) > 0 {
 		ep.mcp.DeleteTools(gone...)
 	}
 	if len(add) > 0 {
@@ -59,9 +62,50 @@ func (ep *endpoint) updateTools(snap *catalog.Snapshot, sc scope, needsApproval 
 	ep.listing.Store(&toolListing{tools: listed})
 }
 
+// toolsUnchanged reports whether the endpoint registered exactly these
+// tools, from the same bytes: then there is nothing to do, not even to
+// allocate.
+func (ep *endpoint) toolsUnchanged(tools []catalog.Tool, sc scope, needsApproval func(catalog.Tool) bool) bool {
+	if ep.listing.Load() == nil {
+		return false // never listed
+	}
+	n := 0
+	for _, t := range tools {
+		if !sc.keepsTool(&t) {
+			continue
+		}
+		n++
+		old, had := ep.tools[t.Exported]
+		if !had || old.server != t.Server || old.name != t.Name || old.big != [2]bytesID{idOf(t.Raw), idOf(t.InputSchema)} ||
+			old.flag != needsApproval(t) {
+			return false
+		}
+	}
+	return n == len(ep.tools)
+}
+
+// scopeTools is the catalog's tools an endpoint of sc may serve: a
+// server's or a group's endpoint looks only at its servers' tools.
+func scopeTools(snap *catalog.Snapshot, sc scope) []catalog.Tool {
+	switch len(sc.servers) {
+	case 0:
+		if sc.servers == nil {
+			return snap.Tools()
+		}
+		return nil
+	case 1:
+		return snap.ServerTools(sc.servers[0])
+	}
+	var out []catalog.Tool
+	for _, s := range sc.servers {
+		out = append(out, snap.ServerTools(s)...)
+	}
+	return out
+}
+
 // addTools registers tools, isolating any that mcp-go panics on despite
 // the checks in toMCPTool.
-func (ep *endpoint) addTools(tools []server.ServerTool, registered map[string]fingerprint) {
+func (ep *endpoint) addTools(tools []server.ServerTool, registered map[string]mark) {
 	if safeAdd(ep.mcp, tools) == nil {
 		return
 	}
