@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -49,22 +50,27 @@ func slowExample(t *testing.T) (url string, release func()) {
 	return ts.URL + "/mcp", release
 }
 
-// readyz gets /readyz and checks the answer's shape.
+// readyz gets /readyz once (readiness may change between two requests)
+// and checks the answer's shape.
 func (e *env) readyz(t *testing.T) (status int, m map[string]any) {
 	t.Helper()
 	r := e.do(t, http.MethodGet, "/readyz", nil)
+	if r.status != http.StatusOK && r.status != http.StatusServiceUnavailable {
+		t.Fatalf("GET /readyz: %d %s, want 200 or 503", r.status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("GET /readyz: Content-Type %q", ct)
+	}
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("GET /readyz: %d %s: %v", r.status, r.body, err)
+	}
 	if r.status == http.StatusOK {
-		e.json(t, http.MethodGet, "/readyz", "", http.StatusOK, &m)
 		wantKeys(t, m, "ready")
 		if m["ready"] != true {
 			t.Errorf("200 with ready = %#v", m["ready"])
 		}
 		return r.status, m
 	}
-	if r.status != http.StatusServiceUnavailable {
-		t.Fatalf("GET /readyz: %d %s, want 200 or 503", r.status, r.body)
-	}
-	e.json(t, http.MethodGet, "/readyz", "", r.status, &m)
 	wantKeys(t, m, "success", "error")
 	return r.status, m
 }
