@@ -35,7 +35,15 @@ func Build(servers []ServerCatalog, sep string) *Snapshot {
 	resources := make([]Resource, 0, nRes)
 	templates := make([]ResourceTemplate, 0, nTmpl)
 	prompts := make([]Prompt, 0, nPrompts)
-	for i := range servers {
+	// In server order: when each server's lists are sorted already (as a
+	// caller that rebuilds often keeps them), so is their concatenation,
+	// and sortUnique only checks it.
+	order := make([]int, len(servers))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(servers[a].Server, servers[b].Server) })
+	for _, i := range order {
 		sc := &servers[i]
 		for _, t := range sc.Tools {
 			t.Server = sc.Server
@@ -168,8 +176,16 @@ func nameIndex(exported []string, pairs []QualifiedName, sep string) map[string]
 // sortUnique returns v sorted by cmpFn, without later elements that are the
 // same item. It sorts indexes rather than the structs themselves: swapping
 // 128-byte structs full of pointers costs GC write barriers on every move,
-// which made sorting the bulk of Build.
+// which made sorting the bulk of Build. A v that is sorted and unique
+// already is returned as it is (Build's callers keep lists sorted).
 func sortUnique[T any](v []T, cmpFn func(a, b *T) int, same func(a, b *T) bool) []T {
+	sorted := true
+	for i := 1; i < len(v) && sorted; i++ {
+		sorted = cmpFn(&v[i-1], &v[i]) < 0 && !same(&v[i-1], &v[i])
+	}
+	if sorted {
+		return v
+	}
 	order := make([]int32, len(v))
 	for i := range order {
 		order[i] = int32(i)

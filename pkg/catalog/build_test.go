@@ -371,6 +371,17 @@ func TestBuildRandomNames(t *testing.T) {
 		if !reflect.DeepEqual(s, Build(servers, sep)) {
 			t.Fatal("two builds of one input differ")
 		}
+		// Lists sorted as a snapshot holds them take Build's fast path
+		// (no sort) and must give the same snapshot.
+		sorted := slices.Clone(servers)
+		for i := range sorted {
+			sorted[i].Tools = slices.Clone(sorted[i].Tools)
+			slices.SortFunc(sorted[i].Tools, func(a, b Tool) int { return compareItems("", "", a.Name, b.Name, a.Raw, b.Raw) })
+		}
+		slices.Reverse(sorted)
+		if !reflect.DeepEqual(s, Build(sorted, sep)) {
+			t.Fatal("a build of sorted lists differs")
+		}
 		if t.Failed() {
 			t.Fatalf("round %d, sep %q: %+v", round, sep, servers)
 		}

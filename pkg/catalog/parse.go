@@ -19,7 +19,38 @@ var ErrMalformed = errors.New("malformed list result")
 // ErrMalformed and name the offending item. ParseResources,
 // ParseResourceTemplates and ParsePrompts work the same way.
 func ParseTools(server string, raw json.RawMessage) (tools []Tool, nextCursor string, err error) {
-	return parsePage(server, raw, "tools", func(f members, item json.RawMessage) (Tool, error) {
+	return parsePage(server, raw, "tools", decodeTool(server))
+}
+
+// ParseToolList decodes tools already split into items, as a client that
+// fetched every page of tools/list holds them. Unlike ParseTools, an item
+// that is malformed is left out and reported (wrapping ErrMalformed and
+// naming it), so that one bad tool does not hide the rest of its server.
+// The tools keep the items' bytes as their Raw rather than copies: callers
+// hand the items over and must not modify them afterwards.
+// ParseResourceList, ParseResourceTemplateList and ParsePromptList work the
+// same way.
+func ParseToolList(server string, items []json.RawMessage) ([]Tool, []error) {
+	return parseItems(server, items, "tools", decodeTool(server))
+}
+
+// ParseResourceList decodes resources already split into items, like ParseToolList.
+func ParseResourceList(server string, items []json.RawMessage) ([]Resource, []error) {
+	return parseItems(server, items, "resources", decodeResource(server))
+}
+
+// ParseResourceTemplateList decodes resource templates already split into items, like ParseToolList.
+func ParseResourceTemplateList(server string, items []json.RawMessage) ([]ResourceTemplate, []error) {
+	return parseItems(server, items, "resourceTemplates", decodeResourceTemplate(server))
+}
+
+// ParsePromptList decodes prompts already split into items, like ParseToolList.
+func ParsePromptList(server string, items []json.RawMessage) ([]Prompt, []error) {
+	return parseItems(server, items, "prompts", decodePrompt(server))
+}
+
+func decodeTool(server string) func(members, json.RawMessage) (Tool, error) {
+	return func(f members, item json.RawMessage) (Tool, error) {
 		name, err := f.required("name")
 		if err != nil {
 			return Tool{}, err
@@ -29,39 +60,51 @@ func ParseTools(server string, raw json.RawMessage) (tools []Tool, nextCursor st
 			return Tool{}, err
 		}
 		return Tool{Server: server, Name: name, Description: desc, InputSchema: f["inputSchema"], Raw: item}, nil
-	})
+	}
 }
 
-// ParseResources decodes a page of resources/list, like ParseTools.
-func ParseResources(server string, raw json.RawMessage) (resources []Resource, nextCursor string, err error) {
-	return parsePage(server, raw, "resources", func(f members, item json.RawMessage) (Resource, error) {
+func decodeResource(server string) func(members, json.RawMessage) (Resource, error) {
+	return func(f members, item json.RawMessage) (Resource, error) {
 		uri, err := f.required("uri")
 		if err != nil {
 			return Resource{}, err
 		}
 		name, err := f.str("name")
 		return Resource{Server: server, URI: uri, Name: name, Raw: item}, err
-	})
+	}
 }
 
-// ParseResourceTemplates decodes a page of resources/templates/list, like ParseTools.
-func ParseResourceTemplates(server string, raw json.RawMessage) (templates []ResourceTemplate, nextCursor string, err error) {
-	return parsePage(server, raw, "resourceTemplates", func(f members, item json.RawMessage) (ResourceTemplate, error) {
+func decodeResourceTemplate(server string) func(members, json.RawMessage) (ResourceTemplate, error) {
+	return func(f members, item json.RawMessage) (ResourceTemplate, error) {
 		tmpl, err := f.required("uriTemplate")
 		if err != nil {
 			return ResourceTemplate{}, err
 		}
 		name, err := f.str("name")
 		return ResourceTemplate{Server: server, URITemplate: tmpl, Name: name, Raw: item}, err
-	})
+	}
+}
+
+func decodePrompt(server string) func(members, json.RawMessage) (Prompt, error) {
+	return func(f members, item json.RawMessage) (Prompt, error) {
+		name, err := f.required("name")
+		return Prompt{Server: server, Name: name, Raw: item}, err
+	}
+}
+
+// ParseResources decodes a page of resources/list, like ParseTools.
+func ParseResources(server string, raw json.RawMessage) (resources []Resource, nextCursor string, err error) {
+	return parsePage(server, raw, "resources", decodeResource(server))
+}
+
+// ParseResourceTemplates decodes a page of resources/templates/list, like ParseTools.
+func ParseResourceTemplates(server string, raw json.RawMessage) (templates []ResourceTemplate, nextCursor string, err error) {
+	return parsePage(server, raw, "resourceTemplates", decodeResourceTemplate(server))
 }
 
 // ParsePrompts decodes a page of prompts/list, like ParseTools.
 func ParsePrompts(server string, raw json.RawMessage) (prompts []Prompt, nextCursor string, err error) {
-	return parsePage(server, raw, "prompts", func(f members, item json.RawMessage) (Prompt, error) {
-		name, err := f.required("name")
-		return Prompt{Server: server, Name: name, Raw: item}, err
-	})
+	return parsePage(server, raw, "prompts", decodePrompt(server))
 }
 
 // members is a decoded JSON object. Items are read through a map rather than
@@ -74,11 +117,29 @@ type members map[string]json.RawMessage
 func (m members) str(key string) (string, error) {
 	var s string
 	if v, ok := m[key]; ok {
+		if s, ok := plainString(v); ok {
+			return s, nil
+		}
 		if err := json.Unmarshal(v, &s); err != nil {
 			return "", fmt.Errorf("%q: %v", key, err)
 		}
 	}
 	return s, nil
+}
+
+// plainString decodes a JSON string of printable ASCII without escapes,
+// the common case, as json.Unmarshal would; ok is false for anything else.
+func plainString(v json.RawMessage) (s string, ok bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	body := v[1 : len(v)-1]
+	for _, c := range body {
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(body), true
 }
 
 // required is str for a member that must be a non-empty string.
@@ -131,20 +192,56 @@ func parsePage[T any](server string, raw json.RawMessage, key string, decode fun
 	}
 	out := make([]T, 0, len(items))
 	for i, item := range items {
-		var f members
-		if firstByte(item) != '{' {
-			return fail("%s[%d]: want an object, got %.32s", key, i, item)
-		}
-		if err := json.Unmarshal(item, &f); err != nil {
-			return fail("%s[%d]: %v", key, i, err)
-		}
-		v, err := decode(f, item)
+		v, err := parseItem(item, decode)
 		if err != nil {
 			return fail("%s[%d]: %v", key, i, err)
 		}
 		out = append(out, v)
 	}
 	return out, cursor, nil
+}
+
+// parseItems decodes items one by one, leaving out and reporting those that
+// are malformed.
+func parseItems[T any](server string, items []json.RawMessage, key string, decode func(f members, item json.RawMessage) (T, error)) ([]T, []error) {
+	out := make([]T, 0, len(items))
+	var problems []error
+	for i, item := range items {
+		v, err := parseItem(trimSpace(item), decode)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%w: server %q: %s[%d]: %v", ErrMalformed, server, key, i, err))
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, problems
+}
+
+// parseItem decodes one item, which must be an object.
+func parseItem[T any](item json.RawMessage, decode func(f members, item json.RawMessage) (T, error)) (T, error) {
+	var f members
+	if firstByte(item) != '{' {
+		var zero T
+		return zero, fmt.Errorf("want an object, got %.32s", item)
+	}
+	if err := json.Unmarshal(item, &f); err != nil {
+		var zero T
+		return zero, err
+	}
+	return decode(f, item)
+}
+
+// trimSpace cuts JSON whitespace from both ends of b, as a decoder does
+// around a value.
+func trimSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // firstByte returns the first non-whitespace byte of b, or 0.

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -114,5 +115,78 @@ func TestParseOtherLists(t *testing.T) {
 	}
 	if _, _, err := ParsePrompts("s", []byte(`{"tools":[]}`)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("wrong list: err = %v", err)
+	}
+}
+
+// TestParseToolList: items already split are decoded one by one; a
+// malformed one is left out and reported by index, the rest kept, each
+// tool's Raw being its item.
+func TestParseToolList(t *testing.T) {
+	items := []json.RawMessage{
+		json.RawMessage(`{"name":"echo","description":"says it back","inputSchema":` + schema + `}`),
+		json.RawMessage(`7`),
+		json.RawMessage(" {\"name\":\"spaced\"}\n"),
+		json.RawMessage(`{"description":"no name"}`),
+		json.RawMessage(`{"name":"a","NAME":"b"}`),
+		json.RawMessage(`{"name":"bad","description":{}}`),
+		json.RawMessage(`null`),
+		json.RawMessage(`{"name":`),
+	}
+	tools, problems := ParseToolList("srv", items)
+	var names []string
+	for _, tl := range tools {
+		names = append(names, tl.Name)
+		if tl.Server != "srv" || tl.Exported != "" {
+			t.Errorf("tool %+v", tl)
+		}
+	}
+	if strings.Join(names, " ") != "echo spaced a" {
+		t.Errorf("tools %q, want echo spaced a", names)
+	}
+	if string(tools[0].InputSchema) != schema || string(tools[0].Raw) != string(items[0]) || tools[0].Description != "says it back" {
+		t.Errorf("echo = %+v", tools[0])
+	}
+	if string(tools[1].Raw) != `{"name":"spaced"}` {
+		t.Errorf("Raw %q: want the item without surrounding whitespace", tools[1].Raw)
+	}
+	want := []string{"tools[1]: want an object", `tools[3]: missing or empty "name"`, `tools[5]: "description"`, "tools[6]: want an object", "tools[7]:"}
+	if len(problems) != len(want) {
+		t.Fatalf("problems %v, want %d", problems, len(want))
+	}
+	for i, err := range problems {
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), want[i]) || !strings.Contains(err.Error(), `"srv"`) {
+			t.Errorf("problem %v, want ErrMalformed naming the server and containing %q", err, want[i])
+		}
+	}
+
+	res, problems := ParseResourceList("s", []json.RawMessage{json.RawMessage(`{"uri":"file:///a","name":"a"}`), json.RawMessage(`{"name":"no uri"}`)})
+	if len(res) != 1 || res[0].URI != "file:///a" || len(problems) != 1 {
+		t.Errorf("resources %+v, problems %v", res, problems)
+	}
+	tmpl, problems := ParseResourceTemplateList("s", []json.RawMessage{json.RawMessage(`{"uriTemplate":"file:///{p}","name":"t"}`)})
+	if len(tmpl) != 1 || tmpl[0].URITemplate != "file:///{p}" || len(problems) != 0 {
+		t.Errorf("templates %+v, problems %v", tmpl, problems)
+	}
+	prompts, problems := ParsePromptList("s", []json.RawMessage{json.RawMessage(`{"name":"greet"}`), json.RawMessage(`[]`)})
+	if len(prompts) != 1 || prompts[0].Name != "greet" || len(problems) != 1 {
+		t.Errorf("prompts %+v, problems %v", prompts, problems)
+	}
+}
+
+// TestPlainString: the fast path decodes exactly as encoding/json does,
+// and leaves everything else to it.
+func TestPlainString(t *testing.T) {
+	for _, in := range []string{`""`, `"abc def"`, `"a\"b"`, `"a\\b"`, `"\u00e9"`, `"é"`, "\"a\tb\"", `"<b> & </b>"`, "\"\xff\""} {
+		var want string
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			continue // not a JSON string; members never holds one
+		}
+		got, ok := plainString(json.RawMessage(in))
+		if ok && got != want {
+			t.Errorf("plainString(%s) = %q, json.Unmarshal %q", in, got, want)
+		}
+		if s, err := (members{"k": json.RawMessage(in)}).str("k"); err != nil || s != want {
+			t.Errorf("str(%s) = %q, %v, want %q", in, s, err, want)
+		}
 	}
 }

@@ -35,6 +35,7 @@ func hubDefaults() *Config {
 		Expose:              ExposeAll,
 		MaxConcurrentStarts: DefaultMaxConcurrentStarts,
 		Limits:              Limits{MaxBodyBytes: DefaultMaxBodyBytes, ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: DefaultIdleTimeout},
+		scrub:               new(scrubCache),
 	}
 }
 

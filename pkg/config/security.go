@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -323,17 +324,68 @@ func RedactEndpoint(endpoint string) string {
 }
 
 // Scrub replaces, in text, every secret the servers' configuration holds
-// (endpoint passwords and query values, header and env values) with
-// "<redacted>", and each endpoint with its RedactEndpoint form. It is for
-// error text that may quote a request: an endpoint with a key in its query
-// string ends up in transport errors. Values shorter than 4 bytes are left
-// alone: replacing them would mangle ordinary words.
+// (endpoint passwords and query values, header and env values, values
+// placeholders produced) with "<redacted>", and each endpoint with its
+// RedactEndpoint form (with those values hidden in it too). It is for error
+// text that may quote a request: an endpoint with a key in its query string
+// ends up in transport errors. Values shorter than 4 bytes are left alone:
+// replacing them would mangle ordinary words. Where secrets overlap, the
+// longest is replaced whole.
+//
+// It runs for every log record and status event, so what it replaces is
+// worked out once per Config, on first use: treat a Config as read-only
+// once it is in use.
 func (c *Config) Scrub(text string) string {
+	if text == "" {
+		return text
+	}
+	if r := c.scrubber().r; r != nil {
+		return r.Replace(text)
+	}
+	return text
+}
+
+// scrubCache holds what Scrub replaces. Config points to one (hubDefaults
+// allocates it) rather than holding it, so that copying a Config copies no
+// lock; copies share it, which is why a scrubber records the server list it
+// was built from.
+type scrubCache struct{ p atomic.Pointer[scrubber] }
+
+type scrubber struct {
+	servers []Server          // the list it was built from, compared by identity
+	r       *strings.Replacer // nil: nothing to replace
+}
+
+// scrubber returns the replacer of c's servers, building it the first time
+// (and again if c.Servers is no longer the list it was built from: a copy
+// of c given other servers).
+func (c *Config) scrubber() *scrubber {
+	if c.scrub != nil {
+		if s := c.scrub.p.Load(); s != nil && sameList(s.servers, c.Servers) {
+			return s
+		}
+	}
+	s := &scrubber{servers: c.Servers, r: scrubReplacer(c.Servers)}
+	if c.scrub != nil {
+		c.scrub.p.Store(s)
+	}
+	return s
+}
+
+// sameList reports whether a and b are the same slice (not equal ones).
+func sameList(a, b []Server) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// scrubReplacer builds Scrub's replacer for servers, or nil if there is
+// nothing to replace.
+func scrubReplacer(servers []Server) *strings.Replacer {
 	var pairs []string
-	for _, s := range c.Servers {
+	for i := range servers {
+		s := &servers[i]
 		if s.Endpoint != "" {
 			if r := RedactEndpoint(s.Endpoint); r != s.Endpoint {
-				pairs = append(pairs, s.Endpoint, r)
+				pairs = append(pairs, s.Endpoint, s.Hide(r))
 			}
 			if u, err := url.Parse(s.Endpoint); err == nil {
 				if pw, ok := u.User.Password(); ok {
@@ -348,20 +400,37 @@ func (c *Config) Scrub(text string) string {
 				}
 			}
 		}
-		for _, v := range s.Headers {
-			pairs = appendSecret(pairs, v)
+		for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
+			pairs = appendSecret(pairs, s.Headers[k])
 		}
-		for _, v := range s.Env {
-			pairs = appendSecret(pairs, v)
+		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+			pairs = appendSecret(pairs, s.Env[k])
 		}
 		for _, v := range s.secrets {
 			pairs = appendSecret(pairs, v)
 		}
 	}
 	if len(pairs) == 0 {
-		return text
+		return nil
 	}
-	return strings.NewReplacer(pairs...).Replace(text)
+	// Longest first, each value once: the replacer tries its pairs in order
+	// at each position, so a secret that starts with another one must come
+	// first or its tail would show.
+	type pair struct{ old, new string }
+	ps := make([]pair, 0, len(pairs)/2)
+	seen := make(map[string]bool, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		if !seen[pairs[i]] {
+			seen[pairs[i]] = true
+			ps = append(ps, pair{pairs[i], pairs[i+1]})
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b pair) int { return len(b.old) - len(a.old) })
+	pairs = pairs[:0]
+	for _, p := range ps {
+		pairs = append(pairs, p.old, p.new)
+	}
+	return strings.NewReplacer(pairs...)
 }
 
 func appendSecret(pairs []string, v string) []string {

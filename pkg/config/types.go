@@ -98,6 +98,9 @@ type Config struct {
 	// was written, so Validate can name the file and line; nil for a config
 	// built in code. For messages only.
 	positions map[string]location
+	// scrub caches what Scrub replaces (security.go); nil only in a
+	// Config not made by this package, which Scrub then works out per call.
+	scrub *scrubCache
 }
 
 // location is where a hub setting was written.

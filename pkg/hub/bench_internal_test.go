@@ -131,3 +131,19 @@ func BenchmarkCallLookup(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkToCatalog is what decoding one server's discovery of 50 tools
+// costs (onDiscovery, once per server and change).
+func BenchmarkToCatalog(b *testing.B) {
+	d := &downstream.Discovery{}
+	for i := range 50 {
+		d.Tools = append(d.Tools, json.RawMessage(fmt.Sprintf(
+			`{"name":"tool_%03d","description":"Does something useful with q.","inputSchema":{"type":"object","properties":{"q":{"type":"string","description":"the query"}},"required":["q"]},"annotations":{"readOnlyHint":true}}`, i)))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, problems := toCatalog("server-042", d); len(problems) > 0 {
+			b.Fatal(problems)
+		}
+	}
+}

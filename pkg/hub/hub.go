@@ -54,11 +54,14 @@ type Hub struct {
 	started     bool
 	stopped     bool
 
-	// catMu guards catalogs and serialises rebuilds; supervisors write
-	// catalogs from their own goroutines, so it is never held while waiting.
+	// catMu guards catalogs; supervisors write them from their own
+	// goroutines, so it is never held while waiting, nor while rebuilding.
 	catMu    sync.Mutex
 	catalogs map[*downstream.Conn]catalog.ServerCatalog
-	// rendered caches each server's rendered tool list between rebuilds.
+	// builds runs and coalesces rebuilds of the view (view.go).
+	builds rebuilds
+	// rendered caches each server's rendered tool list between rebuilds;
+	// only the running rebuild touches it.
 	rendered map[string]renderedServer
 
 	// announced is what the event stream last said of each server's
@@ -120,6 +123,7 @@ func New(cfg *config.Config, opts Options) (*Hub, error) {
 		loopDone:   make(chan struct{}),
 		sweepDone:  make(chan struct{}),
 	}
+	h.builds.cond.L = &h.builds.mu
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.waitCtx, h.stopWaits = context.WithCancel(h.ctx)
 	// Every log line of the hub and its connections is scrubbed of the

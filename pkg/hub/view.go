@@ -2,9 +2,12 @@ package hub
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/mcphub/mcphub/pkg/approval"
 	"github.com/mcphub/mcphub/pkg/catalog"
@@ -27,26 +30,82 @@ type view struct {
 // needsApproval reports whether calls of t wait for a person.
 func (v *view) needsApproval(t *catalog.Tool) bool { return v.policy.Requires(t.Server, t.Name) }
 
-// rebuild renders a new view from the current state and catalogs.
+// rebuilds coalesces view rebuilds. Whoever changes what the view is made
+// of (a server's catalog, the state) calls Hub.rebuild afterwards, which
+// returns once a view built after that change is visible. Rebuilds run one
+// at a time, on the callers' own goroutines: a caller that finds one
+// running waits for it and, if that one started before its change, for the
+// next, which the first of the waiters to wake runs for all of them. So
+// when 100 servers publish at once, their changes are merged into a few
+// rebuilds instead of 100 full ones in a row (BenchmarkStartupRebuilds).
+type rebuilds struct {
+	mu   sync.Mutex
+	cond sync.Cond // L is &mu; broadcast when a rebuild ends
+	// requested counts rebuild calls. built is how many of them the last
+	// finished rebuild covers: it started after they were counted, so it
+	// saw every change their callers made before calling.
+	requested, built uint64
+	running          bool
+	runs             uint64 // rebuilds run, for tests
+}
+
+// rebuild makes the view reflect every change made before the call, and
+// returns once it does (see rebuilds).
+func (h *Hub) rebuild() {
+	b := &h.builds
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.requested++
+	mine := b.requested
+	for b.built < mine {
+		if b.running {
+			b.cond.Wait()
+			continue
+		}
+		// This rebuild covers every call counted so far, this one included:
+		// their changes were made before they were counted.
+		b.running = true
+		b.runs++
+		covers := b.requested
+		b.mu.Unlock()
+		func() {
+			// Even if it panics (a Reload run by an HTTP handler recovers),
+			// the next caller must be able to rebuild.
+			defer func() {
+				b.mu.Lock()
+				b.running = false
+				b.cond.Broadcast()
+			}()
+			h.buildView()
+		}()
+		b.built = covers // rebuilds run in turn, so covers only grows
+	}
+}
+
+// buildView renders a new view from the current state and catalogs and
+// swaps it in. Only rebuild calls it, one at a time; it owns h.rendered.
 //
 // Rendering tool schemas is most of the cost of a change, so each server's
 // list is rendered once and kept until that server's tools (or their
 // exported names) change; the list of every tool is the servers' lists
 // joined. One server's change re-renders one server, not the whole catalog
 // twice (BenchmarkRebuild).
-func (h *Hub) rebuild() {
-	h.catMu.Lock()
-	defer h.catMu.Unlock()
+func (h *Hub) buildView() {
 	st := h.state.Load()
 	servers := make([]catalog.ServerCatalog, 0, len(st.conns))
+	h.catMu.Lock()
 	for _, c := range st.conns {
 		if sc, ok := h.catalogs[c]; ok {
-			// The filter of the running config, not of the connection: a
-			// reload that only changes a filter keeps the connection.
-			if srv, ok := st.cfg.Server(sc.Server); ok && !srv.Tools.Empty() {
-				sc.Tools = slices.DeleteFunc(slices.Clone(sc.Tools), func(t catalog.Tool) bool { return !srv.Tools.AllowsTool(t.Name) })
-			}
 			servers = append(servers, sc)
+		}
+	}
+	h.catMu.Unlock()
+	for i := range servers {
+		sc := &servers[i]
+		// The filter of the running config, not of the connection: a
+		// reload that only changes a filter keeps the connection.
+		if srv, ok := st.cfg.Server(sc.Server); ok && !srv.Tools.Empty() {
+			sc.Tools = slices.DeleteFunc(slices.Clone(sc.Tools), func(t catalog.Tool) bool { return !srv.Tools.AllowsTool(t.Name) })
 		}
 	}
 	snap := catalog.Build(servers, st.cfg.ToolNameSeparator)
@@ -191,29 +250,32 @@ func (h *Hub) dropCatalog(c *downstream.Conn) {
 
 // toCatalog decodes a discovery into catalog types. Each item is parsed on
 // its own, so one malformed tool is skipped and reported instead of hiding
-// the rest of its server.
+// the rest of its server. The catalog keeps the discovery's bytes, which
+// the connection never modifies.
 func toCatalog(server string, d *downstream.Discovery) (catalog.ServerCatalog, []error) {
 	sc := catalog.ServerCatalog{Server: server}
-	var problems []error
-	sc.Tools = parseEach(server, "tools", d.Tools, catalog.ParseTools, &problems)
-	sc.Resources = parseEach(server, "resources", d.Resources, catalog.ParseResources, &problems)
-	sc.ResourceTemplates = parseEach(server, "resourceTemplates", d.ResourceTemplates, catalog.ParseResourceTemplates, &problems)
-	sc.Prompts = parseEach(server, "prompts", d.Prompts, catalog.ParsePrompts, &problems)
-	return sc, problems
-}
-
-func parseEach[T any](server, field string, items []json.RawMessage,
-	parse func(string, json.RawMessage) ([]T, string, error), problems *[]error) []T {
-	out := make([]T, 0, len(items))
-	for _, item := range items {
-		// A fresh page each time: parsed items may keep slices of it.
-		page := append(append([]byte(`{"`+field+`":[`), item...), "]}"...)
-		parsed, _, err := parse(server, page)
-		if err != nil {
-			*problems = append(*problems, err)
-			continue
-		}
-		out = append(out, parsed...)
-	}
-	return out
+	var all, problems []error
+	sc.Tools, problems = catalog.ParseToolList(server, d.Tools)
+	all = append(all, problems...)
+	sc.Resources, problems = catalog.ParseResourceList(server, d.Resources)
+	all = append(all, problems...)
+	sc.ResourceTemplates, problems = catalog.ParseResourceTemplateList(server, d.ResourceTemplates)
+	all = append(all, problems...)
+	sc.Prompts, problems = catalog.ParsePromptList(server, d.Prompts)
+	all = append(all, problems...)
+	// In the order of a snapshot, so that the rebuilds of the view do not
+	// sort them again (see catalog.Build).
+	slices.SortFunc(sc.Tools, func(a, b catalog.Tool) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), bytes.Compare(a.Raw, b.Raw))
+	})
+	slices.SortFunc(sc.Resources, func(a, b catalog.Resource) int {
+		return cmp.Or(strings.Compare(a.URI, b.URI), bytes.Compare(a.Raw, b.Raw))
+	})
+	slices.SortFunc(sc.ResourceTemplates, func(a, b catalog.ResourceTemplate) int {
+		return cmp.Or(strings.Compare(a.URITemplate, b.URITemplate), bytes.Compare(a.Raw, b.Raw))
+	})
+	slices.SortFunc(sc.Prompts, func(a, b catalog.Prompt) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), bytes.Compare(a.Raw, b.Raw))
+	})
+	return sc, all
 }
