@@ -257,7 +257,12 @@ func (c *Config) Redacted() *Config {
 
 // Hide replaces in v every value a placeholder produced in the server's
 // entry (see Redacted).
-func (s *Server) Hide(v string) string { return hider(s.secrets)(v) }
+func (s *Server) Hide(v string) string {
+	if len(s.secrets) == 0 {
+		return v // most servers: nothing to build a replacer for
+	}
+	return hider(s.secrets)(v)
+}
 
 // hider returns a function that replaces every secret in a string by
 // RedactedValue. Secrets shorter than 4 bytes are hidden only when they

@@ -230,6 +230,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveHTTP serves one request to the endpoint: a plain tool call on the
 // fast path, everything else through mcp-go.
 func (ep *endpoint) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	ep.activate()
 	ls := ep.sessions.touch(r.Header.Get(server.HeaderKeySessionID))
 	if ls != nil && r.Method == http.MethodPost && !ep.srv.opts.NoFastPath && ep.serveFast(w, r, ls) {
 		return
@@ -267,7 +268,6 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // endpoint's catalog match the snapshot.
 func (s *Server) sync() {
 	cfg := s.hub.Config()
-	snap := s.hub.Snapshot()
 	want := map[string]scope{"": {expose: cfg.ExposeFor("")}}
 	for _, srv := range cfg.Servers {
 		if srv.Enabled {
@@ -305,7 +305,9 @@ func (s *Server) sync() {
 	s.mu.Unlock()
 
 	for _, ep := range eps {
-		ep.update(snap, s.hub.NeedsApproval)
+		if ep.active.Load() {
+			ep.refresh()
+		}
 	}
 	for _, ep := range gone {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -346,7 +348,8 @@ type endpoint struct {
 	// listing is the tools/list answer the fast path gives (nil: mcp-go's).
 	listing atomic.Pointer[toolListing]
 
-	mu        sync.Mutex // serialises update
+	active    atomic.Bool // it had a request: syncs keep its registrations current
+	mu        sync.Mutex  // serialises update
 	tools     map[string]mark
 	resources map[string]mark
 	templates map[string]mark
@@ -405,10 +408,37 @@ func instructions(sc scope) string {
 	return "Tools are named server__tool. Some calls wait for a person's approval; their result says how to proceed."
 }
 
+// activate registers the endpoint's catalog with mcp-go on its first
+// request. Endpoints start inactive: a hub with 100 servers has 101 of
+// them, most never used, and registering typed tools costs CPU at every
+// start and memory for as long as the hub runs.
+func (ep *endpoint) activate() {
+	if ep.active.Load() {
+		return
+	}
+	// First: a sync from now on refreshes it too. The refresh below then
+	// reads a snapshot at least as new as any sync that skipped it.
+	ep.active.Store(true)
+	ep.refresh()
+}
+
+// refresh updates the endpoint to the hub's current snapshot. Reading it
+// under the endpoint's lock keeps updates from going back in time when a
+// sync and an activation race.
+func (ep *endpoint) refresh() {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	ep.updateLocked(ep.srv.hub.Snapshot(), ep.srv.hub.NeedsApproval)
+}
+
 // update registers what changed since the last update.
 func (ep *endpoint) update(snap *catalog.Snapshot, needsApproval func(catalog.Tool) bool) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
+	ep.updateLocked(snap, needsApproval)
+}
+
+func (ep *endpoint) updateLocked(snap *catalog.Snapshot, needsApproval func(catalog.Tool) bool) {
 	sc := ep.currentScope()
 	if sc.expose != config.ExposeSearch {
 		ep.updateTools(snap, sc, needsApproval)

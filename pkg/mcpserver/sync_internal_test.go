@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +65,10 @@ func BenchmarkSync(b *testing.B) {
 	if n := len(s.endpoints); n != servers+1 {
 		b.Fatalf("%d endpoints", n)
 	}
+	// Every endpoint had a request: the most a sync can have to do.
+	for _, ep := range s.endpoints {
+		ep.activate()
+	}
 
 	b.Run("unchanged", func(b *testing.B) {
 		b.ReportAllocs()
@@ -77,4 +83,38 @@ func BenchmarkSync(b *testing.B) {
 			s.sync()
 		}
 	})
+}
+
+// TestEndpointsRegisterOnFirstRequest checks an endpoint registers nothing
+// with mcp-go until it is asked, then what the hub has at that moment, and
+// from then on follows the syncs.
+func TestEndpointsRegisterOnFirstRequest(t *testing.T) {
+	snap := snapshotOf(t, "s", goodTools[0])
+	cfg := config.Default()
+	cfg.Servers = []config.Server{{Name: "s", Enabled: true, Transport: config.TransportStreamableHTTP, Endpoint: "http://127.0.0.1:1/mcp"}}
+	h := &scaleHub{fakeHub: &fakeHub{snap: snap}, cfg: cfg}
+	s := &Server{hub: h, log: slog.New(slog.DiscardHandler), opts: Options{Version: "test", SessionIdleTTL: time.Minute}, endpoints: map[string]*endpoint{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	s.sync()
+	all, one := s.endpoints[""], s.endpoints["server/s"]
+	if len(all.tools) != 0 || len(one.tools) != 0 || all.listing.Load() != nil {
+		t.Fatalf("registered before any request: %d and %d tools", len(all.tools), len(one.tools))
+	}
+
+	h.snap = snapshotOf(t, "s", goodTools[0], goodTools[1])
+	s.sync() // a change while nobody asks: still nothing
+	all.activate()
+	if got := slices.Sorted(maps.Keys(all.tools)); !slices.Equal(got, []string{"s__good_header", "s__plain"}) {
+		t.Errorf("after the first request /mcp has %v", got)
+	}
+	if len(one.tools) != 0 {
+		t.Errorf("/mcp/server/s registered %d tools without a request", len(one.tools))
+	}
+
+	h.snap = snapshotOf(t, "s", goodTools[1])
+	s.sync()
+	if got := slices.Sorted(maps.Keys(all.tools)); !slices.Equal(got, []string{"s__good_header"}) {
+		t.Errorf("after a sync /mcp has %v", got)
+	}
 }
