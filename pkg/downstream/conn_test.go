@@ -423,6 +423,39 @@ func TestStopReapsProcessGroup(t *testing.T) {
 	}
 }
 
+// Stopping a Streamable HTTP connection closes its keep-alive connections
+// too: they would otherwise stay open, each with two goroutines and its
+// buffers, until the pool's idle timeout (90 s).
+func TestStopClosesHTTPConnections(t *testing.T) {
+	var open atomic.Int64
+	ts := httptest.NewUnstartedServer(exampleserver.NewStreamableHTTPServer(exampleserver.New()))
+	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	ts.Start()
+	t.Cleanup(func() { closeServer(ts) })
+	c := downstream.New(httpServerConfig(ts.URL), downstream.Options{})
+	c.Start(context.Background())
+	waitReady(t, c)
+	if _, err := c.CallTool(context.Background(), "echo", json.RawMessage(`{"message":"hi"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := open.Load(); n < 2 {
+		t.Fatalf("%d connections open while ready, want the GET stream's and a pooled one", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every connection closed", 3*time.Second, func() bool { return open.Load() == 0 })
+}
+
 // closeServer closes ts even while a hub connection still holds a stream
 // open (Close alone waits for every outstanding request).
 func closeServer(ts *httptest.Server) {

@@ -97,6 +97,16 @@ func withStreamState(ctx context.Context) (context.Context, *streamState) {
 	return context.WithValue(ctx, streamKey{}, st), st
 }
 
+// CloseIdleConnections closes the pool's idle connections. Without it,
+// http.Client.CloseIdleConnections would not reach the transport, and a
+// stopped connection's keep-alive connections (two goroutines and 8 KB of
+// buffers each) would stay open until their idle timeout.
+func (t limitBodies) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
 	if err != nil || resp.Body == nil {

@@ -3,11 +3,14 @@ package downstream
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 func TestLineLimitReader(t *testing.T) {
@@ -58,7 +61,7 @@ func TestLimitBodies(t *testing.T) {
 		}
 	}))
 	defer ts.Close()
-	client := newHTTPClient(2048)
+	client := newHTTPClient(ts.URL, 2048)
 	for _, path := range []string{"/json", "/json-chunked", "/sse"} {
 		resp, err := client.Get(ts.URL + path)
 		if err == nil {
@@ -69,7 +72,7 @@ func TestLimitBodies(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrMessageTooLarge", path, err)
 		}
 	}
-	resp, err := newHTTPClient(1 << 20).Get(ts.URL + "/sse")
+	resp, err := newHTTPClient(ts.URL, 1<<20).Get(ts.URL + "/sse")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,4 +80,48 @@ func TestLimitBodies(t *testing.T) {
 		t.Errorf("under the limit: %d bytes, %v", len(b), err)
 	}
 	resp.Body.Close()
+}
+
+// HTTP/2 is negotiated over TLS only: a plain http endpoint's transport
+// does not set it up.
+func TestHTTP2OnlyForTLS(t *testing.T) {
+	for endpoint, want := range map[string]bool{
+		"http://127.0.0.1:8080/mcp": false,
+		"HTTP://127.0.0.1:8080/mcp": false,
+		"https://example.com/mcp":   true,
+		"%%not a url":               true,
+	} {
+		tr := newHTTPClient(endpoint, 1024).Transport.(limitBodies).next.(*http.Transport)
+		if tr.ForceAttemptHTTP2 != want {
+			t.Errorf("%s: ForceAttemptHTTP2 = %v, want %v", endpoint, tr.ForceAttemptHTTP2, want)
+		}
+	}
+}
+
+// CloseIdleConnections reaches the pool through the body limits.
+func TestCloseIdleConnectionsReachesThePool(t *testing.T) {
+	var closed atomic.Bool
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "{}") }))
+	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Store(true)
+		}
+	}
+	ts.Start()
+	defer ts.Close()
+	client := newHTTPClient(ts.URL, 1024)
+	resp, err := client.Get(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	client.CloseIdleConnections()
+	deadline := time.Now().Add(3 * time.Second)
+	for !closed.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the pooled connection is still open after CloseIdleConnections")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
