@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -89,6 +90,10 @@ type App struct {
 	started  bool
 	stopped  bool
 	serveErr chan error
+	// stopSettle ends the wait for the first discovery; settled is closed
+	// when that goroutine returned.
+	stopSettle context.CancelFunc
+	settled    chan struct{}
 }
 
 // New validates cfg and builds the app; nothing runs until Start.
@@ -156,6 +161,8 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		addr:       addr,
 		srv:        srv,
 		serveErr:   make(chan error, 1),
+		stopSettle: func() {},
+		settled:    make(chan struct{}),
 	}, nil
 }
 
@@ -175,6 +182,17 @@ func (a *App) Start() error {
 	a.started = true
 	a.hub.Start()
 	a.mcp.Start()
+	settleCtx, cancel := context.WithCancel(context.Background())
+	a.stopSettle = cancel
+	go func() {
+		defer close(a.settled)
+		// Discovery leaves garbage (parsed lists, rendered schemas) the
+		// runtime would hand back to the OS only over minutes: an idle hub
+		// holds MBs it does not use (4 MB with 50 servers). Once, here.
+		if a.hub.WaitFirstAttempt(settleCtx) == nil {
+			debug.FreeOSMemory()
+		}
+	}()
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.serveErr <- err
@@ -215,8 +233,12 @@ func (a *App) Stop(ctx context.Context) error {
 		return nil
 	}
 	a.stopped = true
-	started := a.started
+	started, stopSettle := a.started, a.stopSettle
 	a.mu.Unlock()
+	stopSettle()
+	if started {
+		<-a.settled // returns at once: its context just ended
+	}
 
 	var errs []error
 	if started {

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,8 +60,19 @@ func decodeTool(server string) func(members, json.RawMessage) (Tool, error) {
 		if err != nil {
 			return Tool{}, err
 		}
-		return Tool{Server: server, Name: name, Description: desc, InputSchema: f["inputSchema"], Raw: item}, nil
+		return Tool{Server: server, Name: name, Description: desc, InputSchema: within(item, f["inputSchema"]), Raw: item}, nil
 	}
+}
+
+// within returns v as a slice of item when item holds its bytes: a decoded
+// member is a copy, and the catalog would otherwise keep every schema
+// twice. Equal bytes found elsewhere in item (an identical outputSchema)
+// are as good.
+func within(item, v []byte) []byte {
+	if i := bytes.Index(item, v); len(v) > 0 && i >= 0 {
+		return item[i : i+len(v) : i+len(v)]
+	}
+	return v
 }
 
 func decodeResource(server string) func(members, json.RawMessage) (Resource, error) {

@@ -165,6 +165,9 @@ func renderServer(tools []catalog.Tool, needsApproval func(*catalog.Tool) bool) 
 		r.from[i] = renderKey{t.Name, t.Exported, t.Description, t.InputSchema, needsApproval(t)}
 	}
 	r.body, r.skipped = openai.RenderTools(tools, needsApproval)
+	if cap(r.body)-len(r.body) > len(r.body)/8 {
+		r.body = bytes.Clone(r.body) // kept until the server changes: without the buffer's slack
+	}
 	r.gated = gatedNames(tools, needsApproval, r.skipped)
 	return r
 }
