@@ -1,10 +1,11 @@
 package catalog
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/mcphub/mcphub/internal/rawjson"
 )
 
 // ErrMalformed marks a list result that is not valid MCP: not JSON, the list
@@ -60,19 +61,8 @@ func decodeTool(server string) func(members, json.RawMessage) (Tool, error) {
 		if err != nil {
 			return Tool{}, err
 		}
-		return Tool{Server: server, Name: name, Description: desc, InputSchema: within(item, f["inputSchema"]), Raw: item}, nil
+		return Tool{Server: server, Name: name, Description: desc, InputSchema: f["inputSchema"], Raw: item}, nil
 	}
-}
-
-// within returns v as a slice of item when item holds its bytes: a decoded
-// member is a copy, and the catalog would otherwise keep every schema
-// twice. Equal bytes found elsewhere in item (an identical outputSchema)
-// are as good.
-func within(item, v []byte) []byte {
-	if i := bytes.Index(item, v); len(v) > 0 && i >= 0 {
-		return item[i : i+len(v) : i+len(v)]
-	}
-	return v
 }
 
 func decodeResource(server string) func(members, json.RawMessage) (Resource, error) {
@@ -177,7 +167,7 @@ func parsePage[T any](server string, raw json.RawMessage, key string, decode fun
 		items  []json.RawMessage
 		cursor string
 	)
-	switch firstByte(raw) {
+	switch rawjson.FirstByte(raw) {
 	case '[':
 		if err := json.Unmarshal(raw, &items); err != nil {
 			return fail("%s: %v", key, err)
@@ -219,7 +209,7 @@ func parseItems[T any](server string, items []json.RawMessage, key string, decod
 	out := make([]T, 0, len(items))
 	var problems []error
 	for i, item := range items {
-		v, err := parseItem(trimSpace(item), decode)
+		v, err := parseItem(rawjson.TrimSpace(item), decode)
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%w: server %q: %s[%d]: %v", ErrMalformed, server, key, i, err))
 			continue
@@ -229,41 +219,22 @@ func parseItems[T any](server string, items []json.RawMessage, key string, decod
 	return out, problems
 }
 
-// parseItem decodes one item, which must be an object.
+// parseItem decodes one item, which must be an object. Its members are
+// subslices of item (rawjson), not copies; a key given twice counts as its
+// last value, as in a decoded map.
 func parseItem[T any](item json.RawMessage, decode func(f members, item json.RawMessage) (T, error)) (T, error) {
-	var f members
-	if firstByte(item) != '{' {
-		var zero T
+	var zero T
+	if rawjson.FirstByte(item) != '{' {
 		return zero, fmt.Errorf("want an object, got %.32s", item)
 	}
-	if err := json.Unmarshal(item, &f); err != nil {
-		var zero T
-		return zero, err
+	if !json.Valid(item) {
+		var v any
+		return zero, json.Unmarshal(item, &v) // says what is wrong
+	}
+	ms, _ := rawjson.Object(item)
+	f := make(members, len(ms))
+	for _, m := range ms {
+		f[string(m.Name())] = m.Value
 	}
 	return decode(f, item)
-}
-
-// trimSpace cuts JSON whitespace from both ends of b, as a decoder does
-// around a value.
-func trimSpace(b []byte) []byte {
-	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// firstByte returns the first non-whitespace byte of b, or 0.
-func firstByte(b []byte) byte {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-		default:
-			return c
-		}
-	}
-	return 0
 }

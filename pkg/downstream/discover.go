@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+
+	"github.com/mcphub/mcphub/internal/rawjson"
 )
 
 // maxPages stops a server whose cursors never end from holding discovery forever.
@@ -62,20 +64,37 @@ func (s *session) listAll(ctx context.Context, method, field string) ([]json.Raw
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", method, err)
 		}
-		var res map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &res); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrProtocol, method, err)
+		// One scan splits the page (exact keys, the last of a repeated
+		// one wins, as in a decoded map); the items are subslices of it,
+		// which the catalog keeps as sent.
+		if !json.Valid(raw) {
+			return nil, fmt.Errorf("%w: %s: the result is not valid JSON", ErrProtocol, method)
 		}
-		var items []json.RawMessage
-		if v, ok := res[field]; ok && string(v) != "null" {
-			if err := json.Unmarshal(v, &items); err != nil {
-				return nil, fmt.Errorf("%w: %s: %s is not an array", ErrProtocol, method, field)
+		members, ok := rawjson.Object(raw)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s: the result is not an object", ErrProtocol, method)
+		}
+		var list, next []byte
+		for _, m := range members {
+			switch string(m.Name()) {
+			case field:
+				list = m.Value
+			case "nextCursor":
+				next = m.Value
 			}
 		}
-		all = append(all, items...)
+		if list != nil && string(list) != "null" {
+			items, ok := rawjson.Array(list)
+			if !ok {
+				return nil, fmt.Errorf("%w: %s: %s is not an array", ErrProtocol, method, field)
+			}
+			for _, it := range items {
+				all = append(all, it)
+			}
+		}
 		cursor = ""
-		if v, ok := res["nextCursor"]; ok && string(v) != "null" {
-			if err := json.Unmarshal(v, &cursor); err != nil {
+		if next != nil && string(next) != "null" {
+			if err := json.Unmarshal(next, &cursor); err != nil {
 				return nil, fmt.Errorf("%w: %s: nextCursor is not a string", ErrProtocol, method)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/mcphub/mcphub/internal/rawjson"
 )
 
 // ErrInvalidArguments marks tool-call arguments that are not a JSON object.
@@ -33,7 +35,7 @@ type FunctionCall struct {
 // wrapping ErrInvalidArguments that says what was found. The result may share
 // memory with raw.
 func DecodeArguments(raw json.RawMessage) (json.RawMessage, error) {
-	raw = trimSpace(raw)
+	raw = rawjson.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return json.RawMessage("{}"), nil
 	}
@@ -50,7 +52,7 @@ func DecodeArguments(raw json.RawMessage) (json.RawMessage, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, fmt.Errorf("%w: malformed JSON string: %v", ErrInvalidArguments, err)
 	}
-	inner := trimSpace([]byte(s))
+	inner := rawjson.TrimSpace([]byte(s))
 	if len(inner) == 0 || string(inner) == "null" {
 		return json.RawMessage("{}"), nil
 	}

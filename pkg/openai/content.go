@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/mcphub/mcphub/internal/rawjson"
 )
 
 // ToolMessageContent renders an MCP CallToolResult as the text of an OpenAI
@@ -20,7 +22,7 @@ import (
 func ToolMessageContent(result json.RawMessage) string {
 	r, ok := decodeObject(result)
 	if !ok {
-		return string(trimSpace(result))
+		return string(rawjson.TrimSpace(result))
 	}
 	return objectContent(r, result)
 }
@@ -35,7 +37,7 @@ func ReadResult(result json.RawMessage, withContent bool) (content string, isErr
 	if !ok {
 		return "", false, ErrNotAResult
 	}
-	isError = string(trimSpace(r["isError"])) == "true"
+	isError = string(rawjson.TrimSpace(r["isError"])) == "true"
 	if withContent {
 		content = objectContent(r, result)
 	}
@@ -45,15 +47,15 @@ func ReadResult(result json.RawMessage, withContent bool) (content string, isErr
 // objectContent is ToolMessageContent of a decoded result.
 func objectContent(r object, result json.RawMessage) string {
 	var content []json.RawMessage
-	switch firstByte(r["content"]) {
+	switch rawjson.FirstByte(r["content"]) {
 	case 0, 'n': // absent or null: no content
 	case '[':
 		_ = json.Unmarshal(r["content"], &content) // valid: the whole result decoded
 	default: // not a CallToolResult: show what came
-		return string(trimSpace(result))
+		return string(rawjson.TrimSpace(result))
 	}
 	if len(content) == 0 {
-		if s := trimSpace(r["structuredContent"]); len(s) > 0 && string(s) != "null" {
+		if s := rawjson.TrimSpace(r["structuredContent"]); len(s) > 0 && string(s) != "null" {
 			return compactString(s)
 		}
 		return ""
@@ -110,7 +112,7 @@ type object map[string]json.RawMessage
 
 func decodeObject(b []byte) (object, bool) {
 	var o object
-	if firstByte(b) != '{' || json.Unmarshal(b, &o) != nil {
+	if rawjson.FirstByte(b) != '{' || json.Unmarshal(b, &o) != nil {
 		return nil, false
 	}
 	return o, true
@@ -120,7 +122,7 @@ func decodeObject(b []byte) (object, bool) {
 func (o object) str(key string) (string, bool) {
 	var s string
 	v, ok := o[key]
-	if !ok || firstByte(v) != '"' || json.Unmarshal(v, &s) != nil {
+	if !ok || rawjson.FirstByte(v) != '"' || json.Unmarshal(v, &s) != nil {
 		return "", false
 	}
 	return s, true
@@ -151,7 +153,7 @@ func base64Size(data string) string {
 func compactString(b []byte) string {
 	var buf bytes.Buffer
 	if json.Compact(&buf, b) != nil {
-		return string(trimSpace(b))
+		return string(rawjson.TrimSpace(b))
 	}
 	return buf.String()
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/mcphub/mcphub/pkg/catalog"
+
+	"github.com/mcphub/mcphub/internal/rawjson"
 )
 
 // ErrInvalidSchema marks an inputSchema that cannot serve as function
@@ -58,7 +60,7 @@ func Parameters(inputSchema json.RawMessage) (json.RawMessage, error) {
 // Compacting validates too, so the rendering path scans each schema once
 // instead of twice (validate, then compact into the body).
 func parameters(inputSchema json.RawMessage, compact bool) (json.RawMessage, error) {
-	in := trimSpace(inputSchema)
+	in := rawjson.TrimSpace(inputSchema)
 	if len(in) == 0 || string(in) == "null" {
 		return json.RawMessage(`{"type":"object","properties":{}}`), nil
 	}
@@ -75,50 +77,50 @@ func parameters(inputSchema json.RawMessage, compact bool) (json.RawMessage, err
 	if in[0] != '{' {
 		return nil, fmt.Errorf("%w: root is %s, want an object", ErrInvalidSchema, kind(in[0]))
 	}
-	members := splitObject(in)
-	out := make([]member, 0, len(members)+2)
+	members, _ := rawjson.Object(in) // valid, and an object: checked above
+	out := make([]rawjson.Member, 0, len(members)+2)
 	hasType, hasProps := false, false
 	for _, m := range members {
 		// switch string(b) does not allocate: the compiler compares in place.
-		switch string(m.name()) {
+		switch string(m.Name()) {
 		case "$schema":
 			continue // it only names the dialect; OpenAI's parameters shape has no place for it
 		case "type":
-			if string(m.value) != `"object"` {
+			if string(m.Value) != `"object"` {
 				var t string
-				if json.Unmarshal(m.value, &t) != nil || t != "object" {
-					return nil, fmt.Errorf("%w: root type is %.40s, want \"object\"", ErrInvalidSchema, m.value)
+				if json.Unmarshal(m.Value, &t) != nil || t != "object" {
+					return nil, fmt.Errorf("%w: root type is %.40s, want \"object\"", ErrInvalidSchema, m.Value)
 				}
 			}
 			hasType = true
 		case "properties":
-			switch firstByte(m.value) {
+			switch rawjson.FirstByte(m.Value) {
 			case '{':
 			case 'n':
-				m.value = []byte("{}")
+				m.Value = []byte("{}")
 			default:
-				return nil, fmt.Errorf("%w: \"properties\" is %s, want an object", ErrInvalidSchema, kind(firstByte(m.value)))
+				return nil, fmt.Errorf("%w: \"properties\" is %s, want an object", ErrInvalidSchema, kind(rawjson.FirstByte(m.Value)))
 			}
 			hasProps = true
 		}
 		out = append(out, m)
 	}
 	if !hasType {
-		out = append([]member{{key: []byte(`"type"`), value: []byte(`"object"`)}}, out...)
+		out = append([]rawjson.Member{{Key: []byte(`"type"`), Value: []byte(`"object"`)}}, out...)
 	}
 	if !hasProps {
 		at := 0
 		for i, m := range out {
-			if string(m.name()) == "type" {
+			if string(m.Name()) == "type" {
 				at = i + 1
 				break
 			}
 		}
-		out = append(out[:at], append([]member{{key: []byte(`"properties"`), value: []byte("{}")}}, out[at:]...)...)
+		out = append(out[:at], append([]rawjson.Member{{Key: []byte(`"properties"`), Value: []byte("{}")}}, out[at:]...)...)
 	}
 	size := 2
 	for _, m := range out {
-		size += len(m.key) + len(m.value) + 2
+		size += len(m.Key) + len(m.Value) + 2
 	}
 	buf := make([]byte, 0, size)
 	buf = append(buf, '{')
@@ -126,9 +128,9 @@ func parameters(inputSchema json.RawMessage, compact bool) (json.RawMessage, err
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, m.key...)
+		buf = append(buf, m.Key...)
 		buf = append(buf, ':')
-		buf = append(buf, m.value...)
+		buf = append(buf, m.Value...)
 	}
 	return append(buf, '}'), nil
 }
@@ -212,117 +214,6 @@ func RenderTools(tools []catalog.Tool, needsApproval func(*catalog.Tool) bool) (
 	}
 	buf.WriteString("]}")
 	return buf.Bytes(), skipped
-}
-
-// member is one top-level member of a JSON object, as raw bytes.
-type member struct{ key, value []byte }
-
-// name returns the unquoted key. Keys with escapes are rare in schemas, so
-// only they pay for json.Unmarshal; the others are a subslice.
-func (m member) name() []byte {
-	if bytes.IndexByte(m.key, '\\') < 0 {
-		return m.key[1 : len(m.key)-1]
-	}
-	var s string
-	_ = json.Unmarshal(m.key, &s) // the object was validated
-	return []byte(s)
-}
-
-// splitObject splits a validated JSON object into its top-level members.
-// Validation first lets the scanner stay simple: it only has to find where
-// strings and nested values end.
-func splitObject(b []byte) []member {
-	// Schemas rarely have more than 8 top-level keywords; b is trimmed, so
-	// the object starts at 0.
-	out := make([]member, 0, 8)
-	i := 1
-	for {
-		i = skipSpace(b, i)
-		if b[i] == '}' {
-			return out
-		}
-		if b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
-		k := i
-		i = skipValue(b, i)
-		key := b[k:i]
-		i = skipSpace(b, i) + 1 // past ':'
-		i = skipSpace(b, i)
-		v := i
-		i = skipValue(b, i)
-		out = append(out, member{key: key, value: b[v:i]})
-	}
-}
-
-// skipValue returns the index just past the valid JSON value starting at i.
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return i
-	default: // number, true, false, null: runs until a delimiter
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\r', '\n':
-				return i
-			}
-		}
-		return i
-	}
-}
-
-// skipString returns the index just past the string whose quote is at i.
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return i
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// trimSpace cuts JSON whitespace (only these four bytes, unlike
-// bytes.TrimSpace) from both ends of b.
-func trimSpace(b []byte) []byte {
-	b = b[skipSpace(b, 0):]
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// firstByte returns the first non-whitespace byte of b, or 0 when there is none.
-func firstByte(b []byte) byte {
-	if i := skipSpace(b, 0); i < len(b) {
-		return b[i]
-	}
-	return 0
 }
 
 // kind names the JSON type of a value from its first byte, for error messages.

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/mcphub/mcphub/pkg/catalog"
+
+	"github.com/mcphub/mcphub/internal/rawjson"
 )
 
 func TestParameters(t *testing.T) {
@@ -196,7 +198,7 @@ func FuzzParameters(f *testing.F) {
 		if err == nil {
 			err = json.Unmarshal(root["type"], &typ)
 		}
-		if err != nil || typ != "object" || firstByte(root["properties"]) != '{' {
+		if err != nil || typ != "object" || rawjson.FirstByte(root["properties"]) != '{' {
 			t.Fatalf("Parameters(%q) = %q: not an object schema (%v)", in, out, err)
 		}
 	})

@@ -1,0 +1,153 @@
+// Package rawjson splits JSON already known to be valid into its raw parts
+// (an object's members, an array's elements) without decoding them: one
+// scan that only finds where strings and nested values end, and parts that
+// are subslices of the input. The hub reads large lists (5000 tool objects
+// at a start) and keeps each part's bytes as sent; encoding/json would scan
+// every byte several times and copy every part.
+//
+// The input must be valid JSON (json.Valid, or bytes encoding/json has
+// decoded): the scanner does not check it.
+package rawjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// Member is one member of an object: its key as written (quoted, escapes
+// kept) and its value's bytes.
+type Member struct{ Key, Value []byte }
+
+// Name returns the unquoted key, as encoding/json decodes it. Keys with
+// escapes (or bytes that are not UTF-8, which it replaces) are rare, so
+// only they pay for json.Unmarshal; the others are a subslice.
+func (m Member) Name() []byte {
+	if bytes.IndexByte(m.Key, '\\') < 0 && utf8.Valid(m.Key) {
+		return m.Key[1 : len(m.Key)-1]
+	}
+	var s string
+	_ = json.Unmarshal(m.Key, &s) // valid: the object was
+	return []byte(s)
+}
+
+// Object splits a valid JSON value into its members, in order; ok is false
+// when the value is not an object.
+func Object(b []byte) (members []Member, ok bool) {
+	b = TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return nil, false
+	}
+	members = make([]Member, 0, 8)
+	for i := 1; ; {
+		i = skipSpace(b, i)
+		if b[i] == '}' {
+			return members, true
+		}
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+		k := i
+		i = skipValue(b, i)
+		key := b[k:i]
+		i = skipSpace(b, skipSpace(b, i)+1) // past ':'
+		v := i
+		i = skipValue(b, i)
+		members = append(members, Member{Key: key, Value: b[v:i:i]})
+	}
+}
+
+// Array splits a valid JSON value into its elements, in order; ok is false
+// when the value is not an array.
+func Array(b []byte) (elems [][]byte, ok bool) {
+	b = TrimSpace(b)
+	if len(b) == 0 || b[0] != '[' {
+		return nil, false
+	}
+	elems = [][]byte{}
+	for i := 1; ; {
+		i = skipSpace(b, i)
+		if b[i] == ']' {
+			return elems, true
+		}
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+		v := i
+		i = skipValue(b, i)
+		elems = append(elems, b[v:i:i])
+	}
+}
+
+// TrimSpace cuts JSON whitespace (only these four bytes, unlike
+// bytes.TrimSpace) from both ends of b.
+func TrimSpace(b []byte) []byte {
+	b = b[skipSpace(b, 0):]
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// FirstByte returns the first non-whitespace byte of b, or 0 when there is
+// none.
+func FirstByte(b []byte) byte {
+	if i := skipSpace(b, 0); i < len(b) {
+		return b[i]
+	}
+	return 0
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the valid JSON value starting at i.
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	default: // number, true, false, null: runs until a delimiter
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n', ':':
+				return i
+			}
+		}
+		return i
+	}
+}
+
+// skipString returns the index just past the string whose quote is at i.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}

@@ -1,0 +1,102 @@
+package rawjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+func TestObject(t *testing.T) {
+	in := []byte(" {\"a\" : 1 , \"b\":{\"c\":[1,\"]}\\\"\"]},\"d\\u0065\":\"x\\\"y\",\"e\":null,\"f\":true,\"g\":-1.5e3} ")
+	ms, ok := Object(in)
+	if !ok {
+		t.Fatal("not an object")
+	}
+	want := []struct{ name, value string }{
+		{"a", "1"}, {"b", `{"c":[1,"]}\""]}`}, {"de", `"x\"y"`}, {"e", "null"}, {"f", "true"}, {"g", "-1.5e3"},
+	}
+	if len(ms) != len(want) {
+		t.Fatalf("%d members: %q", len(ms), ms)
+	}
+	for i, w := range want {
+		if string(ms[i].Name()) != w.name || string(ms[i].Value) != w.value {
+			t.Errorf("member %d: %q = %q, want %q = %q", i, ms[i].Name(), ms[i].Value, w.name, w.value)
+		}
+	}
+	if ms, ok := Object([]byte(`{}`)); !ok || len(ms) != 0 {
+		t.Errorf("{}: %q %v", ms, ok)
+	}
+	for _, notObject := range []string{`[]`, `"{}"`, `1`, ``, `  `} {
+		if _, ok := Object([]byte(notObject)); ok {
+			t.Errorf("%q taken for an object", notObject)
+		}
+	}
+}
+
+func TestArray(t *testing.T) {
+	es, ok := Array([]byte(` [ {"a":"]"} , [1,[2]], "s" ,3,null ] `))
+	want := []string{`{"a":"]"}`, `[1,[2]]`, `"s"`, `3`, `null`}
+	if !ok || len(es) != len(want) {
+		t.Fatalf("%q %v", es, ok)
+	}
+	for i, w := range want {
+		if string(es[i]) != w {
+			t.Errorf("element %d = %q, want %q", i, es[i], w)
+		}
+	}
+	if es, ok := Array([]byte(`[]`)); !ok || es == nil || len(es) != 0 {
+		t.Errorf("[]: %q %v", es, ok)
+	}
+	if _, ok := Array([]byte(`{}`)); ok {
+		t.Error("{} taken for an array")
+	}
+}
+
+// FuzzSplit checks Object and Array against encoding/json on every valid
+// input: the same members (last key wins, as in a decoded map) and the same
+// elements, each byte for byte as encoding/json's RawMessage keeps it.
+func FuzzSplit(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `[1,"2",{"3":[4]}]`, `{"a":{"b":"\"}"},"a":2}`, `[ ]`, `{"\u0061":[true,false,null]}`, `"x"`, `12`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(b, &m) == nil && m != nil {
+			ms, ok := Object(b)
+			if !ok {
+				t.Fatalf("%q: not split as an object", b)
+			}
+			got := map[string][]byte{}
+			for _, mm := range ms {
+				got[string(mm.Name())] = mm.Value
+			}
+			if len(got) != len(m) {
+				t.Fatalf("%q: %d names, encoding/json %d", b, len(got), len(m))
+			}
+			for k, v := range m {
+				if !bytes.Equal(got[k], v) {
+					t.Fatalf("%q: %q = %q, encoding/json %q", b, k, got[k], v)
+				}
+			}
+		} else if _, ok := Object(b); ok {
+			t.Fatalf("%q: split as an object", b)
+		}
+		var a []json.RawMessage
+		if json.Unmarshal(b, &a) == nil && a != nil {
+			es, ok := Array(b)
+			if !ok || len(es) != len(a) {
+				t.Fatalf("%q: %d elements (%v), encoding/json %d", b, len(es), ok, len(a))
+			}
+			for i := range a {
+				if !bytes.Equal(es[i], a[i]) {
+					t.Fatalf("%q: element %d = %q, encoding/json %q", b, i, es[i], a[i])
+				}
+			}
+		} else if _, ok := Array(b); ok {
+			t.Fatalf("%q: split as an array", b)
+		}
+	})
+}
