@@ -151,7 +151,7 @@ func (c *cli) configShow(args []string) int {
 	} else {
 		b.WriteString("# the built-in default (no config file found)\n")
 	}
-	b.WriteString("# secrets are redacted, and so is every value a ${…} placeholder produced in a server entry\n")
+	b.WriteString("# secrets are redacted: tokens, env and header values, endpoint credentials, and what ${cmd:…} or a *KEY*/*TOKEN*/*SECRET*-like variable produced in a server entry\n")
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(view); err != nil {

@@ -44,7 +44,8 @@ type expander struct {
 	run func(ctx context.Context, dir, command string) (string, error)
 	// dir is the directory commands run in.
 	dir string
-	// record, when set, is told every value a placeholder produced.
+	// record, when set, is told every secret a placeholder produced (see
+	// secretVar).
 	record func(string)
 }
 
@@ -127,7 +128,10 @@ func (e *expander) resolve(body, raw string, depth int) (string, error) {
 	v, ok := e.lookupEnv(name)
 	switch {
 	case ok && (v != "" || !hasDef):
-		return e.produced(v), nil
+		if secretVar(name) {
+			e.secret(v)
+		}
+		return v, nil
 	case !hasDef:
 		return "", fmt.Errorf("%s: environment variable %s is not set", ph, name)
 	case depth >= maxNesting:
@@ -149,15 +153,29 @@ func (e *expander) command(cmd, ph string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: command failed: %w", ph, err)
 	}
-	return e.produced(out), nil
+	e.secret(out) // commands are how secrets are fetched: pass, op, vault
+	return out, nil
 }
 
-// produced records a value a placeholder produced, and returns it.
-func (e *expander) produced(v string) string {
+// secret records a secret a placeholder produced.
+func (e *expander) secret(v string) {
 	if e.record != nil && v != "" {
 		e.record(v)
 	}
-	return v
+}
+
+// secretVar reports whether an environment variable's name says it holds a
+// secret (API_KEY, GITHUB_TOKEN, DB_PASSWORD…). Only such values, and
+// command outputs, are hidden wherever they show: hiding every placeholder
+// value would also blank hosts, ports and log levels in every log line.
+func secretVar(name string) bool {
+	n := strings.ToUpper(name)
+	for _, w := range []string{"KEY", "TOKEN", "SECRET", "PASS", "PWD", "CRED", "AUTH", "PRIVATE", "COOKIE", "SESSION", "SIGNATURE", "CERT"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // runShell is the default command runner: `sh -c command` in dir, with the

@@ -259,9 +259,10 @@ type Server struct {
 	// value exposes all of them. It does not affect the connection (see
 	// SameConnection).
 	Tools ToolFilter
-	// secrets are the values placeholders produced in this entry: hidden
+	// secrets are the secrets placeholders produced in this entry (command
+	// outputs, and variables named like secrets: see secretVar): hidden
 	// wherever they show (Redacted, Scrub), since a placeholder may sit in
-	// any field, an argument such as --api-key=${env:KEY} for one.
+	// any field, an argument such as --api-key=${env:API_KEY} for one.
 	secrets []string
 
 	// Origin says where the server was defined, for messages only; it is not

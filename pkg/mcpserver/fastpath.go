@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -39,9 +40,9 @@ import (
 // serveFast answers r when it is a plain tools/call or tools/list, and
 // reports whether it did; when it did not, r is left for mcp-go as it
 // arrived.
-func (ep *endpoint) serveFast(w http.ResponseWriter, r *http.Request, ls *liveSession) bool {
+func (ep *endpoint) serveFast(w http.ResponseWriter, r *http.Request, ls *liveSession) (handled bool) {
 	if ls.cs == nil || !ls.cs.Initialized() || !isJSON(r.Header.Get("Content-Type")) ||
-		!legacyProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) || ep.rebinding(r) {
+		!legacyProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
 		return false
 	}
 	body, err := io.ReadAll(r.Body)
@@ -55,6 +56,15 @@ func (ep *endpoint) serveFast(w http.ResponseWriter, r *http.Request, ls *liveSe
 	if !ok {
 		return false
 	}
+	defer func() {
+		// As mcp-go's WithRecovery does: the client gets an error, the
+		// connection stays.
+		if v := recover(); v != nil {
+			ep.srv.log.Error("panic answering an MCP request", "method", req.Method, "panic", v)
+			writeJSONRPC(w, req.ID, "error", mcp.JSONRPCErrorDetails{Code: mcp.INTERNAL_ERROR, Message: fmt.Sprintf("internal error: %v", v)})
+			handled = true
+		}
+	}()
 	switch req.Method {
 	case string(mcp.MethodToolsCall):
 		return ep.fastCall(w, r, req)

@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcphub/mcphub/pkg/approval"
@@ -62,7 +63,7 @@ type Options struct {
 	// loopback (needed behind a local reverse proxy).
 	DisableLocalhostProtection bool
 	// NoFastPath sends every request through mcp-go's server, plain tool
-	// calls included (see fastcall.go): for comparing the two paths.
+	// calls included (see fastpath.go): for comparing the two paths.
 	NoFastPath bool
 }
 
@@ -230,8 +231,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveHTTP serves one request to the endpoint: a plain tool call on the
 // fast path, everything else through mcp-go.
 func (ep *endpoint) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if ep.rebinding(r) {
+		ep.http.ServeHTTP(w, r) // mcp-go refuses it, before anything else
+		return
+	}
 	ep.activate()
-	ls := ep.sessions.touch(r.Header.Get(server.HeaderKeySessionID))
+	id := r.Header.Get(server.HeaderKeySessionID)
+	ls := ep.sessions.touch(id)
+	if ls == nil && id != "" && r.Method != http.MethodPost && !mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
+		// An ended (or never issued) session. mcp-go checks a POST's id
+		// with the table (sessions.Validate) but not a GET's or a
+		// DELETE's: it would open a GET stream for any id, registering a
+		// session nobody ends.
+		http.Error(w, "Invalid session ID", http.StatusNotFound)
+		return
+	}
+	if ls != nil && r.Method == http.MethodGet {
+		// A listening stream is activity for as long as it is open.
+		ls.streams.Add(1)
+		defer func() {
+			ls.streams.Add(-1)
+			ep.sessions.touch(id)
+		}()
+	}
 	if ls != nil && r.Method == http.MethodPost && !ep.srv.opts.NoFastPath && ep.serveFast(w, r, ls) {
 		return
 	}
@@ -349,6 +371,7 @@ type endpoint struct {
 	listing atomic.Pointer[toolListing]
 
 	active    atomic.Bool // it had a request: syncs keep its registrations current
+	ready     atomic.Bool // its first registration is done
 	mu        sync.Mutex  // serialises update
 	tools     map[string]mark
 	resources map[string]mark
@@ -413,13 +436,16 @@ func instructions(sc scope) string {
 // them, most never used, and registering typed tools costs CPU at every
 // start and memory for as long as the hub runs.
 func (ep *endpoint) activate() {
-	if ep.active.Load() {
+	if ep.ready.Load() {
 		return
 	}
 	// First: a sync from now on refreshes it too. The refresh below then
-	// reads a snapshot at least as new as any sync that skipped it.
+	// reads a snapshot at least as new as any sync that skipped it. Every
+	// request until the first refresh is done refreshes too: they queue on
+	// the endpoint's lock, so none is served from an empty registry.
 	ep.active.Store(true)
 	ep.refresh()
+	ep.ready.Store(true)
 }
 
 // refresh updates the endpoint to the hub's current snapshot. Reading it

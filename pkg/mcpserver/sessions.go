@@ -17,7 +17,7 @@ import (
 // unregister hooks keep it.
 //
 // The hub keeps it, not only mcp-go, for two reasons. Plain tool calls are
-// answered without mcp-go (see fastcall.go): the fast path must know a
+// answered without mcp-go (see fastpath.go): the fast path must know a
 // session is live and initialised, and mcp-go's idle sweeper would end a
 // session whose only traffic it never saw; so the endpoint sweeps idle
 // sessions itself, ending them through mcp-go's own DELETE handling. And
@@ -33,6 +33,7 @@ type sessions struct {
 type liveSession struct {
 	cs         server.ClientSession // nil until initialize registered it
 	lastActive atomic.Int64         // unix nanos
+	streams    atomic.Int32         // GET streams open: never idle meanwhile
 }
 
 var _ server.SessionIdManager = (*sessions)(nil)
@@ -70,8 +71,11 @@ func (t *sessions) store(id string, cs server.ClientSession) {
 func (t *sessions) hooks() *server.Hooks {
 	h := &server.Hooks{}
 	h.AddOnRegisterSession(func(_ context.Context, cs server.ClientSession) {
-		if _, ok := t.m.Load(cs.SessionID()); ok { // not ended meanwhile
-			t.store(cs.SessionID(), cs)
+		id := cs.SessionID()
+		if old, ok := t.m.Load(id); ok { // and not ended meanwhile: then it stays ended
+			ls := &liveSession{cs: cs}
+			ls.lastActive.Store(time.Now().UnixNano())
+			t.m.CompareAndSwap(id, old, ls)
 		}
 	})
 	h.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) {
@@ -100,7 +104,7 @@ func (t *sessions) idle(cutoff time.Time) []string {
 	var out []string
 	c := cutoff.UnixNano()
 	t.m.Range(func(k, v any) bool {
-		if v.(*liveSession).lastActive.Load() < c {
+		if ls := v.(*liveSession); ls.lastActive.Load() < c && ls.streams.Load() == 0 {
 			out = append(out, k.(string))
 		}
 		return true
