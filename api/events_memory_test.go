@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/mcphub/mcphub/api"
+
+	"github.com/mcphub/mcphub/internal/memsample"
 )
 
 // Issue 7: memory is O(1) per idle SSE subscriber. These hold idle
@@ -137,51 +139,28 @@ func (c *sseClients) close() {
 	c.fds = c.fds[:0]
 }
 
-// hubMem is the test process's live heap (after a full collection),
-// goroutine stacks in use and goroutine count.
-type hubMem struct {
-	heap, stacks uint64
-	goroutines   int
-}
-
-func sampleHubMem() hubMem {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return hubMem{heap: ms.HeapAlloc, stacks: ms.StackInuse, goroutines: runtime.NumGoroutine()}
-}
-
 // perStream is what one idle stream costs the hub.
-type perStream struct {
-	heap, stacks, goroutines float64
-}
+type perStream memsample.PerItem
 
 func (p perStream) String() string {
-	return fmt.Sprintf("%.0f B heap + %.0f B stacks, %.2f goroutines per stream", p.heap, p.stacks, p.goroutines)
+	return fmt.Sprintf("%.0f B heap + %.0f B stacks, %.2f goroutines per stream", p.Heap, p.Stacks, p.Goroutines)
 }
 
-func costPer(before, after hubMem, n int) perStream {
-	return perStream{
-		heap:       float64(int64(after.heap)-int64(before.heap)) / float64(n),
-		stacks:     float64(int64(after.stacks)-int64(before.stacks)) / float64(n),
-		goroutines: float64(after.goroutines-before.goroutines) / float64(n),
-	}
-}
+func costPer(before, after memsample.Sample, n int) perStream { return perStream(after.Per(before, n)) }
 
 // waitStreamsGone waits until the hub has no event subscriber and the
 // goroutines are back within slack of base.
-func waitStreamsGone(tb testing.TB, e *env, base hubMem, slack int) hubMem {
+func waitStreamsGone(tb testing.TB, e *env, base memsample.Sample, slack int) memsample.Sample {
 	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		subs := e.hub.Events().Subscribers()
 		g := runtime.NumGoroutine()
-		if subs == 0 && g <= base.goroutines+slack {
-			return sampleHubMem()
+		if subs == 0 && g <= base.Goroutines+slack {
+			return memsample.Take()
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("after the clients left: %d subscribers, %d goroutines (%d before the streams)", subs, g, base.goroutines)
+			tb.Fatalf("after the clients left: %d subscribers, %d goroutines (%d before the streams)", subs, g, base.Goroutines)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -195,12 +174,12 @@ func TestIdleSSEStreamMemoryIsConstant(t *testing.T) {
 	e := startHub(t, api.Options{})
 	got := map[int]perStream{}
 	for _, n := range []int{200, 1000} {
-		base := sampleHubMem()
+		base := memsample.Take()
 		clients, err := openSSEClients(e.url, n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		full := sampleHubMem()
+		full := memsample.Take()
 		if subs := e.hub.Events().Subscribers(); subs != n {
 			clients.close()
 			t.Fatalf("%d subscribers on the bus, want %d", subs, n)
@@ -209,24 +188,24 @@ func TestIdleSSEStreamMemoryIsConstant(t *testing.T) {
 		t.Logf("%5d idle streams: %v", n, got[n])
 		clients.close()
 		after := waitStreamsGone(t, e, base, 5)
-		left := int64(after.heap) - int64(base.heap)
-		t.Logf("%5d idle streams: after the clients left, heap %+d B, goroutines %+d", n, left, after.goroutines-base.goroutines)
+		left := int64(after.Heap) - int64(base.Heap)
+		t.Logf("%5d idle streams: after the clients left, heap %+d B, goroutines %+d", n, left, after.Goroutines-base.Goroutines)
 
 		// About 5 goroutines and 60 KiB of heap each (see the benchmark);
 		// generous bounds, so that only a real change trips them.
-		if g := got[n].goroutines; g < 1 || g > 8 {
+		if g := got[n].Goroutines; g < 1 || g > 8 {
 			t.Errorf("%d streams: %.2f goroutines per stream, want 1–8", n, g)
 		}
-		if h := got[n].heap; h <= 0 || h > 256<<10 {
+		if h := got[n].Heap; h <= 0 || h > 256<<10 {
 			t.Errorf("%d streams: %.0f B heap per stream, want (0, 256 KiB]", n, h)
 		}
 		// Maps keep their capacity (the server's connection set, the
 		// bus's subscriber slice): a few dozen bytes per peak stream.
-		if limit := int64(got[n].heap*float64(n)) / 10; left > limit {
+		if limit := int64(got[n].Heap*float64(n)) / 10; left > limit {
 			t.Errorf("%d streams: %d B of heap still held after they ended, want at most %d", n, left, limit)
 		}
 	}
-	if a, b := got[200], got[1000]; b.heap > 1.5*a.heap || b.stacks+b.heap > 1.5*(a.stacks+a.heap) {
+	if a, b := got[200], got[1000]; b.Heap > 1.5*a.Heap || b.Stacks+b.Heap > 1.5*(a.Stacks+a.Heap) {
 		t.Errorf("per-stream cost grows with the count: %v at 1,000, %v at 200 (limit 1.5×)", b, a)
 	}
 }
@@ -316,25 +295,25 @@ func BenchmarkIdleSSESubscribers(b *testing.B) {
 			var sum perStream
 			iters := 0
 			for b.Loop() {
-				base := sampleHubMem()
+				base := memsample.Take()
 				p := startClientProcess(b, e, n)
 				b.StopTimer()
-				full := sampleHubMem()
+				full := memsample.Take()
 				if subs := e.hub.Events().Subscribers(); subs != n {
 					b.Errorf("%d subscribers on the bus, want %d", subs, n)
 				}
 				c := costPer(base, full, n)
-				sum.heap += c.heap
-				sum.stacks += c.stacks
-				sum.goroutines += c.goroutines
+				sum.Heap += c.Heap
+				sum.Stacks += c.Stacks
+				sum.Goroutines += c.Goroutines
 				iters++
 				p.stop(b)
 				waitStreamsGone(b, e, base, 5)
 				b.StartTimer()
 			}
-			b.ReportMetric(sum.heap/float64(iters), "B/subscriber")
-			b.ReportMetric(sum.stacks/float64(iters), "stackB/subscriber")
-			b.ReportMetric(sum.goroutines/float64(iters), "goroutines/subscriber")
+			b.ReportMetric(sum.Heap/float64(iters), "B/subscriber")
+			b.ReportMetric(sum.Stacks/float64(iters), "stackB/subscriber")
+			b.ReportMetric(sum.Goroutines/float64(iters), "goroutines/subscriber")
 		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/memsample"
 )
 
 // Issue 7: memory is O(1) per pending approval. These measure what the
@@ -15,40 +17,18 @@ import (
 // id, digest and canonical arguments, and its slots in the maps) at two
 // sizes, and that deciding or expiring everything gives it back.
 
-// memSample is the live heap (after a full collection), the goroutine
-// stacks in use and the number of goroutines.
-type memSample struct {
-	heap, stacks uint64
-	goroutines   int
-}
-
-func sampleMem() memSample {
-	// Two cycles: the first may leave objects that finalizers released
-	// for the second.
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return memSample{heap: ms.HeapAlloc, stacks: ms.StackInuse, goroutines: runtime.NumGoroutine()}
-}
-
-// growth is how much b holds over a, in bytes (negative if less).
-func (b memSample) growth(a memSample) (heap, stacks int64) {
-	return int64(b.heap) - int64(a.heap), int64(b.stacks) - int64(a.stacks)
-}
-
 // pendingFill is a store holding n pending requests and what it cost.
 type pendingFill struct {
 	s          *MemoryStore
 	ids        []string
 	now        time.Time
-	base, full memSample
+	base, full memsample.Sample
 	took       time.Duration // creating the requests
 }
 
 // perItem is the retained heap per pending request.
 func (f *pendingFill) perItem() float64 {
-	heap, _ := f.full.growth(f.base)
+	heap, _ := f.full.Over(f.base)
 	return float64(heap) / float64(len(f.ids))
 }
 
@@ -60,7 +40,7 @@ func fillPending(tb testing.TB, n int) *pendingFill {
 	tb.Helper()
 	ctx := context.Background()
 	f := &pendingFill{s: NewMemoryStore(n, time.Hour), ids: make([]string, n), now: time.Now()}
-	f.base = sampleMem()
+	f.base = memsample.Take()
 	start := time.Now()
 	for i := range f.ids {
 		r := newPending(tb, i, f.now)
@@ -70,7 +50,7 @@ func fillPending(tb testing.TB, n int) *pendingFill {
 		f.ids[i] = r.ID
 	}
 	f.took = time.Since(start)
-	f.full = sampleMem()
+	f.full = memsample.Take()
 	return f
 }
 
@@ -137,15 +117,15 @@ func TestPendingMemoryIsConstant(t *testing.T) {
 	for _, n := range []int{1000, 10000} {
 		f := fillPending(t, n)
 		per[n] = f.perItem()
-		heap, stacks := f.full.growth(f.base)
+		heap, stacks := f.full.Over(f.base)
 		t.Logf("%6d pending: %.0f B/pending retained (heap +%d B, stacks %+d B, goroutines %+d)",
-			n, per[n], heap, stacks, f.full.goroutines-f.base.goroutines)
+			n, per[n], heap, stacks, f.full.Goroutines-f.base.Goroutines)
 		// A request costs well under 1 KiB (see the benchmark); 4 KiB
 		// would mean something per request that should not be there.
 		if per[n] <= 0 || per[n] > 4096 {
 			t.Errorf("%d pending: %.0f B per request, want (0, 4096]", n, per[n])
 		}
-		if d := f.full.goroutines - f.base.goroutines; d > 2 {
+		if d := f.full.Goroutines - f.base.Goroutines; d > 2 {
 			t.Errorf("%d pending: %d more goroutines; the store must start none per request", n, d)
 		}
 		if stacks > 256<<10 {
@@ -153,8 +133,8 @@ func TestPendingMemoryIsConstant(t *testing.T) {
 		}
 
 		f.finishAll(t)
-		after := sampleMem()
-		left, _ := after.growth(f.base)
+		after := memsample.Take()
+		left, _ := after.Over(f.base)
 		t.Logf("%6d pending: after deciding/expiring and sweeping, heap %+d B over the empty store (%.0f B per peak request)",
 			n, left, float64(left)/float64(n))
 		// What stays is the maps' and slices' capacity (Go maps do not
@@ -163,15 +143,15 @@ func TestPendingMemoryIsConstant(t *testing.T) {
 		if limit := heap / 2; left > limit {
 			t.Errorf("%d pending: %d B still held after all were finished and forgotten, want at most %d (half the peak)", n, left, limit)
 		}
-		if d := after.goroutines - f.base.goroutines; d > 2 {
+		if d := after.Goroutines - f.base.Goroutines; d > 2 {
 			t.Errorf("%d pending: %d more goroutines after finishing", n, d)
 		}
 		// A second round in the same store reuses that capacity: nothing
 		// accumulates from one round to the next.
 		f.refill(t)
 		f.finishAll(t)
-		again := sampleMem()
-		if grew, _ := again.growth(after); grew > heap/10 {
+		again := memsample.Take()
+		if grew, _ := again.Over(after); grew > heap/10 {
 			t.Errorf("%d pending: a second fill-and-finish round left %d B more than the first (limit %d)", n, grew, heap/10)
 		}
 		runtime.KeepAlive(f.s)
@@ -199,7 +179,7 @@ func TestWaitersLeaveNothing(t *testing.T) {
 		}
 		ids[i] = r.ID
 	}
-	base := sampleMem()
+	base := memsample.Take()
 	done := make(chan Request, n)
 	for _, id := range ids {
 		go func() {
@@ -219,12 +199,12 @@ func TestWaitersLeaveNothing(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		after := sampleMem()
-		if after.goroutines <= base.goroutines+2 {
+		after := memsample.Take()
+		if after.Goroutines <= base.Goroutines+2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines after every waiter returned, %d before", after.goroutines, base.goroutines)
+			t.Fatalf("%d goroutines after every waiter returned, %d before", after.Goroutines, base.Goroutines)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -244,7 +224,7 @@ func BenchmarkPendingMemory(b *testing.B) {
 				f := fillPending(b, n)
 				ns += float64(f.took.Nanoseconds()) / float64(n)
 				per += f.perItem()
-				goroutines += float64(f.full.goroutines-f.base.goroutines) / float64(n)
+				goroutines += float64(f.full.Goroutines-f.base.Goroutines) / float64(n)
 				iters++
 				runtime.KeepAlive(f.s)
 			}

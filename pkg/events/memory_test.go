@@ -2,9 +2,10 @@ package events
 
 import (
 	"fmt"
-	"runtime"
 	"testing"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/memsample"
 )
 
 // Issue 7: memory is O(1) per idle SSE subscriber. These measure what the
@@ -14,34 +15,17 @@ import (
 // r3labs server, goroutines and net/http buffers per stream) is measured
 // through the real router in api (events_memory_test.go).
 
-// memSample is the live heap (after a full collection), the goroutine
-// stacks in use and the number of goroutines.
-type memSample struct {
-	heap, stacks uint64
-	goroutines   int
-}
-
-func sampleMem() memSample {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return memSample{heap: ms.HeapAlloc, stacks: ms.StackInuse, goroutines: runtime.NumGoroutine()}
-}
-
-func (b memSample) heapOver(a memSample) int64 { return int64(b.heap) - int64(a.heap) }
-
 // subscribeIdle subscribes n idle subscribers to bus with the Handler's
 // default queue and samples the memory before and after. subs must have
 // length n; it is allocated by the caller so that it is not counted.
-func subscribeIdle(bus *Bus, subs []*Subscription) (base, full memSample, took time.Duration) {
-	base = sampleMem()
+func subscribeIdle(bus *Bus, subs []*Subscription) (base, full memsample.Sample, took time.Duration) {
+	base = memsample.Take()
 	start := time.Now()
 	for i := range subs {
 		subs[i] = bus.Subscribe(0, defaultBuffer)
 	}
 	took = time.Since(start)
-	full = sampleMem()
+	full = memsample.Take()
 	return base, full, took
 }
 
@@ -59,9 +43,9 @@ func TestIdleSubscriberMemoryIsConstant(t *testing.T) {
 	for _, n := range []int{1000, 10000} {
 		subs := make([]*Subscription, n)
 		base, full, _ := subscribeIdle(bus, subs)
-		grew := full.heapOver(base)
+		grew := heapOver(full, base)
 		per[n] = float64(grew) / float64(n)
-		t.Logf("%6d idle subscribers: %.0f B/subscriber (heap +%d B, goroutines %+d)", n, per[n], grew, full.goroutines-base.goroutines)
+		t.Logf("%6d idle subscribers: %.0f B/subscriber (heap +%d B, goroutines %+d)", n, per[n], grew, full.Goroutines-base.Goroutines)
 		if got := bus.Subscribers(); got != n {
 			t.Fatalf("%d subscribers, want %d", got, n)
 		}
@@ -70,15 +54,15 @@ func TestIdleSubscriberMemoryIsConstant(t *testing.T) {
 		if per[n] <= 0 || per[n] > 64<<10 {
 			t.Errorf("%d subscribers: %.0f B each, want (0, 64 KiB]", n, per[n])
 		}
-		if d := full.goroutines - base.goroutines; d > 2 {
+		if d := full.Goroutines - base.Goroutines; d > 2 {
 			t.Errorf("%d subscribers: %d more goroutines; a subscription must not start one", n, d)
 		}
 		for _, s := range subs {
 			s.Close()
 		}
 		clear(subs)
-		after := sampleMem()
-		left := after.heapOver(base)
+		after := memsample.Take()
+		left := heapOver(after, base)
 		t.Logf("%6d idle subscribers: after closing them, heap %+d B", n, left)
 		if limit := grew / 20; left > limit {
 			t.Errorf("%d subscribers: %d B still held after every subscription closed, want at most %d", n, left, limit)
@@ -120,8 +104,8 @@ func BenchmarkIdleSubscriberMemory(b *testing.B) {
 				subs := make([]*Subscription, n)
 				base, full, took := subscribeIdle(bus, subs)
 				ns += float64(took.Nanoseconds()) / float64(n)
-				per += float64(full.heapOver(base)) / float64(n)
-				goroutines += float64(full.goroutines-base.goroutines) / float64(n)
+				per += float64(heapOver(full, base)) / float64(n)
+				goroutines += float64(full.Goroutines-base.Goroutines) / float64(n)
 				iters++
 				bus.Close()
 			}
@@ -131,3 +115,6 @@ func BenchmarkIdleSubscriberMemory(b *testing.B) {
 		})
 	}
 }
+
+// heapOver is how much heap b holds over a.
+func heapOver(b, a memsample.Sample) int64 { h, _ := b.Over(a); return h }

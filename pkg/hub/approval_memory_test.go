@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -15,26 +14,14 @@ import (
 	"github.com/mcphub/mcphub/pkg/events"
 	"github.com/mcphub/mcphub/pkg/exampleserver"
 	"github.com/mcphub/mcphub/pkg/hub"
+
+	"github.com/mcphub/mcphub/internal/memsample"
 )
 
 // Issue 7: memory is O(1) per pending approval, measured through the hub:
 // a gated call (hub.Call answering *PendingError) records the request in
 // the store, announces it on the event bus and logs it. pkg/approval's
 // memory_test.go measures the store alone.
-
-// heapMem is the live heap (after a full collection) and the goroutines.
-type heapMem struct {
-	heap       uint64
-	goroutines int
-}
-
-func sampleHeap() heapMem {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return heapMem{heap: ms.HeapAlloc, goroutines: runtime.NumGoroutine()}
-}
 
 // gatedHub is a running hub whose example server's echo needs approval,
 // with a store of room for maxPending that the test can sweep.
@@ -135,21 +122,21 @@ func TestPendingCallMemoryIsConstant(t *testing.T) {
 	per := map[int]float64{}
 	for _, n := range []int{small, large} {
 		ids := make([]string, n)
-		base := sampleHeap()
+		base := memsample.Take()
 		g.hold(t, ids)
-		full := sampleHeap()
-		grew := int64(full.heap) - int64(base.heap)
+		full := memsample.Take()
+		grew := int64(full.Heap) - int64(base.Heap)
 		per[n] = float64(grew) / float64(n)
-		t.Logf("%5d pending calls: %.0f B/pending (heap %+d B, goroutines %+d)", n, per[n], grew, full.goroutines-base.goroutines)
+		t.Logf("%5d pending calls: %.0f B/pending (heap %+d B, goroutines %+d)", n, per[n], grew, full.Goroutines-base.Goroutines)
 		if per[n] <= 0 || per[n] > 4096 {
 			t.Errorf("%d pending calls: %.0f B each, want (0, 4096]", n, per[n])
 		}
-		if d := full.goroutines - base.goroutines; d > 3 {
+		if d := full.Goroutines - base.Goroutines; d > 3 {
 			t.Errorf("%d pending calls: %d more goroutines; a pending call must hold none", n, d)
 		}
 		g.rejectAll(t, ids)
-		after := sampleHeap()
-		left := int64(after.heap) - int64(base.heap)
+		after := memsample.Take()
+		left := int64(after.Heap) - int64(base.Heap)
 		t.Logf("%5d pending calls: after rejecting and forgetting them, heap %+d B", n, left)
 		// The store's maps keep their capacity (Go maps do not shrink).
 		if left > grew/2 {
@@ -179,15 +166,15 @@ func BenchmarkPendingCallMemory(b *testing.B) {
 				b.StopTimer()
 				g := newGatedHub(b, n)
 				ids := make([]string, n)
-				base := sampleHeap()
+				base := memsample.Take()
 				b.StartTimer()
 				start := time.Now()
 				g.hold(b, ids)
 				ns += float64(time.Since(start).Nanoseconds()) / float64(n)
 				b.StopTimer()
-				full := sampleHeap()
-				per += float64(int64(full.heap)-int64(base.heap)) / float64(n)
-				goroutines += float64(full.goroutines-base.goroutines) / float64(n)
+				full := memsample.Take()
+				per += float64(int64(full.Heap)-int64(base.Heap)) / float64(n)
+				goroutines += float64(full.Goroutines-base.Goroutines) / float64(n)
 				iters++
 				g.rejectAll(b, ids)
 				b.StartTimer()

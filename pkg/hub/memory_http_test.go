@@ -16,6 +16,8 @@ import (
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/downstream"
 	"github.com/mcphub/mcphub/pkg/hub"
+
+	"github.com/mcphub/mcphub/internal/memsample"
 )
 
 // Issue 7: idle RSS ≤ 15 MB with 10 Streamable HTTP servers. These measure
@@ -34,35 +36,14 @@ import (
 // every allocation sampled), for
 // `go tool pprof -sample_index=inuse_space -diff_base=path.hub.base path.hub`.
 
-// memStat is the live heap after a full collection, the goroutine stacks
-// in use and the number of goroutines.
-type memStat struct {
-	heap, stacks uint64
-	goroutines   int
-}
-
-func readMem() memStat {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return memStat{heap: ms.HeapAlloc, stacks: ms.StackInuse, goroutines: runtime.NumGoroutine()}
-}
-
 // perServer is the growth from a to b divided by n.
-type perServer struct{ heap, stacks, goroutines float64 }
+type perServer memsample.PerItem
 
 func (p perServer) String() string {
-	return fmt.Sprintf("heap %6.1f KB  stacks %5.1f KB  goroutines %4.1f", p.heap/1024, p.stacks/1024, p.goroutines)
+	return fmt.Sprintf("heap %6.1f KB  stacks %5.1f KB  goroutines %4.1f", p.Heap/1024, p.Stacks/1024, p.Goroutines)
 }
 
-func growth(a, b memStat, n int) perServer {
-	return perServer{
-		heap:       float64(int64(b.heap)-int64(a.heap)) / float64(n),
-		stacks:     float64(int64(b.stacks)-int64(a.stacks)) / float64(n),
-		goroutines: float64(b.goroutines-a.goroutines) / float64(n),
-	}
-}
+func growth(a, b memsample.Sample, n int) perServer { return perServer(b.Per(a, n)) }
 
 // exampleHTTPProcess runs the example server binary over Streamable HTTP
 // and returns its /mcp endpoint.
@@ -231,14 +212,14 @@ func TestIdleMemoryPerHTTPServer(t *testing.T) {
 	for _, l := range memLayers {
 		t.Run(l.name, func(t *testing.T) {
 			for _, n := range []int{1, 10, 50} {
-				base := readMem()
+				base := memsample.Take()
 				gBase := goroutinesByEntry()
 				if profile != "" && n == 50 {
 					writeHeapProfile(t, profile+"."+l.file()+".base")
 				}
 				stop := l.start(t, endpoint, n)
 				settleIdle()
-				per := growth(base, readMem(), n)
+				per := growth(base, memsample.Take(), n)
 				t.Logf("%3d servers, per server: %s", n, per)
 				if n == 50 {
 					t.Logf("goroutines per server by entry:\n%s", goroutineGrowth(gBase, goroutinesByEntry(), n))
@@ -246,11 +227,11 @@ func TestIdleMemoryPerHTTPServer(t *testing.T) {
 						writeHeapProfile(t, profile+"."+l.file())
 					}
 					if os.Getenv("MCPHUB_MEM_SCALE_TOOLS") == "" {
-						if b := per.heap + per.stacks; b > maxBytesPerHTTPServer {
+						if b := per.Heap + per.Stacks; b > maxBytesPerHTTPServer {
 							t.Errorf("%.0f KB of heap and stacks per idle HTTP server, want at most %d KB", b/1024, maxBytesPerHTTPServer>>10)
 						}
-						if per.goroutines > maxGoroutinesPerHTTPServer {
-							t.Errorf("%.1f goroutines per idle HTTP server, want at most %d", per.goroutines, maxGoroutinesPerHTTPServer)
+						if per.Goroutines > maxGoroutinesPerHTTPServer {
+							t.Errorf("%.1f goroutines per idle HTTP server, want at most %d", per.Goroutines, maxGoroutinesPerHTTPServer)
 						}
 					}
 				}
