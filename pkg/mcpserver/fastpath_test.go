@@ -18,8 +18,9 @@ import (
 	"github.com/mcphub/mcphub/pkg/mcpserver"
 )
 
-// serveEndpoints serves h's MCP endpoints with opts until the test ends.
-func serveEndpoints(t *testing.T, h *hub.Hub, opts mcpserver.Options) *httptest.Server {
+// serveEndpoints serves h's MCP endpoints with opts until the test ends:
+// the HTTP server closes first, then the endpoints stop.
+func serveEndpoints(t *testing.T, h *hub.Hub, opts mcpserver.Options) (*mcpserver.Server, *httptest.Server) {
 	t.Helper()
 	opts.Logger, opts.Version = quietLogger(), "test"
 	srv := mcpserver.New(h, opts)
@@ -33,7 +34,14 @@ func serveEndpoints(t *testing.T, h *hub.Hub, opts mcpserver.Options) *httptest.
 			t.Errorf("mcpserver Stop: %v", err)
 		}
 	})
-	return ts
+	return srv, ts
+}
+
+// endpointsURL serves h's MCP endpoints with opts and returns /mcp's URL.
+func endpointsURL(t *testing.T, h *hub.Hub, opts mcpserver.Options) string {
+	t.Helper()
+	_, ts := serveEndpoints(t, h, opts)
+	return ts.URL + "/mcp"
 }
 
 // rawSession is an MCP session spoken in plain HTTP, so a test sees the
@@ -114,7 +122,7 @@ func TestFastPathAnswersAsMCPGo(t *testing.T) {
 	web.RequireApproval = []string{"delete_*"} // listed with the approval note
 	e := newEnv(t, hubConfig(stdioExample("example"), web))
 	fast := openRaw(t, e.url("/mcp"))
-	slow := openRaw(t, serveEndpoints(t, e.hub, mcpserver.Options{NoFastPath: true}).URL+"/mcp")
+	slow := openRaw(t, endpointsURL(t, e.hub, mcpserver.Options{NoFastPath: true}))
 
 	for _, tc := range []struct{ name, body string }{
 		{"echo", toolCall("1", "example__echo", `{"message":"hi ✓ \"quoted\""}`)},
@@ -219,7 +227,7 @@ func TestFastPathLeavesTheRestToMCPGo(t *testing.T) {
 	gated := stdioExample("gated")
 	gated.RequireApproval = []string{"echo"}
 	e := newEnv(t, hubConfig(stdioExample("example"), gated))
-	fastURL, slowURL := e.url("/mcp"), serveEndpoints(t, e.hub, mcpserver.Options{NoFastPath: true}).URL+"/mcp"
+	fastURL, slowURL := e.url("/mcp"), endpointsURL(t, e.hub, mcpserver.Options{NoFastPath: true})
 	fast, slow := openRaw(t, fastURL), openRaw(t, slowURL)
 	echo := toolCall("1", "example__echo", `{"message":"x"}`)
 

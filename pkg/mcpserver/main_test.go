@@ -94,17 +94,7 @@ func newEnv(t *testing.T, cfg *config.Config) *env {
 			waitHealthy(t, h, s.Name)
 		}
 	}
-	srv := mcpserver.New(h, mcpserver.Options{Logger: quietLogger(), Version: "test"})
-	srv.Start()
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("mcpserver Stop: %v", err)
-		}
-	})
+	srv, ts := serveEndpoints(t, h, mcpserver.Options{})
 	return &env{hub: h, srv: srv, ts: ts}
 }
 

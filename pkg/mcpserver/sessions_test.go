@@ -22,7 +22,7 @@ import (
 func TestIdleSessionsEnd(t *testing.T) {
 	const ttl = 400 * time.Millisecond
 	e := newEnv(t, hubConfig(stdioExample("example")))
-	url := serveEndpoints(t, e.hub, mcpserver.Options{SessionIdleTTL: ttl}).URL + "/mcp"
+	url := endpointsURL(t, e.hub, mcpserver.Options{SessionIdleTTL: ttl})
 	s := openRaw(t, url)
 	echo := toolCall("1", "example__echo", `{"message":"still here"}`)
 
@@ -98,7 +98,7 @@ func TestUnknownSessionsGetNothing(t *testing.T) {
 func TestListeningSessionStaysAlive(t *testing.T) {
 	const ttl = 300 * time.Millisecond
 	e := newEnv(t, hubConfig(stdioExample("example")))
-	url := serveEndpoints(t, e.hub, mcpserver.Options{SessionIdleTTL: ttl}).URL + "/mcp"
+	url := endpointsURL(t, e.hub, mcpserver.Options{SessionIdleTTL: ttl})
 	s := openRaw(t, url)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -131,7 +131,7 @@ func TestConcurrentFirstRequests(t *testing.T) {
 		ts.Close()
 	})
 	e := newEnv(t, hubConfig(httpServer("big", ts.URL)))
-	url := serveEndpoints(t, e.hub, mcpserver.Options{NoFastPath: true}).URL + "/mcp" // mcp-go lists what was registered
+	url := endpointsURL(t, e.hub, mcpserver.Options{NoFastPath: true}) // mcp-go lists what was registered
 
 	var wg sync.WaitGroup
 	counts := make([]int, 8)
