@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/procset"
 )
 
 // listed says when a GET /mcp_hub/tools body is what startHub waits for;
@@ -29,7 +31,7 @@ func listing(names ...string) listed {
 
 // hubStart is one hub started by startHub.
 type hubStart struct {
-	p       *proc
+	p       *procset.Proc
 	base    string    // http://127.0.0.1:port
 	started time.Time // just before the process was started
 	// took is the time from starting the process to its first 200 answer
@@ -40,7 +42,7 @@ type hubStart struct {
 
 // startHub starts the hub on cfg at a free loopback port and waits until
 // GET /mcp_hub/tools satisfies want, polling every poll, at most wait.
-func startHub(ctx context.Context, procs *procSet, bins binaries, dir, cfg string, want listed,
+func startHub(ctx context.Context, procs *procset.Set, bins binaries, dir, cfg string, want listed,
 	poll, wait time.Duration, hz int64) (hubStart, error) {
 	addr, err := freeAddr()
 	if err != nil {
@@ -50,7 +52,7 @@ func startHub(ctx context.Context, procs *procSet, bins binaries, dir, cfg strin
 	hc := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
 	t0 := time.Now()
-	p, err := procs.start("mcphub", dir, bins.hub, "-c", cfg, "--listen", addr, "--log-level", "warn")
+	p, err := procs.Start("mcphub", dir, nil, bins.hub, "-c", cfg, "--listen", addr, "--log-level", "warn")
 	if err != nil {
 		return hubStart{}, err
 	}
@@ -59,17 +61,17 @@ func startHub(ctx context.Context, procs *procSet, bins binaries, dir, cfg strin
 		// A refused connection costs microseconds.
 		if body, code, err := get(ctx, hc, base+"/mcp_hub/tools"); err == nil && code == http.StatusOK && want.ok(body) {
 			took := time.Since(t0)
-			_, ticks, err := procStat(p.pid())
+			st, err := procset.ReadStat(p.PID())
 			if err != nil {
 				return hubStart{}, err
 			}
-			return hubStart{p: p, base: base, started: t0, took: took, cpu: time.Duration(ticks) * time.Second / time.Duration(hz)}, nil
+			return hubStart{p: p, base: base, started: t0, took: took, cpu: time.Duration(st.CPUTicks) * time.Second / time.Duration(hz)}, nil
 		}
-		if p.exited() {
-			return hubStart{}, p.exitError()
+		if p.Exited() {
+			return hubStart{}, p.ExitError()
 		}
 		if time.Now().After(deadline) {
-			return hubStart{}, fmt.Errorf("GET /mcp_hub/tools of the hub was not %s within %v; its output:\n%s", want.what, wait, p.log.String())
+			return hubStart{}, fmt.Errorf("GET /mcp_hub/tools of the hub was not %s within %v; its output:\n%s", want.what, wait, p.Output())
 		}
 		if err := sleep(ctx, poll); err != nil {
 			return hubStart{}, err
@@ -160,26 +162,27 @@ const (
 // CPU time (user+sys) then. A hub keeps working for a while after its
 // servers are ready (see docs/PERFORMANCE.md); its idle figures are taken
 // after this.
-func waitQuiet(ctx context.Context, p *proc, hz int64, wait time.Duration) (time.Time, time.Duration, error) {
+func waitQuiet(ctx context.Context, p *procset.Proc, hz int64, wait time.Duration) (time.Time, time.Duration, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		t0 := time.Now()
-		_, ticks0, err := procStat(p.pid())
+		st0, err := procset.ReadStat(p.PID())
 		if err != nil {
 			return time.Time{}, 0, err
 		}
 		if err := sleep(ctx, quietWindow); err != nil {
 			return time.Time{}, 0, err
 		}
-		_, ticks1, err := procStat(p.pid())
+		st1, err := procset.ReadStat(p.PID())
 		if err != nil {
 			return time.Time{}, 0, err
 		}
+		ticks0, ticks1 := st0.CPUTicks, st1.CPUTicks
 		if ticks1-ticks0 <= quietTicks {
 			return t0, time.Duration(ticks0) * time.Second / time.Duration(hz), nil
 		}
 		if time.Now().After(deadline) {
-			return time.Time{}, 0, fmt.Errorf("%s (pid %d) still used %d%% of a core after %v", p.name, p.pid(),
+			return time.Time{}, 0, fmt.Errorf("%s (pid %d) still used %d%% of a core after %v", p.Name(), p.PID(),
 				(ticks1-ticks0)*100*uint64(time.Second)/uint64(hz)/uint64(quietWindow), wait)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/procset"
 )
 
 // caller makes one call and checks its result.
@@ -72,31 +74,31 @@ func drive(ctx context.Context, callers []caller, d time.Duration) ([]time.Durat
 // measure warms callers up, then measures one window of d. With hub set,
 // it also takes the hub's CPU time over the window and samples its RSS
 // every 100 ms.
-func measure(ctx context.Context, callers []caller, warmup, d time.Duration, hub *proc, hz int64) (window, error) {
+func measure(ctx context.Context, callers []caller, warmup, d time.Duration, hub *procset.Proc, hz int64) (window, error) {
 	if warmup > 0 {
 		if _, _, err := drive(ctx, callers, warmup); err != nil {
 			return window{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	var ticks0 uint64
+	var st0 procset.Stat
 	var sampler *rssSampler
 	if hub != nil {
 		var err error
-		if _, ticks0, err = procStat(hub.pid()); err != nil {
+		if st0, err = procset.ReadStat(hub.PID()); err != nil {
 			return window{}, err
 		}
-		sampler = startRSSSampler(hub.pid(), 100*time.Millisecond)
+		sampler = startRSSSampler(hub.PID(), 100*time.Millisecond)
 	}
 	lat, elapsed, err := drive(ctx, callers, d)
 	var w window
 	if hub != nil {
 		peak, serr := sampler.stop()
-		_, ticks1, cerr := procStat(hub.pid())
+		st1, cerr := procset.ReadStat(hub.PID())
 		if err == nil {
 			err = errors.Join(serr, cerr)
 		}
 		if err == nil && len(lat) > 0 {
-			cpu := float64(ticks1-ticks0) / float64(hz) * 1e6 / float64(len(lat))
+			cpu := float64(st1.CPUTicks-st0.CPUTicks) / float64(hz) * 1e6 / float64(len(lat))
 			w.HubCPUusPerCall, w.HubRSSPeakKB = &cpu, &peak
 		}
 	}
@@ -132,12 +134,12 @@ type rssSampler struct {
 func startRSSSampler(pid int, every time.Duration) *rssSampler {
 	s := &rssSampler{quit: make(chan struct{}), done: make(chan struct{})}
 	sample := func() {
-		kb, err := procRSSKB(pid)
+		m, err := procset.ReadStatus(pid, "VmRSS")
 		if err != nil {
 			s.err = err
 			return
 		}
-		s.peak = max(s.peak, kb)
+		s.peak = max(s.peak, m["VmRSS"])
 	}
 	sample()
 	go func() {

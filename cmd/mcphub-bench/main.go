@@ -50,10 +50,12 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/procset"
 )
 
 func main() {
-	procs := newProcSet(newRunID())
+	procs := newProcSet()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -63,7 +65,7 @@ func main() {
 		cancel(fmt.Errorf("interrupted (%v)", sig))
 		<-sigs
 		fmt.Fprintln(os.Stderr, "mcphub-bench: killing every process it started")
-		procs.killAll()
+		procs.KillAll()
 		os.Exit(130)
 	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, procs)
@@ -158,7 +160,7 @@ type mode struct {
 // run is main without the process: it measures, stops everything it
 // started, and prints the report. procs owns the processes (main kills them
 // on a second signal).
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *procSet) (err error) {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *procset.Set) (err error) {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -192,7 +194,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	cleanup := func() error {
 		cleanupOnce.Do(func() {
 			closeConcurrently(closers)
-			cleanupErr = procs.stopAll(10 * time.Second)
+			cleanupErr = procs.StopAll(10 * time.Second)
 		})
 		return cleanupErr
 	}
@@ -207,24 +209,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		if cause := context.Cause(ctx); cause != nil {
 			return cause
 		}
-		procs.mu.Lock()
-		defer procs.mu.Unlock()
-		for _, p := range procs.procs {
-			if p.exited() && !strings.Contains(err.Error(), fmt.Sprintf("(pid %d) exited", p.pid())) {
-				err = errors.Join(err, p.exitError())
+		for _, p := range procs.Procs() {
+			if p.Exited() && !strings.Contains(err.Error(), fmt.Sprintf("(pid %d) exited", p.PID())) {
+				err = errors.Join(err, p.ExitError())
 			}
 		}
 		return err
 	}
 
-	rep := &report{Started: began, RunID: procs.runID, Machine: machineInfo(), Settings: settings{
+	rep := &report{Started: began, RunID: procs.RunID(), Machine: machineInfo(), Settings: settings{
 		Duration: o.duration.String(), Warmup: o.warmup.String(), Runs: o.runs, Concurrency: o.concurrency,
 		Scenarios: scenarioList(chosen),
 	}, HubHTTPServers: o.httpServers, HubStdioServers: 1}
 	hz := rep.Machine.ClkTck
 	load := time.Duration(o.runs*len(chosen)*len(modes)) * (o.duration + o.warmup)
 	logf("run %s: %d scenarios × %d modes × %d runs of %v (+%v warm-up): about %.0f s of load%s",
-		procs.runID, len(chosen), len(modes), o.runs, o.duration, o.warmup, load.Seconds(), o.scale.plan())
+		procs.RunID(), len(chosen), len(modes), o.runs, o.duration, o.warmup, load.Seconds(), o.scale.plan())
 
 	bins, err := findBinaries(ctx, o.hubBin, o.exampleBin, tmp, logf)
 	if err != nil {
@@ -237,7 +237,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	if err != nil {
 		return err
 	}
-	ex, err := procs.start("example-server (http)", tmp, bins.example, "--http", exAddr, "--log-level", "WARN")
+	ex, err := procs.Start("example-server (http)", tmp, nil, bins.example, "--http", exAddr, "--log-level", "WARN")
 	if err != nil {
 		return err
 	}
@@ -251,7 +251,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	}
 
 	// Startup, once per run: every hub but the last is stopped again.
-	var hub *proc
+	var hub *procset.Proc
 	for i := range o.runs {
 		hs, err := startHub(ctx, procs, bins, tmp, cfg, listing(`"http__echo"`), time.Millisecond, 30*time.Second, hz)
 		if err != nil {
@@ -260,7 +260,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		hub, t.hubBase = hs.p, hs.base
 		rep.Startup.RunsMs = append(rep.Startup.RunsMs, millis(hs.took))
 		if i < o.runs-1 {
-			if err := procs.stop(hub, 10*time.Second); err != nil {
+			if err := procs.Stop(hub, 10*time.Second); err != nil {
 				return err
 			}
 		}
@@ -280,7 +280,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	if _, _, err := waitQuiet(ctx, hub, hz, 30*time.Second); err != nil { // idle means idle
 		return explain(err)
 	}
-	mem, err := procMemKB(hub.pid(), "VmRSS", "RssAnon", "RssFile")
+	mem, err := procset.ReadStatus(hub.PID(), "VmRSS", "RssAnon", "RssFile")
 	if err != nil {
 		return explain(err)
 	}
@@ -310,7 +310,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	for r := range o.runs {
 		for i, s := range chosen {
 			for _, m := range modes {
-				var h *proc
+				var h *procset.Proc
 				if s.viaHub {
 					h = hub
 				}
@@ -385,18 +385,18 @@ func freeAddr() (string, error) {
 }
 
 // waitTCP waits until addr accepts connections (p listens).
-func waitTCP(ctx context.Context, addr string, p *proc) error {
+func waitTCP(ctx context.Context, addr string, p *procset.Proc) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			return c.Close()
 		}
-		if p.exited() {
-			return p.exitError()
+		if p.Exited() {
+			return p.ExitError()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: nothing listens on %s after 15s; its output:\n%s", p.name, addr, p.log.String())
+			return fmt.Errorf("%s: nothing listens on %s after 15s; its output:\n%s", p.Name(), addr, p.Output())
 		}
 		if err := sleep(ctx, 5*time.Millisecond); err != nil {
 			return err

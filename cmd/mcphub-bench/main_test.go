@@ -11,47 +11,20 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/mcphub/mcphub/internal/procset/procsettest"
 	"github.com/mcphub/mcphub/pkg/config"
 )
 
-// binDir holds the binaries the tests share, built once when ./bin's are
-// stale: building them in every run would take most of the time budget.
-var (
-	binDir   string
-	binOnce  sync.Once
-	binFlags []string
-	binErr   error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { procsettest.Main(m) }
 
 // binaryFlags are -mcphub and -example for the binaries of this tree.
 func binaryFlags(t *testing.T) []string {
 	t.Helper()
-	binOnce.Do(func() {
-		if binDir, binErr = os.MkdirTemp("", "mcphub-bench-test-"); binErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		var b binaries
-		b, binErr = findBinaries(ctx, "", "", binDir, t.Logf)
-		binFlags = []string{"-mcphub", b.hub, "-example", b.example}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binFlags
+	bins := procsettest.Binaries(t, "mcphub", "example-server")
+	return []string{"-mcphub", bins[0], "-example", bins[1]}
 }
 
 // TestRunJSON runs the tool with tiny settings on a subset of the
@@ -66,18 +39,18 @@ func TestRunJSON(t *testing.T) {
 		"-tools-requests", "100", "-scenarios", "rest-http,rest-stdio",
 		"-scale-servers", strconv.Itoa(scaleServers), "-scale-tools", strconv.Itoa(scaleTools),
 		"-scale-list-delay", "30ms", "-scale-tools-requests", "20")
-	procs := newProcSet(newRunID())
+	procs := newProcSet()
 	var stdout, stderr bytes.Buffer
 	if err := run(t.Context(), args, &stdout, &stderr, procs); err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
 	}
-	checkNothingLeft(t, procs.runID)
+	procsettest.NothingLeft(t, procs)
 
 	var rep report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("output is not one JSON object: %v\n%s", err, stdout.String())
 	}
-	if rep.RunID != procs.runID || rep.Machine.NProc < 1 || rep.Machine.Kernel == "" || rep.Machine.ClkTck < 1 {
+	if rep.RunID != procs.RunID() || rep.Machine.NProc < 1 || rep.Machine.Kernel == "" || rep.Machine.ClkTck < 1 {
 		t.Errorf("run id / machine: %q %+v", rep.RunID, rep.Machine)
 	}
 	if rep.Startup.MedianMs <= 0 || len(rep.Startup.RunsMs) != 1 || rep.ToolsGET.Requests != 100 || rep.ToolsGET.P50us <= 0 ||
@@ -161,13 +134,13 @@ func TestRunInterrupted(t *testing.T) {
 		t.Skip("starts processes and puts load on them")
 	}
 	args := append(binaryFlags(t), "-d", "2s", "-warmup", "0s", "-n", "2", "-c", "2", "-scenarios", "rest-stdio", "-http-servers", "2")
-	procs := newProcSet(newRunID())
+	procs := newProcSet()
 	interrupted := errors.New("interrupted by the test")
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
 	// Cancel once the first window has been measured: the hub, the HTTP
 	// server, the stdio clients and children are all running then.
-	stderr := &watchWriter{match: "run 1/2", onMatch: func() { cancel(interrupted) }}
+	stderr := &procsettest.Watch{Match: "run 1/2", OnMatch: func() { cancel(interrupted) }}
 	start := time.Now()
 	err := run(ctx, args, &bytes.Buffer{}, stderr, procs)
 	if !errors.Is(err, interrupted) || strings.Contains(err.Error(), "cleanup") {
@@ -176,59 +149,7 @@ func TestRunInterrupted(t *testing.T) {
 	if took := time.Since(start); took > 15*time.Second {
 		t.Errorf("run took %v to stop", took)
 	}
-	checkNothingLeft(t, procs.runID)
-}
-
-// checkNothingLeft fails if a process of the run, or any child of the test
-// process, is still running.
-func checkNothingLeft(t *testing.T, runID string) {
-	t.Helper()
-	if pids := markedPIDs(runID); len(pids) > 0 {
-		t.Errorf("processes of run %s still running: %v", runID, pids)
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// "pid (comm) S ppid ...", comm may hold spaces.
-		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
-			t.Errorf("child process %d (%s) still exists, state %s", pid, procComm(pid), f[0])
-		}
-	}
-}
-
-// watchWriter calls onMatch once, the first time what was written holds
-// match.
-type watchWriter struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	match   string
-	onMatch func()
-	fired   bool
-}
-
-func (w *watchWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if !w.fired && strings.Contains(w.buf.String(), w.match) {
-		w.fired = true
-		w.onMatch()
-	}
-	return len(p), nil
-}
-
-func (w *watchWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
+	procsettest.NothingLeft(t, procs)
 }
 
 // TestRunScaleInterrupted cancels a run during its scale phase and checks
@@ -239,13 +160,13 @@ func TestRunScaleInterrupted(t *testing.T) {
 	}
 	args := append(binaryFlags(t), "-d", "200ms", "-warmup", "0s", "-n", "1", "-c", "1", "-scenarios", "rest-http",
 		"-http-servers", "1", "-scale-servers", "20", "-scale-tools", "10", "-scale-list-delay", "0s")
-	procs := newProcSet(newRunID())
+	procs := newProcSet()
 	interrupted := errors.New("interrupted by the test")
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
 	// Cancelled once the scale phase's hub listed every tool: it, its
 	// example server and the call scenarios' processes are all running.
-	stderr := &watchWriter{match: "scale: run 1/1", onMatch: func() { cancel(interrupted) }}
+	stderr := &procsettest.Watch{Match: "scale: run 1/1", OnMatch: func() { cancel(interrupted) }}
 	start := time.Now()
 	err := run(ctx, args, &bytes.Buffer{}, stderr, procs)
 	if !errors.Is(err, interrupted) || strings.Contains(err.Error(), "cleanup") {
@@ -254,7 +175,7 @@ func TestRunScaleInterrupted(t *testing.T) {
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("run took %v to stop", took)
 	}
-	checkNothingLeft(t, procs.runID)
+	procsettest.NothingLeft(t, procs)
 }
 
 // TestConfigs loads the hub configurations the tool writes with the hub's

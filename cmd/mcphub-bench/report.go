@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/procset"
 )
 
 // report is everything one run measured; -json prints it as is.
@@ -94,7 +96,7 @@ type result struct {
 }
 
 func machineInfo() machine {
-	hz, src := clockTicks()
+	hz, src := procset.ClockTicks()
 	m := machine{
 		NProc: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(),
 		ClkTck: hz, ClkTckSource: src,

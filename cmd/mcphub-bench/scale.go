@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcphub/mcphub/internal/procset"
 )
 
 // exampleBuiltinTools is how many tools the example server has of its own
@@ -124,15 +126,15 @@ type scaleReport struct {
 // o.tools tools and o.listDelay, times it alone, then starts a hub
 // configured with o.servers copies of it o.runs times, and measures the
 // last one. It stops what it started before it returns.
-func runScale(ctx context.Context, procs *procSet, bins binaries, tmp string, o scaleOptions, hz int64,
+func runScale(ctx context.Context, procs *procset.Set, bins binaries, tmp string, o scaleOptions, hz int64,
 	logf func(string, ...any)) (_ *scaleReport, err error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, o.timeout, fmt.Errorf("-scale-timeout %v reached", o.timeout))
 	defer cancel()
 	rep := &scaleReport{Servers: o.servers, ToolsPerServer: o.tools, ListDelay: o.listDelay.String()}
-	var started []*proc
+	var started []*procset.Proc
 	defer func() {
 		for _, p := range started {
-			if serr := procs.stop(p, 10*time.Second); serr != nil {
+			if serr := procs.Stop(p, 10*time.Second); serr != nil {
 				err = errors.Join(err, serr)
 			}
 		}
@@ -144,7 +146,7 @@ func runScale(ctx context.Context, procs *procSet, bins binaries, tmp string, o 
 	if err != nil {
 		return nil, err
 	}
-	ex, err := procs.start("example-server (scale)", tmp, bins.example, "--http", addr, "--log-level", "WARN",
+	ex, err := procs.Start("example-server (scale)", tmp, nil, bins.example, "--http", addr, "--log-level", "WARN",
 		"--scale-tools", strconv.Itoa(o.tools-exampleBuiltinTools), "--list-delay", o.listDelay.String())
 	if err != nil {
 		return nil, err
@@ -172,18 +174,18 @@ func runScale(ctx context.Context, procs *procSet, bins binaries, tmp string, o 
 	var cpus, exCPUs []float64
 	var hub hubStart
 	for i := range o.runs {
-		_, exTicks0, err := procStat(ex.pid())
+		exStat0, err := procset.ReadStat(ex.PID())
 		if err != nil {
 			return nil, err
 		}
 		if hub, err = startHub(ctx, procs, bins, tmp, cfg, all, 2*time.Millisecond, o.timeout, hz); err != nil {
 			return nil, err
 		}
-		_, exTicks1, err := procStat(ex.pid())
+		exStat1, err := procset.ReadStat(ex.PID())
 		if err != nil {
 			return nil, err
 		}
-		exCPUs = append(exCPUs, millis(time.Duration(exTicks1-exTicks0)*time.Second/time.Duration(hz)))
+		exCPUs = append(exCPUs, millis(time.Duration(exStat1.CPUTicks-exStat0.CPUTicks)*time.Second/time.Duration(hz)))
 		if rep.ServersUp, err = waitServersReady(ctx, hub.base, o.servers, 5*time.Millisecond, o.timeout); err != nil {
 			return nil, err
 		}
@@ -194,12 +196,12 @@ func runScale(ctx context.Context, procs *procSet, bins binaries, tmp string, o 
 		logf("scale: run %d/%d: hub startup to %d tools listed %.1f ms (hub CPU %.0f ms), all servers ready %.1f ms",
 			i+1, o.runs, total, millis(hub.took), millis(hub.cpu), millis(ready))
 		if i < o.runs-1 {
-			if err := procs.stop(hub.p, 10*time.Second); err != nil {
+			if err := procs.Stop(hub.p, 10*time.Second); err != nil {
 				return nil, err
 			}
 		}
 	}
-	started = append([]*proc{hub.p}, started...) // the hub stops first
+	started = append([]*procset.Proc{hub.p}, started...) // the hub stops first
 	rep.Startup.MedianMs, rep.Ready.MedianMs = median(rep.Startup.RunsMs), median(rep.Ready.RunsMs)
 	rep.HubCPUMs, rep.ExampleCPUMs = median(cpus), median(exCPUs)
 	rep.OverSlowestMs = rep.Startup.MedianMs - rep.DirectSession.MedianMs
@@ -211,7 +213,7 @@ func runScale(ctx context.Context, procs *procSet, bins binaries, tmp string, o 
 	}
 	rep.QuietMs, rep.HubCPUQuietMs = millis(quiet.Sub(hub.started)), millis(cpu)
 	logf("scale: the hub went quiet %.0f ms after its start, having used %.0f ms of CPU", rep.QuietMs, rep.HubCPUQuietMs)
-	mem, err := procMemKB(hub.p.pid(), "VmRSS", "RssAnon", "RssFile")
+	mem, err := procset.ReadStatus(hub.p.PID(), "VmRSS", "RssAnon", "RssFile")
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcphub/mcphub/internal/procset"
 )
 
 // message is what every call echoes.
@@ -23,7 +25,7 @@ const message = "bench"
 
 // target is what the scenarios call: the processes of one run.
 type target struct {
-	procs      *procSet
+	procs      *procset.Set
 	bins       binaries
 	exampleURL string // the example server's Streamable HTTP endpoint
 	hubBase    string // http://127.0.0.1:port of the hub
@@ -128,11 +130,11 @@ func mcpScenario(url func(*target) string, tool string) func(context.Context, *t
 // multiplexed child.
 func stdioScenario(ctx context.Context, t *target, n int) ([]caller, func(), error) {
 	var started *exec.Cmd
-	var out *tailBuffer
+	var out *procset.Tail
 	tr := transport.NewStdioWithOptions(t.bins.example, nil, []string{"--log-level", "WARN"},
 		transport.WithCommandFunc(func(_ context.Context, command string, _ []string, args []string) (*exec.Cmd, error) {
 			// Not CommandContext: the tool ends its processes itself.
-			cmd, tail := t.procs.command(command, args...)
+			cmd, tail := t.procs.Command(command, args...)
 			cmd.Stdout = nil // the transport's pipe
 			started, out = cmd, tail
 			return cmd, nil
@@ -141,10 +143,10 @@ func stdioScenario(ctx context.Context, t *target, n int) ([]caller, func(), err
 	if err := c.Start(ctx); err != nil {
 		return nil, nil, fmt.Errorf("starting the example server over stdio: %w", err)
 	}
-	p := t.procs.adopt("example-server (direct stdio)", started, out)
+	p := t.procs.Adopt("example-server (direct stdio)", started, out)
 	closeFn := func() {
 		_ = c.Close() // closes stdin, then waits for (and reaps) the child
-		t.procs.forget(p)
+		t.procs.Forget(p)
 	}
 	if err := initialize(ctx, c); err != nil {
 		closeFn()

@@ -55,7 +55,7 @@ import (
 )
 
 func main() {
-	procs := newProcSet(newRunID())
+	procs := newProcSet()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -65,7 +65,7 @@ func main() {
 		cancel(fmt.Errorf("%w (%v)", errInterrupted, sig))
 		<-sigs
 		fmt.Fprintln(os.Stderr, "mcphub-soak: killing every process it started")
-		procs.killAll()
+		procs.KillAll()
 		os.Exit(130)
 	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, procs)

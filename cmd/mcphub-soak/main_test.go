@@ -5,47 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/procset/procsettest"
 )
 
-// binDir holds the binaries the tests share, built once when ./bin's are
-// stale.
-var (
-	binDir   string
-	binOnce  sync.Once
-	binFlags []string
-	binErr   error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { procsettest.Main(m) }
 
 // binaryFlags are -mcphub, -example and -fault-server for this tree.
 func binaryFlags(t *testing.T) []string {
 	t.Helper()
-	binOnce.Do(func() {
-		if binDir, binErr = os.MkdirTemp("", "mcphub-soak-test-"); binErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		var b binaries
-		b, binErr = findBinaries(ctx, "", "", "", binDir, t.Logf)
-		binFlags = []string{"-mcphub", b.hub, "-example", b.example, "-fault-server", b.fault}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binFlags
+	bins := procsettest.Binaries(t, "mcphub", "example-server", "fault-server")
+	return []string{"-mcphub", bins[0], "-example", bins[1], "-fault-server", bins[2]}
 }
 
 // TestSoakJSON soaks the hub for 5 s with 2 workers and checks the report:
@@ -56,10 +29,10 @@ func TestSoakJSON(t *testing.T) {
 		t.Skip("starts processes and soaks them for seconds")
 	}
 	args := append(binaryFlags(t), "-json", "-d", "5s", "-c", "2")
-	procs := newProcSet(newRunID())
+	procs := newProcSet()
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), args, &stdout, &stderr, procs)
-	checkNothingLeft(t, procs.runID)
+	procsettest.NothingLeft(t, procs)
 	var rep report
 	if jerr := json.Unmarshal(stdout.Bytes(), &rep); jerr != nil {
 		t.Fatalf("run: %v; output is not one JSON object: %v\n%s\nstderr:\n%s", err, jerr, stdout.String(), stderr.String())
@@ -105,12 +78,12 @@ func TestSoakInterrupted(t *testing.T) {
 		t.Skip("starts processes and soaks them for seconds")
 	}
 	args := append(binaryFlags(t), "-d", "1m", "-c", "2")
-	procs := newProcSet(newRunID())
+	procs := newProcSet()
 	interrupted := errors.New("interrupted by the test")
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
 	// Cancel a second into the load.
-	stderr := &watchWriter{match: "of load with", onMatch: func() {
+	stderr := &procsettest.Watch{Match: "of load with", OnMatch: func() {
 		time.AfterFunc(time.Second, func() { cancel(interrupted) })
 	}}
 	var stdout bytes.Buffer
@@ -125,44 +98,5 @@ func TestSoakInterrupted(t *testing.T) {
 	if out := stdout.String(); !strings.Contains(out, "INTERRUPTED") || !strings.Contains(out, "UNEXPECTED: none") {
 		t.Errorf("report:\n%s", out)
 	}
-	checkNothingLeft(t, procs.runID)
-}
-
-// checkNothingLeft fails if a process of the run, or any child of the test
-// process, is still running.
-func checkNothingLeft(t *testing.T, runID string) {
-	t.Helper()
-	if pids := markedPIDs(runID); len(pids) > 0 {
-		t.Errorf("processes of run %s still running: %v", runID, pids)
-	}
-	for pid, state := range childrenOf(os.Getpid()) {
-		t.Errorf("child process %d (%s) still exists, state %c", pid, procComm(pid), state)
-	}
-}
-
-// watchWriter calls onMatch once, the first time what was written holds
-// match.
-type watchWriter struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	match   string
-	onMatch func()
-	fired   bool
-}
-
-func (w *watchWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if !w.fired && strings.Contains(w.buf.String(), w.match) {
-		w.fired = true
-		w.onMatch()
-	}
-	return len(p), nil
-}
-
-func (w *watchWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
+	procsettest.NothingLeft(t, procs)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"sync"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/procset"
 )
 
 // monitorEvery is how often the monitor samples the hub.
@@ -12,7 +14,7 @@ const monitorEvery = 200 * time.Millisecond
 // threads and open files from /proc, files an UNEXPECTED outcome the first
 // time RSS goes over the bound, and ends the load if the hub dies.
 type monitor struct {
-	hub      *proc
+	hub      *procset.Proc
 	st       *stats
 	boundKB  int64
 	stopLoad func()
@@ -26,7 +28,7 @@ type monitor struct {
 	over, dead        bool
 }
 
-func startMonitor(hub *proc, st *stats, boundKB int64, stopLoad func()) *monitor {
+func startMonitor(hub *procset.Proc, st *stats, boundKB int64, stopLoad func()) *monitor {
 	m := &monitor{hub: hub, st: st, boundKB: boundKB, stopLoad: stopLoad, quit: make(chan struct{}), done: make(chan struct{})}
 	m.sample()
 	go func() {
@@ -55,13 +57,13 @@ func (m *monitor) sample() bool {
 	if m.dead {
 		return false
 	}
-	if m.hub.exited() {
+	if m.hub.Exited() {
 		m.dead = true
-		m.st.unexpectedEvent("", "", newProblem("hub process died", "%v", m.hub.exitError()))
+		m.st.unexpectedEvent("", "", newProblem("hub process died", "%v", m.hub.ExitError()))
 		m.stopLoad()
 		return false
 	}
-	s, err := sampleProc(m.hub.pid())
+	s, err := sampleProc(m.hub.PID())
 	if err != nil {
 		return true // it may be exiting: the next sample says
 	}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcphub/mcphub/internal/procset"
 	"github.com/mcphub/mcphub/pkg/faultserver"
 )
 
@@ -24,7 +25,7 @@ import (
 // second signal). It returns an error wrapping errUnexpected when the soak
 // found UNEXPECTED outcomes, errInterrupted (after the report) when ctx
 // was cancelled.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *procSet) (err error) {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *procset.Set) (err error) {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	var cleanupErr error
 	cleanup := func() error {
 		cleanupOnce.Do(func() {
-			cleanupErr = errors.Join(procs.stopAll(20*time.Second), fhttp.Close())
+			cleanupErr = errors.Join(procs.StopAll(20*time.Second), fhttp.Close())
 		})
 		return cleanupErr
 	}
@@ -79,8 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	if err != nil {
 		return err
 	}
-	hubLog := newLogSink(64 << 10)
-	hub, err := procs.start("mcphub", tmp, hubLog, bins.hub, "-c", cfg, "--listen", addr, "--log-level", "warn")
+	hubLog := newLogSink()
+	hub, err := procs.Start("mcphub", tmp, hubLog, bins.hub, "-c", cfg, "--listen", addr, "--log-level", "warn")
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		return err
 	}
 	logf("run %s, seed %d: hub (pid %d) up at %s with %s, %s, %s; %v of load with %d workers",
-		procs.runID, o.seed, hub.pid(), base, srvOK, srvHTTP, srvStdio, o.duration, o.workers)
+		procs.RunID(), o.seed, hub.PID(), base, srvOK, srvHTTP, srvStdio, o.duration, o.workers)
 
 	faults := &faultLog{}
 	st := newStats(faults, o.serverTimeout, o.lookback, o.shown)
@@ -165,12 +166,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		checkZombies(hub, st)
 	}
 	mon.stop()
-	children := len(childrenOf(hub.pid()))
+	children := len(procset.Children(hub.PID()))
 
 	// Shut the hub down as an operator would: SIGTERM, exit 0, no child left.
 	stopStart := time.Now()
 	hubExit := "exit 0 on SIGTERM"
-	if serr := procs.stop(hub, 20*time.Second); serr != nil {
+	if serr := procs.Stop(hub, 20*time.Second); serr != nil {
 		hubExit = serr.Error()
 		if !mon.died() {
 			st.unexpectedEvent("", "", newProblem("hub shutdown", "%v", serr))
@@ -182,8 +183,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		st.unexpectedEvent("", "", newProblem("processes left behind", "%v", cerr))
 	}
 
-	rep := buildReport(o, procs.runID, began, bins.how, interrupted, loadSecs, st, faults, events, recovery)
-	rep.Hub = mon.report(hub.pid(), o.maxRSSMiB<<10, children, hubExit, hubLog)
+	rep := buildReport(o, procs.RunID(), began, bins.how, interrupted, loadSecs, st, faults, events, recovery)
+	rep.Hub = mon.report(hub.PID(), o.maxRSSMiB<<10, children, hubExit, hubLog)
 	rep.TotalSeconds = time.Since(began).Seconds()
 	if o.json {
 		err = writeJSON(stdout, rep)
@@ -238,7 +239,7 @@ func freeAddr() (string, error) {
 
 // waitHealthy waits until GET /mcp_hub/servers shows every one of names
 // healthy, and returns how long that took.
-func waitHealthy(ctx context.Context, hc *http.Client, base string, hub *proc, limit time.Duration, names ...string) (time.Duration, error) {
+func waitHealthy(ctx context.Context, hc *http.Client, base string, hub *procset.Proc, limit time.Duration, names ...string) (time.Duration, error) {
 	start := time.Now()
 	for {
 		var list []serverInfo
@@ -254,8 +255,8 @@ func waitHealthy(ctx context.Context, hc *http.Client, base string, hub *proc, l
 		if ready {
 			return time.Since(start), nil
 		}
-		if hub.exited() {
-			return 0, hub.exitError()
+		if hub.Exited() {
+			return 0, hub.ExitError()
 		}
 		if time.Since(start) > limit {
 			return 0, fmt.Errorf("servers %v not all healthy after %v: %v %+v", names, limit, err, list)
@@ -278,7 +279,7 @@ type recoveryReport struct {
 
 // recoverAll checks that the fault servers come back by themselves once
 // their faults are cleared: healthy within limit, and work answering.
-func (s *soak) recoverAll(ctx context.Context, limit time.Duration, hub *proc) []recoveryReport {
+func (s *soak) recoverAll(ctx context.Context, limit time.Duration, hub *procset.Proc) []recoveryReport {
 	var out []recoveryReport
 	for _, srv := range []string{srvHTTP, srvStdio} {
 		r := recoveryReport{Server: srv}
@@ -310,10 +311,10 @@ func (s *soak) recoverAll(ctx context.Context, limit time.Duration, hub *proc) [
 
 // checkZombies files the hub's children that stay zombies: processes it
 // did not reap.
-func checkZombies(hub *proc, st *stats) {
+func checkZombies(hub *procset.Proc, st *stats) {
 	zombies := func() []int {
 		var out []int
-		for pid, state := range childrenOf(hub.pid()) {
+		for pid, state := range procset.Children(hub.PID()) {
 			if state == 'Z' {
 				out = append(out, pid)
 			}

@@ -101,9 +101,9 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// processTools are the commands that run the others: their sources go into
-// no binary they start.
-var processTools = []string{"mcphub-bench", "mcphub-soak"}
+// processTools are the commands that run the others, and the packages only
+// they use: their sources go into no binary they start.
+var processTools = []string{"cmd/mcphub-bench", "cmd/mcphub-soak", "internal/procset", "internal/repobin"}
 
 // newestSource is the latest modification time of the files a build of the
 // module's commands reads: non-test Go files, go.mod, go.sum and the
@@ -142,7 +142,7 @@ func newestSource(root string) (time.Time, error) {
 
 func isProcessTool(rel string) bool {
 	for _, t := range processTools {
-		if rel == filepath.Join("cmd", t) {
+		if rel == filepath.FromSlash(t) {
 			return true
 		}
 	}
