@@ -30,7 +30,7 @@ type Bus struct {
 	mu     sync.Mutex
 	closed bool
 	lastID uint64
-	ring   []Event // fixed length History; the oldest event is at head
+	ring   []*Event // fixed length History; the oldest event is at head
 	head   int
 	n      int             // events in ring
 	subs   []*Subscription // live subscriptions, unordered (swap-remove)
@@ -47,7 +47,7 @@ func NewBus(opts Options) *Bus {
 	return &Bus{
 		log:     opts.Logger,
 		started: time.Now().UTC(),
-		ring:    make([]Event, opts.History),
+		ring:    make([]*Event, opts.History),
 	}
 }
 
@@ -86,7 +86,11 @@ func (b *Bus) Publish(t Type, data any) Event {
 		return Event{}
 	}
 	b.lastID++
-	ev := newEvent(b.lastID, t, typeJSON, time.Now().UTC(), d)
+	// One event shared, read-only, by the history and every queue: a
+	// queue holds pointers, so an idle subscriber's 256 slots take 2 KB,
+	// not 20.
+	ev := new(Event)
+	*ev = newEvent(b.lastID, t, typeJSON, time.Now().UTC(), d)
 	b.push(ev)
 	// The sends happen under the lock so every subscriber sees IDs in order;
 	// they are non-blocking, so the lock is held only for this loop.
@@ -108,11 +112,11 @@ func (b *Bus) Publish(t Type, data any) Event {
 		b.log.Info("events: ended lagging subscribers; they can resume from their last event",
 			"count", lagged, "id", ev.ID)
 	}
-	return ev
+	return *ev
 }
 
 // push appends ev to the ring, evicting the oldest event when it is full.
-func (b *Bus) push(ev Event) {
+func (b *Bus) push(ev *Event) {
 	if b.n < len(b.ring) {
 		b.ring[(b.head+b.n)%len(b.ring)] = ev
 		b.n++
@@ -123,7 +127,7 @@ func (b *Bus) push(ev Event) {
 }
 
 // at returns the i-th oldest event in the ring.
-func (b *Bus) at(i int) Event {
+func (b *Bus) at(i int) *Event {
 	return b.ring[(b.head+i)%len(b.ring)]
 }
 
@@ -152,7 +156,7 @@ func (b *Bus) subscribe(after uint64, replay bool, buffer int) *Subscription {
 	s := &Subscription{bus: b, idx: -1, lastID: b.lastID, start: b.lastID}
 	if b.closed {
 		s.busClosed = true
-		s.ch = make(chan Event)
+		s.ch = make(chan *Event)
 		close(s.ch)
 		return s
 	}
@@ -176,7 +180,7 @@ func (b *Bus) subscribe(after uint64, replay bool, buffer int) *Subscription {
 	}
 
 	s.replayed = b.n - first
-	s.ch = make(chan Event, buffer+s.replayed)
+	s.ch = make(chan *Event, buffer+s.replayed)
 	for i := first; i < b.n; i++ {
 		s.ch <- b.at(i) // cannot block: the channel has room for the replay
 	}
@@ -235,7 +239,7 @@ func (b *Bus) Started() time.Time { return b.started }
 // fixed at creation or guarded by bus.mu.
 type Subscription struct {
 	bus    *Bus
-	ch     chan Event
+	ch     chan *Event
 	idx    int // position in bus.subs, -1 once ended; guarded by bus.mu
 	lagged atomic.Bool
 
@@ -248,9 +252,10 @@ type Subscription struct {
 	busClosed bool
 }
 
-// C returns the events. It is closed when the subscription ends (Close,
+// C returns the events, shared with every other subscriber: read them,
+// never change them. It is closed when the subscription ends (Close,
 // Bus.Close, or lag), after the events already queued.
-func (s *Subscription) C() <-chan Event { return s.ch }
+func (s *Subscription) C() <-chan *Event { return s.ch }
 
 // Lagged reports whether the subscription ended because its queue overflowed.
 func (s *Subscription) Lagged() bool { return s.lagged.Load() }

@@ -26,7 +26,7 @@ func recv(t *testing.T, s *Subscription, n int) []Event {
 			if !ok {
 				t.Fatalf("subscription ended after %d of %d events (lagged=%v)", len(out), n, s.Lagged())
 			}
-			out = append(out, ev)
+			out = append(out, *ev)
 		case <-deadline:
 			t.Fatalf("got %d of %d events before the deadline", len(out), n)
 		}

@@ -426,8 +426,8 @@ func nextEvent(t *testing.T, sub *events.Subscription, match func(events.Event) 
 			if !ok {
 				t.Fatal("event subscription ended")
 			}
-			if match(ev) {
-				return ev
+			if match(*ev) {
+				return *ev
 			}
 		case <-timeout:
 			t.Fatal("no matching event within 10s")

@@ -132,7 +132,7 @@ func (s *Server) follow(ctx context.Context, sub *events.Subscription) {
 	defer close(s.done)
 	defer func() { sub.Close() }()
 	for {
-		var ev events.Event
+		var ev *events.Event
 		var ok bool
 		select {
 		case <-ctx.Done():
@@ -163,7 +163,7 @@ func (s *Server) follow(ctx context.Context, sub *events.Subscription) {
 }
 
 // changesOffer reports whether an event can change what endpoints offer.
-func changesOffer(ev events.Event) bool {
+func changesOffer(ev *events.Event) bool {
 	switch ev.Type {
 	case events.ToolsChanged, events.ResourcesChanged, events.PromptsChanged, events.ConfigReloaded:
 		return true
