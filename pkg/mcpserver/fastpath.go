@@ -41,7 +41,7 @@ import (
 // reports whether it did; when it did not, r is left for mcp-go as it
 // arrived.
 func (ep *endpoint) serveFast(w http.ResponseWriter, r *http.Request, ls *liveSession) (handled bool) {
-	if ls.cs == nil || !ls.cs.Initialized() || !isJSON(r.Header.Get("Content-Type")) ||
+	if cs := ls.session(); cs == nil || !cs.Initialized() || !isJSON(r.Header.Get("Content-Type")) ||
 		!legacyProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
 		return false
 	}

@@ -31,9 +31,20 @@ type sessions struct {
 }
 
 type liveSession struct {
-	cs         server.ClientSession // nil until initialize registered it
-	lastActive atomic.Int64         // unix nanos
-	streams    atomic.Int32         // GET streams open: never idle meanwhile
+	cs         atomic.Pointer[sessionRef] // set once initialize registered it
+	lastActive atomic.Int64 // unix nanos
+	streams    atomic.Int32 // GET streams open: never idle meanwhile
+}
+
+// sessionRef holds a session for an atomic.Pointer.
+type sessionRef struct{ server.ClientSession }
+
+// session is the mcp-go session, or nil before it is registered.
+func (ls *liveSession) session() server.ClientSession {
+	if ref := ls.cs.Load(); ref != nil {
+		return ref.ClientSession
+	}
+	return nil
 }
 
 var _ server.SessionIdManager = (*sessions)(nil)
@@ -46,7 +57,9 @@ var errUnknownSession = errors.New("unknown session")
 // session.
 func (t *sessions) Generate() string {
 	id := "mcp-session-" + rand.Text()
-	t.store(id, nil)
+	ls := &liveSession{}
+	ls.lastActive.Store(time.Now().UnixNano())
+	t.m.Store(id, ls)
 	return id
 }
 
@@ -62,20 +75,15 @@ func (t *sessions) Terminate(id string) (isNotAllowed bool, err error) {
 	return false, nil
 }
 
-func (t *sessions) store(id string, cs server.ClientSession) {
-	ls := &liveSession{cs: cs}
-	ls.lastActive.Store(time.Now().UnixNano())
-	t.m.Store(id, ls)
-}
-
 func (t *sessions) hooks() *server.Hooks {
 	h := &server.Hooks{}
 	h.AddOnRegisterSession(func(_ context.Context, cs server.ClientSession) {
-		id := cs.SessionID()
-		if old, ok := t.m.Load(id); ok { // and not ended meanwhile: then it stays ended
-			ls := &liveSession{cs: cs}
+		// Onto the entry Generate made, in place: a GET stream the client
+		// opened already counts on it. An entry ended meanwhile stays ended.
+		if v, ok := t.m.Load(cs.SessionID()); ok {
+			ls := v.(*liveSession)
+			ls.cs.Store(&sessionRef{cs})
 			ls.lastActive.Store(time.Now().UnixNano())
-			t.m.CompareAndSwap(id, old, ls)
 		}
 	})
 	h.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) {
