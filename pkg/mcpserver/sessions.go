@@ -32,8 +32,8 @@ type sessions struct {
 
 type liveSession struct {
 	cs         atomic.Pointer[sessionRef] // set once initialize registered it
-	lastActive atomic.Int64 // unix nanos
-	streams    atomic.Int32 // GET streams open: never idle meanwhile
+	lastActive atomic.Int64               // unix nanos
+	streams    atomic.Int32               // GET streams open: never idle meanwhile
 }
 
 // sessionRef holds a session for an atomic.Pointer.
