@@ -134,7 +134,7 @@ func (s *server) finalEvent(c *gin.Context, callID, approvalID string, res *hub.
 	case errors.Is(err, hub.ErrExpired):
 		return eventExpired, ev
 	case ev.Status == http.StatusInternalServerError:
-		s.log.Error("streamed call failed", "path", c.FullPath(), "err", err)
+		s.log.ErrorContext(c.Request.Context(), "streamed call failed", "path", c.FullPath(), "err", err)
 		ev.Error = "internal error"
 	}
 	return eventError, ev

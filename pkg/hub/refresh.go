@@ -131,7 +131,7 @@ func (h *Hub) ReloadFromFiles(ctx context.Context) ReloadReport {
 	defer context.AfterFunc(h.ctx, cancel)() // Stop ends a reload's commands too
 	cfg, err := h.load(lctx)
 	if err != nil {
-		h.log.Error("config reload rejected; keeping the running config", "err", err)
+		h.log.ErrorContext(ctx, "config reload rejected; keeping the running config", "err", err)
 		h.events.Publish(events.ConfigError, ConfigEvent{Error: err.Error()})
 		// Remember the broken content, so it is reported once, not every pass.
 		if fpErr == nil {
@@ -255,7 +255,7 @@ func (h *Hub) applyConfig(ctx context.Context, cfg *config.Config, fp string) (R
 	slices.Sort(rep.Added)
 	slices.Sort(rep.Removed)
 	slices.Sort(rep.Restarted)
-	h.log.Info("config applied", "added", rep.Added, "removed", rep.Removed, "restarted", rep.Restarted)
+	h.log.InfoContext(ctx, "config applied", "added", rep.Added, "removed", rep.Removed, "restarted", rep.Restarted)
 	if err != nil {
 		h.log.Warn("stopping old connections", "err", err)
 	}

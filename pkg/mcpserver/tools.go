@@ -281,7 +281,7 @@ func (ep *endpoint) askApproval(ctx context.Context, r approval.Request, name st
 		case ectx.Err() != nil:
 			return mcp.NewToolResultError(fmt.Sprintf("nobody answered the approval of %s before approval request %s expired", name, id)), nil
 		}
-		ep.srv.log.Info("elicitation failed; the approval goes over REST", "id", id, "err", err)
+		ep.srv.log.InfoContext(ctx, "elicitation failed; the approval goes over REST", "id", id, "err", err)
 	}
 	return mcp.NewToolResultError(fmt.Sprintf(
 		"%s needs a person's approval before it runs (approval request %s). Ask the user to approve it "+
