@@ -151,3 +151,28 @@ func skipString(b []byte, i int) int {
 	}
 	return i
 }
+
+// String decodes a valid JSON string value; ok is false when the value is
+// not a string. A plain one (printable ASCII, no escapes: most names and
+// short texts) is copied out directly; others go through json.Unmarshal.
+func String(v []byte) (s string, ok bool) {
+	v = TrimSpace(v)
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	body := v[1 : len(v)-1]
+	plain := true
+	for _, c := range body {
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(body), true
+	}
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
+}

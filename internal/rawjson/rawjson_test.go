@@ -100,3 +100,32 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+func TestString(t *testing.T) {
+	for in, want := range map[string]string{
+		`"plain"`: "plain", ` "a b" `: "a b", `"é"`: "é", `"x\"y"`: `x"y`, `"\u0041"`: "A", `""`: "",
+	} {
+		if got, ok := String([]byte(in)); !ok || got != want {
+			t.Errorf("String(%s) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{`1`, `null`, `{}`, ``, `"`} {
+		if got, ok := String([]byte(in)); ok {
+			t.Errorf("String(%s) = %q, want not a string", in, got)
+		}
+	}
+}
+
+// TestStringAsEncodingJSON: String decodes exactly as encoding/json does,
+// the fast path included.
+func TestStringAsEncodingJSON(t *testing.T) {
+	for _, in := range []string{`""`, `"abc def"`, `"a\"b"`, `"a\\b"`, `"\u00e9"`, `"é"`, "\"a\tb\"", `"<b> & </b>"`, "\"\xff\""} {
+		var want string
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			continue // not a JSON string
+		}
+		if got, ok := String([]byte(in)); !ok || got != want {
+			t.Errorf("String(%s) = %q, %v; encoding/json %q", in, got, ok, want)
+		}
+	}
+}

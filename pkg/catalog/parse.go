@@ -119,7 +119,7 @@ type members map[string]json.RawMessage
 func (m members) str(key string) (string, error) {
 	var s string
 	if v, ok := m[key]; ok {
-		if s, ok := plainString(v); ok {
+		if s, ok := rawjson.String(v); ok {
 			return s, nil
 		}
 		if err := json.Unmarshal(v, &s); err != nil {
@@ -129,20 +129,6 @@ func (m members) str(key string) (string, error) {
 	return s, nil
 }
 
-// plainString decodes a JSON string of printable ASCII without escapes,
-// the common case, as json.Unmarshal would; ok is false for anything else.
-func plainString(v json.RawMessage) (s string, ok bool) {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return "", false
-	}
-	body := v[1 : len(v)-1]
-	for _, c := range body {
-		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
-			return "", false
-		}
-	}
-	return string(body), true
-}
 
 // required is str for a member that must be a non-empty string.
 func (m members) required(key string) (string, error) {

@@ -46,11 +46,11 @@ func ReadResult(result json.RawMessage, withContent bool) (content string, isErr
 
 // objectContent is ToolMessageContent of a decoded result.
 func objectContent(r object, result json.RawMessage) string {
-	var content []json.RawMessage
+	var content [][]byte
 	switch rawjson.FirstByte(r["content"]) {
 	case 0, 'n': // absent or null: no content
 	case '[':
-		_ = json.Unmarshal(r["content"], &content) // valid: the whole result decoded
+		content, _ = rawjson.Array(r["content"]) // valid: the whole result was
 	default: // not a CallToolResult: show what came
 		return string(rawjson.TrimSpace(result))
 	}
@@ -70,7 +70,7 @@ func objectContent(r object, result json.RawMessage) string {
 // contentText renders one content item. Unknown or malformed items are
 // passed on as compact JSON rather than dropped.
 func contentText(item json.RawMessage) string {
-	c, ok := decodeObject(item)
+	c, ok := validObject(item) // within the result, checked whole
 	if !ok {
 		return compactString(item)
 	}
@@ -85,7 +85,7 @@ func contentText(item json.RawMessage) string {
 		mime, _ := c.str("mimeType")
 		return summary(typ, mime, base64Size(data))
 	case "resource":
-		res, ok := decodeObject(c["resource"])
+		res, ok := validObject(c["resource"])
 		if !ok {
 			break
 		}
@@ -110,22 +110,32 @@ func contentText(item json.RawMessage) string {
 // MCP keys are exact ("Text" is not "text").
 type object map[string]json.RawMessage
 
+// decodeObject decodes b when it is a JSON object; it checks b is valid
+// JSON, so the values it holds need no check again (validObject).
 func decodeObject(b []byte) (object, bool) {
-	var o object
-	if rawjson.FirstByte(b) != '{' || json.Unmarshal(b, &o) != nil {
+	if rawjson.FirstByte(b) != '{' || !json.Valid(b) {
 		return nil, false
+	}
+	return validObject(b)
+}
+
+// validObject splits valid JSON into its members (the last of a repeated
+// key wins, as in a decoded map), each a subslice of b.
+func validObject(b []byte) (object, bool) {
+	ms, ok := rawjson.Object(b)
+	if !ok {
+		return nil, false
+	}
+	o := make(object, len(ms))
+	for _, m := range ms {
+		o[string(m.Name())] = m.Value
 	}
 	return o, true
 }
 
 // str returns the member key if it is a JSON string.
 func (o object) str(key string) (string, bool) {
-	var s string
-	v, ok := o[key]
-	if !ok || rawjson.FirstByte(v) != '"' || json.Unmarshal(v, &s) != nil {
-		return "", false
-	}
-	return s, true
+	return rawjson.String(o[key])
 }
 
 // summary writes "[kind: a, b, c]", leaving out empty fields.
