@@ -129,7 +129,6 @@ func (m members) str(key string) (string, error) {
 	return s, nil
 }
 
-
 // required is str for a member that must be a non-empty string.
 func (m members) required(key string) (string, error) {
 	s, err := m.str(key)
