@@ -219,27 +219,8 @@ func checkBackoff(b Backoff, report func(field, msg string)) {
 // validate checks one server; i is its index in Config.Servers, hub the
 // hub-wide backoff and seen maps the names checked so far to their servers.
 func (s Server) validate(i int, hub Backoff, seen map[string]reporter, ps *problems) {
-	r := reporter{o: s.Origin, ps: ps, entry: s.Origin.Path}
-	if r.entry == "" {
-		r.entry = "servers[" + strconv.Itoa(i) + "]"
-	}
-	// In the map forms the key is the name, so name problems belong to the entry.
-	nameField := "name"
-	if s.Origin.isMapEntry() {
-		nameField = ""
-	}
-	switch {
-	case s.Name == "":
-		r.report(nameField, "server name must not be empty")
-	case !allChars(s.Name, "_.-"):
-		r.report(nameField, "server name %q may only contain letters, digits, '_', '.' and '-'", s.Name)
-	default:
-		if first, dup := seen[s.Name]; dup {
-			r.report(nameField, "duplicate server name %q (also defined at %s)", s.Name, first.locationFrom(s.Origin.File))
-			break
-		}
-		seen[s.Name] = r
-	}
+	r := entryReporter(s.Origin, ps, "servers", i)
+	r.checkName("server", s.Name, seen)
 
 	if s.Timeout <= 0 {
 		r.report("timeout", "must be positive")
@@ -358,27 +339,8 @@ func (c *Config) validateGroups(ps *problems) {
 	}
 	seen := map[string]reporter{}
 	for i, g := range c.Groups {
-		r := reporter{o: g.Origin, ps: ps, entry: g.Origin.Path}
-		if r.entry == "" {
-			r.entry = "groups[" + strconv.Itoa(i) + "]"
-		}
-		// In a file the key is the name, so name problems belong to the entry.
-		nameField := "name"
-		if g.Origin.isMapEntry() {
-			nameField = ""
-		}
-		switch {
-		case g.Name == "":
-			r.report(nameField, "group name must not be empty")
-		case !allChars(g.Name, "_.-"):
-			r.report(nameField, "group name %q may only contain letters, digits, '_', '.' and '-'", g.Name)
-		default:
-			if first, dup := seen[g.Name]; dup {
-				r.report(nameField, "duplicate group name %q (also defined at %s)", g.Name, first.locationFrom(g.Origin.File))
-				break
-			}
-			seen[g.Name] = r
-		}
+		r := entryReporter(g.Origin, ps, "groups", i)
+		r.checkName("group", g.Name, seen)
 
 		if len(g.Servers) == 0 {
 			r.report("servers", "a group must list at least one server")
@@ -502,4 +464,36 @@ func mapFormKey(field string) string {
 		return "type"
 	}
 	return field
+}
+
+// entryReporter reports the problems of entry i of a list (servers,
+// groups), named by where the entry was written when it was.
+func entryReporter(o Origin, ps *problems, list string, i int) reporter {
+	r := reporter{o: o, ps: ps, entry: o.Path}
+	if r.entry == "" {
+		r.entry = list + "[" + strconv.Itoa(i) + "]"
+	}
+	return r
+}
+
+// checkName checks an entry's name (kind: "server", "group") and records
+// it in seen, the names checked so far of that kind.
+func (r reporter) checkName(kind, name string, seen map[string]reporter) {
+	// In the map forms the key is the name, so name problems belong to the entry.
+	field := "name"
+	if r.o.isMapEntry() {
+		field = ""
+	}
+	switch {
+	case name == "":
+		r.report(field, "%s name must not be empty", kind)
+	case !allChars(name, "_.-"):
+		r.report(field, "%s name %q may only contain letters, digits, '_', '.' and '-'", kind, name)
+	default:
+		if first, dup := seen[name]; dup {
+			r.report(field, "duplicate %s name %q (also defined at %s)", kind, name, first.locationFrom(r.o.File))
+			return
+		}
+		seen[name] = r
+	}
 }
