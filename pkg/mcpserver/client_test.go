@@ -254,17 +254,14 @@ func (r *recorder) count(method string) int {
 }
 
 // progress returns the progress values reported for token, in arrival
-// order, and the number of progress notifications with another token.
-func (r *recorder) progress(t *testing.T, token string) (values []int, foreign int) {
+// order.
+func (r *recorder) progress(t *testing.T, token string) []int {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var values []int
 	for _, n := range r.got {
-		if n.Method != string(mcp.MethodNotificationProgress) {
-			continue
-		}
-		if n.Params.AdditionalFields["progressToken"] != token {
-			foreign++
+		if n.Method != string(mcp.MethodNotificationProgress) || n.Params.AdditionalFields["progressToken"] != token {
 			continue
 		}
 		p, ok := n.Params.AdditionalFields["progress"].(float64)
@@ -273,7 +270,7 @@ func (r *recorder) progress(t *testing.T, token string) (values []int, foreign i
 		}
 		values = append(values, int(p))
 	}
-	return values, foreign
+	return values
 }
 
 // waitUntil polls cond whenever a notification arrives, up to timeout.

@@ -53,7 +53,7 @@ func TestProgressEveryNotification(t *testing.T) {
 					}
 					// Progress rides on the call's own response stream,
 					// ahead of the result: all of it is here now.
-					got, _ := c.rec.progress(t, token)
+					got := c.rec.progress(t, token)
 					if listen && !slices.Equal(got, want) {
 						// mcp-go's server may deliver a notification on the
 						// GET stream and the next on the POST stream: every

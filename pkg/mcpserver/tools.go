@@ -131,14 +131,16 @@ func safeAdd(s *server.MCPServer, tools []server.ServerTool) (err error) {
 // and output schemas exactly as the server sent them (mcp-go's typed schema
 // would drop $schema, anyOf, title and more).
 func toMCPTool(t catalog.Tool, gated bool) (mcp.Tool, error) {
-	var mt mcp.Tool
-	if err := json.Unmarshal(t.Raw, &mt); err != nil {
-		return mcp.Tool{}, fmt.Errorf("decoding the tool: %w", err)
-	}
-	var schemas struct {
+	// One decode: the outer outputSchema field, shallower, takes the raw
+	// schema instead of mcp.Tool's typed one.
+	var decoded struct {
+		mcp.Tool
 		Output json.RawMessage `json:"outputSchema"`
 	}
-	_ = json.Unmarshal(t.Raw, &schemas) // decoded once above: cannot fail
+	if err := json.Unmarshal(t.Raw, &decoded); err != nil {
+		return mcp.Tool{}, fmt.Errorf("decoding the tool: %w", err)
+	}
+	mt, output := decoded.Tool, decoded.Output
 	mt.Name = t.Exported
 	mt.InputSchema = mcp.ToolInputSchema{}
 	mt.RawInputSchema = t.InputSchema
@@ -147,8 +149,8 @@ func toMCPTool(t catalog.Tool, gated bool) (mcp.Tool, error) {
 	}
 	mt.OutputSchema = mcp.ToolOutputSchema{}
 	mt.RawOutputSchema = nil
-	if len(schemas.Output) > 0 && string(schemas.Output) != "null" {
-		mt.RawOutputSchema = schemas.Output
+	if len(output) > 0 && string(output) != "null" {
+		mt.RawOutputSchema = output
 	}
 	if gated {
 		mt.Description = strings.TrimSpace(mt.Description + " " + openai.ApprovalNote)
