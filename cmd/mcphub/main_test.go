@@ -324,6 +324,37 @@ func TestRefusesOpenListenWithoutAuth(t *testing.T) {
 	}
 }
 
+// TestReloadKeepsOpenListenAuthenticated: a reload is held to the start's
+// rule, so an edit that drops every token cannot open a hub listening on
+// every interface to anyone.
+func TestReloadKeepsOpenListenAuthenticated(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const token = "file-token-0123456789abcdef"
+	writeFile(t, dir, "mcp_servers.yaml", "auth:\n  tokens:\n    - name: ci\n      token: "+token+"\nservers: []\n")
+	p := runHub(t, dir, childEnv(), "--listen", "0.0.0.0:0")
+	p.addr()
+	status := func() int {
+		resp, err := http.Get(p.base + "/mcp_hub/servers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(); got != http.StatusUnauthorized {
+		t.Fatalf("without a token: %d, want 401", got)
+	}
+	writeFile(t, dir, "mcp_servers.yaml", "servers: []\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLog("refusing to listen on 0.0.0.0:0 without authentication")
+	if got := status(); got != http.StatusUnauthorized {
+		t.Errorf("after a reload without tokens: %d, want 401", got)
+	}
+}
+
 // TestShutdownAnswersInFlight: on SIGTERM a running call finishes and is
 // answered, a call waiting for approval is answered 503 at once, and the
 // hub exits 0.

@@ -108,13 +108,26 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	if addr == "" {
 		addr = config.DefaultListen
 	}
-	if !isLoopback(addr) && !cfg.Auth.Enabled() {
+	if err := needsAuth(addr, cfg); err != nil {
 		if !opts.InsecureNoAuth {
-			return nil, fmt.Errorf("%w: refusing to listen on %s without authentication: configure auth.tokens "+
-				"(or set %s), listen on 127.0.0.1, or pass --insecure-no-auth", ErrInsecure, addr, config.EnvAPIToken)
+			return nil, err
 		}
 		opts.Logger.Warn("listening on a non-loopback address without authentication: anyone who can reach it can call every tool",
 			"addr", addr)
+	}
+	if load := opts.Load; load != nil && !opts.InsecureNoAuth {
+		// A reload is held to the same rule as the start: a config without
+		// tokens must not open a public hub to anyone.
+		opts.Load = func(ctx context.Context) (*config.Config, error) {
+			c, err := load(ctx)
+			if err == nil {
+				err = needsAuth(addr, c)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
 	}
 	audit, closeAudit, err := openAudit(cfg.Audit)
 	if err != nil {
@@ -259,4 +272,13 @@ func (a *App) Stop(ctx context.Context) error {
 	}
 	a.closeAudit()
 	return errors.Join(errs...)
+}
+
+// needsAuth refuses a config without auth tokens on a non-loopback address.
+func needsAuth(addr string, cfg *config.Config) error {
+	if isLoopback(addr) || cfg.Auth.Enabled() {
+		return nil
+	}
+	return fmt.Errorf("%w: refusing to listen on %s without authentication: configure auth.tokens "+
+		"(or set %s), listen on 127.0.0.1, or pass --insecure-no-auth", ErrInsecure, addr, config.EnvAPIToken)
 }
