@@ -81,10 +81,11 @@ type Server struct {
 
 	// ctx ends at Stop: the follower, and handlers waiting for a person
 	// (elicitation), which mcp-go's Shutdown does not cancel.
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the follower returned
-	swept  chan struct{} // closed when the idle-session sweeper returned
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the follower returned
+	swept    chan struct{} // closed when the idle-session sweeper returned
+	stopDone chan struct{} // closed when the first Stop returned
 }
 
 // New builds the endpoints for the hub's current configuration.
@@ -98,7 +99,7 @@ func New(h Hub, opts Options) *Server {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	s := &Server{hub: h, log: opts.Logger, opts: opts, endpoints: map[string]*endpoint{}, done: make(chan struct{}), swept: make(chan struct{})}
+	s := &Server{hub: h, log: opts.Logger, opts: opts, endpoints: map[string]*endpoint{}, done: make(chan struct{}), swept: make(chan struct{}), stopDone: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.sync()
 	return s
@@ -177,9 +178,22 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
-		return nil
+		// Another Stop is under way or done: return once it is, so that a
+		// caller stopping the hub next never stops it under live endpoints.
+		select {
+		case <-s.stopDone: // done already: whatever ctx says
+			return nil
+		default:
+		}
+		select {
+		case <-s.stopDone:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("mcp endpoints: waiting for another Stop: %w", ctx.Err())
+		}
 	}
 	s.stopped = true
+	defer close(s.stopDone)
 	started := s.started
 	eps := s.endpoints
 	s.endpoints = map[string]*endpoint{}

@@ -58,7 +58,7 @@ func BenchmarkSync(b *testing.B) {
 	again := catalog.Build(cats, config.DefaultToolNameSeparator)
 
 	h := &scaleHub{fakeHub: &fakeHub{snap: first}, cfg: cfg}
-	s := &Server{hub: h, log: slog.New(slog.DiscardHandler), opts: Options{Version: "bench", SessionIdleTTL: time.Minute}, endpoints: map[string]*endpoint{}}
+	s := &Server{hub: h, log: slog.New(slog.DiscardHandler), opts: Options{Version: "bench", SessionIdleTTL: time.Minute}, endpoints: map[string]*endpoint{}, stopDone: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	b.Cleanup(func() { _ = s.Stop(context.Background()) })
 	s.sync()
@@ -93,7 +93,7 @@ func TestEndpointsRegisterOnFirstRequest(t *testing.T) {
 	cfg := config.Default()
 	cfg.Servers = []config.Server{{Name: "s", Enabled: true, Transport: config.TransportStreamableHTTP, Endpoint: "http://127.0.0.1:1/mcp"}}
 	h := &scaleHub{fakeHub: &fakeHub{snap: snap}, cfg: cfg}
-	s := &Server{hub: h, log: slog.New(slog.DiscardHandler), opts: Options{Version: "test", SessionIdleTTL: time.Minute}, endpoints: map[string]*endpoint{}}
+	s := &Server{hub: h, log: slog.New(slog.DiscardHandler), opts: Options{Version: "test", SessionIdleTTL: time.Minute}, endpoints: map[string]*endpoint{}, stopDone: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	t.Cleanup(func() { _ = s.Stop(context.Background()) })
 	s.sync()

@@ -128,7 +128,7 @@ func TestToMCPToolRefusesBadHeaders(t *testing.T) {
 // update, which only reads the snapshot it is given.
 func testEndpoint(t *testing.T, key string, sc scope) *endpoint {
 	t.Helper()
-	s := &Server{log: slog.New(slog.DiscardHandler), opts: Options{Version: "test", SessionIdleTTL: time.Minute}, endpoints: map[string]*endpoint{}}
+	s := &Server{log: slog.New(slog.DiscardHandler), opts: Options{Version: "test", SessionIdleTTL: time.Minute}, endpoints: map[string]*endpoint{}, stopDone: make(chan struct{})}
 	ep := s.newEndpoint(key, sc)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
