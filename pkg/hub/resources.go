@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mcphub/mcphub/internal/rawjson"
 	"github.com/mcphub/mcphub/pkg/catalog"
 	"github.com/mcphub/mcphub/pkg/downstream"
 	"github.com/mcphub/mcphub/pkg/openai"
@@ -159,7 +159,7 @@ func missingArguments(prompt json.RawMessage, args map[string]string) []string {
 // already checked that it is JSON, so the first byte tells; decoding a
 // resource's contents again just to look would cost a second full scan.
 func wantObject(raw json.RawMessage) error {
-	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+	if rawjson.FirstByte(raw) != '{' {
 		return fmt.Errorf("is not an object: %.64s", raw)
 	}
 	return nil

@@ -7,8 +7,9 @@ import (
 
 // scrubHandler removes the servers' configured secrets from log records
 // before they are written. Connections log transport errors, and those
-// quote endpoints, which may carry a key in their query string. scrub is
-// read per record, so it follows config reloads.
+// quote endpoints, which may carry a key in their query string. A record's
+// message and attributes are scrubbed as it is written, with the config of
+// that moment; attributes given to With once, with the config of then.
 type scrubHandler struct {
 	next  slog.Handler
 	scrub func(string) string

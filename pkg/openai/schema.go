@@ -9,9 +9,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mcphub/mcphub/pkg/catalog"
-
 	"github.com/mcphub/mcphub/internal/rawjson"
+	"github.com/mcphub/mcphub/pkg/catalog"
 )
 
 // ErrInvalidSchema marks an inputSchema that cannot serve as function

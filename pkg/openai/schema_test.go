@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcphub/mcphub/pkg/catalog"
-
 	"github.com/mcphub/mcphub/internal/rawjson"
+	"github.com/mcphub/mcphub/pkg/catalog"
 )
 
 func TestParameters(t *testing.T) {
