@@ -26,7 +26,8 @@ ARG VERSION=dev
 ARG TARGETOS
 ARG TARGETARCH
 # Static binaries (no cgo, so no libc dependency), without local paths,
-# symbol table or DWARF, nor gin's msgpack codec (the API is JSON only). -X main.version is what --version prints. There is
+# symbol table or DWARF, nor gin's msgpack codec (the API is JSON only):
+# the Makefile's BUILDFLAGS and LDFLAGS; change both together. -X main.version is what --version prints. There is
 # no .git in the build context (.dockerignore), so no commit is stamped:
 # give VERSION from `git describe`, which names the commit.
 RUN --mount=type=cache,target=/root/.cache/go-build \

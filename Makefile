@@ -5,6 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # The shipped build: no symbol table or DWARF (-s -w) and no gin msgpack codec
 # (nomsgpack; the API speaks JSON only): 3 MB less resident memory, measured by
 # `make bench`. Profile with pprof (it needs neither), or build without them.
+# The Dockerfile's build stage and internal/repobin repeat these flags.
 BUILDFLAGS := -trimpath -tags nomsgpack
 LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 1m

@@ -69,6 +69,7 @@ func (c *claims) take(server, tool, digest string) (*CallResult, string, bool) {
 	if len(list) == 1 {
 		delete(c.ready, k)
 	} else {
+		list[0] = claimed{} // the array outlives the slice: let the result go
 		c.ready[k] = list[1:]
 	}
 	c.count--
