@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -112,7 +111,7 @@ func (t limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.Body == nil {
 		return resp, err
 	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+	if mediaType(resp.Header.Get("Content-Type")) == "text/event-stream" {
 		st, _ := req.Context().Value(streamKey{}).(*streamState)
 		resp.Body = &limitedBody{Reader: &lineLimitReader{r: resp.Body, max: t.max}, c: resp.Body, st: st}
 		return resp, nil
@@ -133,7 +132,7 @@ func (t limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 	if len(body) > bigBody && !hasID(body) {
 		return nil, fmt.Errorf("%w: a %d-byte response without a JSON-RPC id", ErrProtocol, len(body))
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Body = bufferedBody{bytes.NewReader(body), body}
 	resp.ContentLength = int64(len(body))
 	return resp, nil
 }

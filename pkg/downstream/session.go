@@ -38,6 +38,7 @@ type session struct {
 	client *client.Client
 	tr     transport.Interface
 	proc   *process // stdio only
+	post   *poster  // Streamable HTTP only: see post.go
 	ctx    context.Context
 	cancel context.CancelFunc
 	bg     sync.WaitGroup // best-effort sends that must end before close returns
@@ -141,7 +142,12 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 			// The GET stream is how list_changed reaches us between calls.
 			opts = append(opts, transport.WithContinuousListening())
 		}
-		return transport.NewStreamableHTTP(s.srv.Endpoint, opts...)
+		tr, err := transport.NewStreamableHTTP(s.srv.Endpoint, opts...)
+		if err != nil {
+			return nil, err
+		}
+		s.post = newPoster(httpClient, s.srv.Endpoint, s.srv.Headers, tr)
+		return tr, nil
 	default:
 		return nil, fmt.Errorf("unknown transport %q", s.srv.Transport)
 	}
@@ -178,6 +184,9 @@ func (s *session) initialize(ctx context.Context) error {
 		return fmt.Errorf("initialize: %w", s.childError(err))
 	}
 	s.init.Store(res)
+	if s.post != nil {
+		s.post.handshakeDone()
+	}
 	s.touch()
 	return nil
 }
@@ -257,7 +266,21 @@ func (s *session) send(ctx context.Context, method string, params any) (json.Raw
 	if s.isDead() {
 		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
 	}
-	id := mcp.NewRequestId(s.nextID.Add(1))
+	n := s.nextID.Add(1)
+	if p := s.postable(); p != nil {
+		res, err := s.postRequest(ctx, p, n, method, params)
+		switch {
+		case err == nil:
+			s.touch()
+			return res, nil
+		case ctx.Err() != nil:
+			s.cancelRequest(mcp.NewRequestId(n), ctx.Err())
+			return nil, ctx.Err()
+		case !errors.Is(err, errHandOver):
+			return nil, err
+		}
+	}
+	id := mcp.NewRequestId(n)
 	sendCtx, stream := withStreamState(ctx)
 	resp, err := s.tr.SendRequest(sendCtx, transport.JSONRPCRequest{
 		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method, Params: params,
@@ -307,6 +330,16 @@ func (s *session) cancelRequest(id mcp.RequestId, reason error) {
 	}}
 	// Off the caller's path: it already has its answer, and a peer that does
 	// not read must not hold it up.
+	s.background(func(ctx context.Context) {
+		if err := s.tr.SendNotification(ctx, n); err != nil {
+			s.log.Debug("cancel notification not sent", "err", err)
+		}
+	})
+}
+
+// background runs a best-effort send of at most two seconds that close
+// waits for; after close it does nothing.
+func (s *session) background(send func(ctx context.Context)) {
 	s.bgMu.Lock()
 	defer s.bgMu.Unlock()
 	if s.closed {
@@ -317,9 +350,7 @@ func (s *session) cancelRequest(id mcp.RequestId, reason error) {
 		defer s.bg.Done()
 		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 		defer cancel()
-		if err := s.tr.SendNotification(ctx, n); err != nil {
-			s.log.Debug("cancel notification not sent", "err", err)
-		}
+		send(ctx)
 	}()
 }
 

@@ -1,0 +1,506 @@
+package downstream
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcphub/mcphub/internal/rawjson"
+)
+
+// poster sends a Streamable HTTP session's requests itself once the
+// handshake is done. mcp-go's transport marshals each request into its
+// envelope type, starts a goroutine per request to watch for its own close,
+// and decodes every answer into its envelope type again: about a tenth of
+// the hub's CPU per call (perf, REST at 16 concurrent). Here the body is
+// written in one append, the answer is split in place (internal/rawjson),
+// and the session's end cancels the request through context.AfterFunc.
+//
+// mcp-go keeps the handshake, the GET stream, the notifications the hub
+// sends, and every case this path does not own: a 401 or a 404 (mcp-go
+// records that the session ended, which its GET stream waits on), a session
+// other than the one the handshake gave, and the 2026-07-28 protocol.
+type poster struct {
+	client  *http.Client
+	url     string
+	headers http.Header // configured, canonical keys; applied last, as mcp-go does
+	tr      *transport.StreamableHTTP
+	// session is the session id the last handshake left, "" for a server
+	// that gives none; nil before the first handshake.
+	session atomic.Pointer[string]
+}
+
+// errHandOver sends a request mcp-go's way: the server turned it away
+// (401, 404) before doing anything with it.
+var errHandOver = errors.New("request handed over to mcp-go's transport")
+
+// Header values shared by every request (net/http only reads them).
+var (
+	hdrJSON   = []string{"application/json"}
+	hdrAccept = []string{"application/json, text/event-stream"}
+	hdrSSE    = []string{"text/event-stream"}
+)
+
+func newPoster(client *http.Client, endpoint string, headers map[string]string, tr *transport.StreamableHTTP) *poster {
+	h := make(http.Header, len(headers))
+	for k, v := range headers {
+		h.Set(k, v)
+	}
+	return &poster{client: client, url: endpoint, headers: h, tr: tr}
+}
+
+// handshakeDone records the session the handshake left.
+func (p *poster) handshakeDone() {
+	id := p.tr.GetSessionId()
+	p.session.Store(&id)
+}
+
+// postable returns the poster when this path may send now: after a handshake on a
+// protocol before 2026-07-28, on the session that handshake gave (mcp-go
+// forgets an ended session's id; that and re-initialising stay its own).
+func (s *session) postable() *poster {
+	p := s.post
+	if p == nil {
+		return nil
+	}
+	sid := p.session.Load()
+	if sid == nil || *sid != p.tr.GetSessionId() {
+		return nil
+	}
+	if init := s.init.Load(); init == nil || mcp.IsModernProtocol(init.ProtocolVersion) {
+		return nil
+	}
+	return p
+}
+
+// newPost builds a request on the session: its id and protocol version,
+// then the configured headers.
+func (s *session) newPost(ctx context.Context, p *poster, method string, body []byte, accept []string) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.url, rd)
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	if body != nil {
+		h["Content-Type"] = hdrJSON
+	}
+	h["Accept"] = accept
+	if sid := *p.session.Load(); sid != "" {
+		h[transport.HeaderKeySessionID] = []string{sid}
+	}
+	if init := s.init.Load(); init != nil && init.ProtocolVersion != "" {
+		h[transport.HeaderKeyProtocolVersion] = []string{init.ProtocolVersion}
+	}
+	for k, v := range p.headers {
+		h[k] = v
+	}
+	return req, nil
+}
+
+// postRequest sends one request over this path. An error wrapping errHandOver
+// means the request went nowhere and mcp-go's transport should send it.
+func (s *session) postRequest(ctx context.Context, p *poster, id int64, method string, params any) (json.RawMessage, error) {
+	body, err := requestBody(id, method, params)
+	if err != nil {
+		return nil, err
+	}
+	// The session's end ends the request, as mcp-go's close does.
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer func() { stop(); cancel() }()
+
+	req, err := s.newPost(ctx, p, http.MethodPost, body, hdrAccept)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("send %s: %w", method, err)
+	}
+	defer resp.Body.Close()
+
+	switch code := resp.StatusCode; {
+	case code == http.StatusUnauthorized || code == http.StatusNotFound:
+		return nil, errHandOver
+	case code != http.StatusOK && code != http.StatusAccepted:
+		// A JSON-RPC error may come with any status; anything else is the
+		// status and what the server said.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if msg, ok := splitMessage(b); ok && msg.isResponse() {
+			return msg.answer(method, id)
+		}
+		return nil, fmt.Errorf("%s failed with HTTP status %d: %s", method, code, truncate(string(b), 256))
+	}
+
+	switch ct := resp.Header.Get("Content-Type"); mediaType(ct) {
+	case "application/json":
+		b, err := bodyBytes(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading the answer to %s: %w", ErrNotConnected, method, err)
+		}
+		msg, ok := splitMessage(b)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%w: the answer to %s is not a JSON object: %s", ErrProtocol, method, truncate(string(b), 128))
+		case !msg.isResponse():
+			return nil, fmt.Errorf("%w: the answer to %s has no JSON-RPC id: %s", ErrProtocol, method, truncate(string(b), 128))
+		}
+		return msg.answer(method, id)
+	case "text/event-stream":
+		return s.readAnswer(ctx, p, resp.Body, id, method)
+	default:
+		return nil, fmt.Errorf("%w: %s was answered with content type %q", ErrProtocol, method, truncate(ct, 64))
+	}
+}
+
+// requestBody is the JSON-RPC request, written in one go.
+func requestBody(id int64, method string, params any) ([]byte, error) {
+	var ps []byte
+	if params != nil {
+		var err error
+		if ps, err = json.Marshal(params); err != nil {
+			return nil, fmt.Errorf("encode %s params: %w", method, err)
+		}
+	}
+	b := make([]byte, 0, 48+len(method)+len(ps))
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"method":`...)
+	b = strconv.AppendQuote(b, method) // methods are the hub's own ASCII names
+	if ps != nil {
+		b = append(b, `,"params":`...)
+		b = append(b, ps...)
+	}
+	return append(b, '}'), nil
+}
+
+// bodyBytes is a JSON body's bytes: limitBodies has read it whole already.
+func bodyBytes(body io.Reader) ([]byte, error) {
+	if b, ok := body.(bufferedBody); ok {
+		return b.b, nil
+	}
+	return io.ReadAll(body)
+}
+
+// mediaType is a Content-Type's media type, lower case, without
+// parameters: all the hub looks at, for less than mime.ParseMediaType.
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(ct)
+	for i := 0; i < len(ct); i++ {
+		if 'A' <= ct[i] && ct[i] <= 'Z' {
+			return strings.ToLower(ct)
+		}
+	}
+	return ct
+}
+
+// message is one JSON-RPC message, split into its raw members.
+type message struct {
+	id, method, result, err []byte
+}
+
+func splitMessage(b []byte) (message, bool) {
+	var m message
+	if !json.Valid(b) {
+		return m, false
+	}
+	members, ok := rawjson.Object(b)
+	if !ok {
+		return m, false
+	}
+	for _, mb := range members {
+		switch string(mb.Name()) {
+		case "id":
+			if string(mb.Value) != "null" {
+				m.id = mb.Value
+			}
+		case "method":
+			m.method = mb.Value
+		case "result":
+			m.result = mb.Value
+		case "error":
+			m.err = mb.Value
+		}
+	}
+	return m, true
+}
+
+func (m message) isResponse() bool { return m.method == nil && m.id != nil }
+
+// answer is the response's result or error, if it answers request id.
+func (m message) answer(method string, id int64) (json.RawMessage, error) {
+	if !sameID(m.id, id) {
+		return nil, fmt.Errorf("%w: %s answered with id %s, the request had id %d", ErrProtocol, method, truncate(string(m.id), 64), id)
+	}
+	if m.err != nil {
+		var e RPCError
+		if err := json.Unmarshal(m.err, &e); err != nil {
+			return nil, fmt.Errorf("%w: %s answered with an error that is not a JSON-RPC error: %s", ErrProtocol, method, truncate(string(m.err), 128))
+		}
+		return nil, &e
+	}
+	if len(m.result) == 0 {
+		return nil, fmt.Errorf("%w: %s returned no result", ErrProtocol, method)
+	}
+	return m.result, nil
+}
+
+// sameID reports whether a response's raw id is the request's: the number,
+// or (from lenient servers) the number as a string.
+func sameID(raw []byte, id int64) bool {
+	if len(raw) > 1 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	return err == nil && n == id
+}
+
+// Stream resumption, as mcp-go does it (SEP-1699): a server may end a
+// request's stream before the answer once it sent an event id, and the
+// client reopens it with a GET carrying Last-Event-ID.
+const (
+	defaultResumeDelay = time.Second
+	minResumeDelay     = 10 * time.Millisecond
+	maxResumes         = 100
+)
+
+// sseCursor is where a request's stream stopped.
+type sseCursor struct {
+	lastID string
+	retry  time.Duration // 0: none given
+}
+
+// readAnswer reads the event stream answering request id: notifications go
+// to the session's handler, requests from the server are answered, and the
+// response ends it.
+func (s *session) readAnswer(ctx context.Context, p *poster, body io.Reader, id int64, method string) (json.RawMessage, error) {
+	var cur sseCursor
+	for resumes := 0; ; resumes++ {
+		res, done, err := s.readEvents(body, &cur, id, method)
+		if done || err != nil {
+			if err != nil && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if err != nil {
+				if errors.Is(err, ErrMessageTooLarge) {
+					return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+				}
+				return nil, fmt.Errorf("%w: the event stream answering %s broke: %w", ErrNotConnected, method, err)
+			}
+			return res, nil
+		}
+		if cur.lastID == "" || resumes == maxResumes {
+			return nil, fmt.Errorf("%w: the event stream answering %s ended without the response", ErrProtocol, method)
+		}
+		rb, err := s.resume(ctx, p, &cur)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w: resuming the event stream answering %s: %w", ErrNotConnected, method, err)
+		}
+		defer rb.Close()
+		body = rb
+	}
+}
+
+// resume waits the time the server asked for and reopens the stream.
+func (s *session) resume(ctx context.Context, p *poster, cur *sseCursor) (io.ReadCloser, error) {
+	delay := defaultResumeDelay
+	if cur.retry > 0 {
+		delay = max(cur.retry, minResumeDelay)
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	req, err := s.newPost(ctx, p, http.MethodGet, nil, hdrSSE)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Last-Event-ID", cur.lastID)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK || mediaType(resp.Header.Get("Content-Type")) != "text/event-stream" {
+		resp.Body.Close()
+		return nil, fmt.Errorf("HTTP status %d, content type %q", resp.StatusCode, truncate(resp.Header.Get("Content-Type"), 64))
+	}
+	return resp.Body, nil
+}
+
+// readEvents reads one stream until the response to request id (done), its
+// end (neither done nor an error) or a read error. The SSE fields are
+// parsed as mcp-go does; an event's id counts once it is dispatched.
+func (s *session) readEvents(body io.Reader, cur *sseCursor, id int64, method string) (json.RawMessage, bool, error) {
+	br := bufio.NewReaderSize(body, 16<<10)
+	var data []byte
+	var eventID string
+	hasID, hasData := false, false
+	for {
+		line, owned, err := readLine(br)
+		if err != nil {
+			if err == io.EOF {
+				if hasData { // an unfinished event: used, but its id not kept
+					if res, ok, aerr := s.dispatch(data, id, method); ok || aerr != nil {
+						return res, ok, aerr
+					}
+				}
+				return nil, false, nil
+			}
+			return nil, false, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			if hasID {
+				cur.lastID = eventID
+				hasID = false
+			}
+			if hasData {
+				res, ok, aerr := s.dispatch(data, id, method)
+				if ok || aerr != nil {
+					return res, ok, aerr
+				}
+				data, hasData = nil, false
+			}
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "data":
+			switch {
+			case hasData:
+				data = append(append(data, '\n'), value...)
+			case owned:
+				data = value // a long line is ours already: no second copy of megabytes
+			default:
+				data = append([]byte(nil), value...)
+			}
+			hasData = true
+		case "id":
+			if bytes.IndexByte(value, 0) < 0 {
+				eventID, hasID = string(value), true
+			}
+		case "retry":
+			if ms, err := strconv.ParseUint(string(value), 10, 31); err == nil {
+				cur.retry = time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+}
+
+// readLine reads one line. A line that fits the reader's buffer is returned
+// in it (valid until the next read); a longer one is gathered in chunks and
+// copied once into a slice of its own (owned), so that a message near the
+// size limit costs twice its size at most, as bufio.Reader.ReadString does,
+// not the sum of append's doublings.
+func readLine(br *bufio.Reader) (line []byte, owned bool, err error) {
+	line, err = br.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return line, false, err
+	}
+	var chunks [][]byte
+	n := 0
+	for errors.Is(err, bufio.ErrBufferFull) {
+		chunks = append(chunks, bytes.Clone(line))
+		n += len(line)
+		line, err = br.ReadSlice('\n')
+	}
+	if err != nil && err != io.EOF {
+		return nil, false, err
+	}
+	full := make([]byte, 0, n+len(line))
+	for _, c := range chunks {
+		full = append(full, c...)
+	}
+	return append(full, line...), true, err
+}
+
+// dispatch handles one event's data: the response to request id ends the
+// stream (ok); a notification goes to the session, a request from the
+// server is answered, anything else is skipped as mcp-go does.
+func (s *session) dispatch(data []byte, id int64, method string) (json.RawMessage, bool, error) {
+	msg, ok := splitMessage(data)
+	if !ok {
+		s.log.Debug("event that is not a JSON-RPC message skipped", "method", method, "bytes", len(data))
+		return nil, false, nil
+	}
+	switch {
+	case msg.method != nil && msg.id == nil:
+		var n mcp.JSONRPCNotification
+		if err := json.Unmarshal(data, &n); err == nil {
+			s.handleNotification(n)
+		}
+	case msg.method != nil:
+		s.answerServer(msg)
+	case sameID(msg.id, id):
+		res, err := msg.answer(method, id)
+		return res, true, err
+	}
+	return nil, false, nil
+}
+
+// answerServer answers a request the server sent on a call's stream, off
+// the reader: a ping with an empty result, anything else (sampling,
+// elicitation, roots) with "method not found", since the hub offers none
+// of them to servers.
+func (s *session) answerServer(msg message) {
+	var b []byte
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, msg.id...)
+	if string(msg.method) == `"ping"` {
+		b = append(b, `,"result":{}}`...)
+	} else {
+		b = append(b, `,"error":{"code":-32601,"message":"mcphub does not serve this method to downstream servers"}}`...)
+	}
+	s.background(func(ctx context.Context) {
+		p := s.postable()
+		if p == nil {
+			return
+		}
+		req, err := s.newPost(ctx, p, http.MethodPost, b, hdrAccept)
+		if err != nil {
+			return
+		}
+		resp, err := p.client.Do(req)
+		if err != nil {
+			s.log.Debug("answer to a server request not sent", "err", err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	})
+}
+
+// bufferedBody is a JSON response body limitBodies read whole; postRequest takes
+// its bytes without reading them again.
+type bufferedBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (bufferedBody) Close() error { return nil }

@@ -1,0 +1,368 @@
+package downstream_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcphub/mcphub/pkg/downstream"
+)
+
+// scripted is a Streamable HTTP server written by hand, so that a test can
+// answer tools/call exactly as a case needs (an event stream with other
+// messages first, a stream ended early, an HTTP error) and see every request
+// the hub sent.
+type scripted struct {
+	t    *testing.T
+	call func(w http.ResponseWriter, id json.RawMessage) // answers tools/call
+	get  func(w http.ResponseWriter, r *http.Request)    // answers a GET; nil: 405
+
+	mu       sync.Mutex
+	requests []seenRequest
+}
+
+type seenRequest struct {
+	method string // JSON-RPC method, "" for an answer to the server; HTTP GET: "GET"
+	id     json.RawMessage
+	body   string
+	header http.Header
+}
+
+func (s *scripted) seen() []seenRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]seenRequest(nil), s.requests...)
+}
+
+func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		s.mu.Lock()
+		s.requests = append(s.requests, seenRequest{method: "GET", header: r.Header.Clone()})
+		s.mu.Unlock()
+		if s.get == nil || r.Header.Get("Last-Event-ID") == "" {
+			w.WriteHeader(http.StatusMethodNotAllowed) // no stream for notifications
+			return
+		}
+		s.get(w, r)
+		return
+	}
+	if r.Method == http.MethodDelete { // the session's end, at Stop
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	var msg struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	if err := json.Unmarshal(body, &msg); err != nil {
+		s.t.Errorf("request body %q: %v", body, err)
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, seenRequest{method: msg.Method, id: msg.ID, body: string(body), header: r.Header.Clone()})
+	s.mu.Unlock()
+
+	w.Header().Set("Mcp-Session-Id", "sess-1")
+	switch msg.Method {
+	case "initialize":
+		writeJSON(w, msg.ID, `{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"scripted","version":"1"}}`)
+	case "tools/list":
+		writeJSON(w, msg.ID, `{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}`)
+	case "ping":
+		writeJSON(w, msg.ID, `{}`)
+	case "tools/call":
+		s.call(w, msg.ID)
+	default: // notifications and the hub's answers to server requests
+		w.WriteHeader(http.StatusAccepted)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, id json.RawMessage, result string) {
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`, id, result)
+}
+
+func startScripted(t *testing.T, s *scripted) *downstream.Conn {
+	t.Helper()
+	s.t = t
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	cfg := httpServerConfig(ts.URL)
+	cfg.Headers = map[string]string{"Authorization": "Bearer t0ken"}
+	c, _ := startConn(t, cfg)
+	waitReady(t, c)
+	return c
+}
+
+const okResult = `{"content":[{"type":"text","text":"ok"}],"x-extra":{"kept":true}}`
+
+func TestPostJSONAnswerAsSent(t *testing.T) {
+	s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
+	c := startScripted(t, s)
+	res, err := c.CallTool(context.Background(), "echo", json.RawMessage(`{"a":1}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res) != okResult {
+		t.Errorf("result %s, want it as sent: %s", res, okResult)
+	}
+	var call *seenRequest
+	for _, r := range s.seen() {
+		if r.method == "tools/call" {
+			call = &r
+		}
+	}
+	if call == nil {
+		t.Fatal("no tools/call reached the server")
+	}
+	for k, want := range map[string]string{
+		"Mcp-Session-Id": "sess-1", "Mcp-Protocol-Version": "2025-11-25", "Authorization": "Bearer t0ken",
+		"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+	} {
+		if got := call.header.Get(k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	var body struct {
+		JSONRPC string `json:"jsonrpc"`
+		Params  struct {
+			Name      string          `json:"name"`
+			Arguments json.RawMessage `json:"arguments"`
+		} `json:"params"`
+	}
+	if err := json.Unmarshal([]byte(call.body), &body); err != nil {
+		t.Fatalf("body %s: %v", call.body, err)
+	}
+	if body.JSONRPC != "2.0" || body.Params.Name != "echo" || string(body.Params.Arguments) != `{"a":1}` {
+		t.Errorf("request body %s", call.body)
+	}
+}
+
+// An event stream may carry notifications, requests from the server and
+// answers to other requests before the response.
+func TestPostEventStreamAnswer(t *testing.T) {
+	s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		fmt.Fprint(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"hi\"}}\n\n")
+		fmt.Fprint(w, ": a comment\n\n")
+		fmt.Fprint(w, "data: {\"jsonrpc\":\"2.0\",\"id\":\"srv-1\",\"method\":\"ping\"}\n\n")
+		fmt.Fprint(w, "data: {\"jsonrpc\":\"2.0\",\"id\":\"srv-2\",\"method\":\"sampling/createMessage\",\"params\":{}}\n\n")
+		fmt.Fprint(w, "data: {\"jsonrpc\":\"2.0\",\"id\":999999,\"result\":{}}\n\n") // another request's answer
+		fmt.Fprint(w, "data: not json\n\n")
+		fl.Flush()
+		// The response, its data split over two lines, CRLF line ends.
+		half := strings.Index(okResult, `,"x-extra"`) // a line break between members
+		fmt.Fprintf(w, "id: e7\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s\r\ndata: %s}\r\n\r\n", id, okResult[:half], okResult[half:])
+	}}
+	c := startScripted(t, s)
+	res, err := c.CallTool(context.Background(), "echo", json.RawMessage(`{}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := strings.Index(okResult, `,"x-extra"`)
+	if want := okResult[:half] + "\n" + okResult[half:]; string(res) != want {
+		t.Errorf("result %s, want %s", res, want)
+	}
+	// The server's requests are answered, off the caller's path.
+	answers := func() map[string]string {
+		m := map[string]string{}
+		for _, r := range s.seen() {
+			if r.method == "" && r.id != nil {
+				m[string(r.id)] = r.body
+			}
+		}
+		return m
+	}
+	waitFor(t, "answers to the server's requests", 5*time.Second, func() bool { return len(answers()) == 2 })
+	a := answers()
+	if got := a[`"srv-1"`]; got != `{"jsonrpc":"2.0","id":"srv-1","result":{}}` {
+		t.Errorf("answer to ping: %s", got)
+	}
+	if got := a[`"srv-2"`]; !strings.Contains(got, `"code":-32601`) {
+		t.Errorf("answer to sampling: %s", got)
+	}
+	for _, r := range s.seen() {
+		if r.method == "" && r.id != nil && r.header.Get("Mcp-Session-Id") != "sess-1" {
+			t.Errorf("answer without the session: %v", r.header)
+		}
+	}
+}
+
+func TestPostEventStreamProgress(t *testing.T) {
+	s := &scripted{}
+	s.call = func(w http.ResponseWriter, id json.RawMessage) {
+		var tok string
+		for _, r := range s.seen() {
+			if r.method == "tools/call" {
+				var b struct {
+					Params struct {
+						Meta struct{ ProgressToken string } `json:"_meta"`
+					} `json:"params"`
+				}
+				_ = json.Unmarshal([]byte(r.body), &b)
+				tok = b.Params.Meta.ProgressToken
+			}
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 1; i <= 3; i++ {
+			fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":%q,\"progress\":%d,\"total\":3}}\n\n", tok, i)
+		}
+		fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s}\n\n", id, okResult)
+	}
+	c := startScripted(t, s)
+	var mu sync.Mutex
+	var got []float64
+	_, err := c.CallTool(context.Background(), "echo", nil, func(p downstream.Progress) {
+		mu.Lock()
+		got = append(got, p.Progress)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(got) != "[1 2 3]" {
+		t.Errorf("progress %v, want [1 2 3]", got)
+	}
+}
+
+// A server may end the stream before the response once it sent an event
+// id; the hub reopens it with Last-Event-ID (SEP-1699).
+func TestPostEventStreamResumed(t *testing.T) {
+	answer := make(chan json.RawMessage, 1)
+	s := &scripted{}
+	s.call = func(w http.ResponseWriter, id json.RawMessage) {
+		answer <- id
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "id: ev-1\nretry: 20\ndata:\n\n") // primes the client, then ends
+	}
+	s.get = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "id: ev-2\ndata: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s}\n\n", <-answer, okResult)
+	}
+	c := startScripted(t, s)
+	res, err := c.CallTool(context.Background(), "echo", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res) != okResult {
+		t.Errorf("result %s", res)
+	}
+	var resumed bool
+	for _, r := range s.seen() {
+		if r.method == "GET" && r.header.Get("Last-Event-ID") == "ev-1" {
+			resumed = true
+			if r.header.Get("Mcp-Session-Id") != "sess-1" || r.header.Get("Authorization") != "Bearer t0ken" {
+				t.Errorf("resuming GET headers: %v", r.header)
+			}
+		}
+	}
+	if !resumed {
+		t.Error("no GET with Last-Event-ID: ev-1")
+	}
+}
+
+func TestPostErrors(t *testing.T) {
+	cases := []struct {
+		name  string
+		call  func(w http.ResponseWriter, id json.RawMessage)
+		check func(t *testing.T, err error)
+	}{
+		{"json-rpc error with HTTP 500", func(w http.ResponseWriter, id json.RawMessage) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32000,"message":"boom","data":{"why":"x"}}}`, id)
+		}, func(t *testing.T, err error) {
+			var rpc *downstream.RPCError
+			if !errors.As(err, &rpc) || rpc.Code != -32000 || rpc.Message != "boom" || string(rpc.Data) != `{"why":"x"}` {
+				t.Errorf("got %v, want the server's JSON-RPC error", err)
+			}
+		}},
+		{"plain HTTP 503", func(w http.ResponseWriter, id json.RawMessage) {
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+		}, func(t *testing.T, err error) {
+			if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "overloaded") {
+				t.Errorf("got %v, want the status and the server's text", err)
+			}
+		}},
+		{"another request's id", func(w http.ResponseWriter, id json.RawMessage) {
+			writeJSON(w, json.RawMessage(`424242`), okResult)
+		}, func(t *testing.T, err error) {
+			if !errors.Is(err, downstream.ErrProtocol) || !strings.Contains(err.Error(), "424242") {
+				t.Errorf("got %v, want a protocol error naming the id", err)
+			}
+		}},
+		{"stream ended without the response", func(w http.ResponseWriter, id json.RawMessage) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\n\n")
+		}, func(t *testing.T, err error) {
+			if !errors.Is(err, downstream.ErrProtocol) || !strings.Contains(err.Error(), "without the response") {
+				t.Errorf("got %v", err)
+			}
+		}},
+		{"unknown content type", func(w http.ResponseWriter, id json.RawMessage) {
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "<p>hi</p>")
+		}, func(t *testing.T, err error) {
+			if !errors.Is(err, downstream.ErrProtocol) || !strings.Contains(err.Error(), "text/html") {
+				t.Errorf("got %v", err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startScripted(t, &scripted{call: tc.call})
+			_, err := c.CallTool(context.Background(), "echo", nil, nil)
+			tc.check(t, err)
+		})
+	}
+}
+
+// Stopping the connection ends a call waiting on the server, well before
+// the call's timeout (5 s here).
+func TestPostEndsWithSession(t *testing.T) {
+	release := make(chan struct{})
+	s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) { <-release }}
+	c := startScripted(t, s)
+	t.Cleanup(func() { close(release) }) // runs first: lets the handler end before the server closes
+
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.CallTool(context.Background(), "echo", nil, nil)
+		errc <- err
+	}()
+	waitFor(t, "the call to reach the server", 5*time.Second, func() bool {
+		for _, r := range s.seen() {
+			if r.method == "tools/call" {
+				return true
+			}
+		}
+		return false
+	})
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("the call succeeded though its session ended")
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("the call ended %s after the stop", took)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the call still waits 3 s after its session ended")
+	}
+}
