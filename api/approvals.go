@@ -304,6 +304,9 @@ func decodeObject(body io.Reader, v any, shape string) error {
 	case raw[0] != '{':
 		return fmt.Errorf("%w: body must be a JSON object %s, got %s", errBadRequest, shape, jsonKind(raw[0]))
 	}
+	if f, ok := v.(fastDecoder); ok && f.decodeFast(raw) {
+		return nil
+	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {

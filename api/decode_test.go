@@ -72,3 +72,44 @@ func TestDecodeCallLimit(t *testing.T) {
 		t.Fatalf("err %v (status %d), want 413 naming the limit", err, statusOf(err))
 	}
 }
+
+// FuzzCallBodyFast checks that the call body's fast decoding, whenever it
+// takes a body, decodes it exactly as encoding/json does.
+func FuzzCallBodyFast(f *testing.F) {
+	for _, seed := range []string{
+		`{}`,
+		`{"id":"call_1","type":"function","function":{"name":"example__echo","arguments":{"message":"hi"}}}`,
+		`{"function":{"name":"a","arguments":"{\"a\":1}"}}`,
+		`{"function":{"name":"a","arguments":null}}`,
+		`{"function":{"name":"a\u00e9\n","arguments":[1, 2]}}`,
+		`{"function":{"name":"a"},"function":{"arguments":{}}}`,
+		`{"ID":"x","Function":{"Name":"a"}}`,
+		`{"id":null,"function":{"name":"a"}}`,
+		`{"id":7}`,
+		`{"function":{"name":"a","extra":1}}`,
+		` { "function" : { "name" : "a" , "arguments" : { } } } `,
+		`{"\u0069d":"escaped key"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		raw = bytes.TrimSpace(raw)
+		if !json.Valid(raw) || len(raw) == 0 || raw[0] != '{' {
+			return // decodeObject never offers such bodies
+		}
+		var fast callBody
+		if !fast.decodeFast(raw) {
+			return
+		}
+		var slow callBody
+		if err := json.Unmarshal(raw, &slow); err != nil {
+			t.Fatalf("fast decoding took %s, which encoding/json rejects: %v", raw, err)
+		}
+		if fast.ID != slow.ID || fast.Type != slow.Type || (fast.Function == nil) != (slow.Function == nil) {
+			t.Fatalf("%s: fast %+v, encoding/json %+v", raw, fast, slow)
+		}
+		if fast.Function != nil && (fast.Function.Name != slow.Function.Name || !bytes.Equal(fast.Function.Arguments, slow.Function.Arguments)) {
+			t.Fatalf("%s: fast function %+v (%s), encoding/json %+v (%s)", raw, *fast.Function, fast.Function.Arguments, *slow.Function, slow.Function.Arguments)
+		}
+	})
+}

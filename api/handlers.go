@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/mcphub/mcphub/internal/rawjson"
 	"github.com/mcphub/mcphub/pkg/catalog"
 	"github.com/mcphub/mcphub/pkg/hub"
 	"github.com/mcphub/mcphub/pkg/openai"
@@ -459,6 +460,59 @@ type callBody struct {
 	ID       string        `json:"id"`
 	Type     string        `json:"type"`
 	Function *CallFunction `json:"function"`
+}
+
+// fastDecoder is a body type that can take the usual shape of its JSON
+// (exact keys, expected kinds) from one split of the bytes, without
+// encoding/json's reflection: the call body is on every call's path.
+// decodeFast reports false for anything else (other keys or key case, null,
+// other kinds), which then goes through json.Unmarshal and its errors.
+type fastDecoder interface {
+	decodeFast(raw []byte) bool
+}
+
+func (b *callBody) decodeFast(raw []byte) bool {
+	members, ok := rawjson.Object(raw)
+	if !ok {
+		return false
+	}
+	var out callBody
+	for _, m := range members {
+		switch string(m.Name()) {
+		case "id":
+			if out.ID, ok = rawjson.String(m.Value); !ok {
+				return false
+			}
+		case "type":
+			if out.Type, ok = rawjson.String(m.Value); !ok {
+				return false
+			}
+		case "function":
+			fn, ok := rawjson.Object(m.Value)
+			if !ok {
+				return false
+			}
+			if out.Function == nil { // a repeated key merges, as in encoding/json
+				out.Function = new(CallFunction)
+			}
+			for _, f := range fn {
+				switch string(f.Name()) {
+				case "name":
+					if out.Function.Name, ok = rawjson.String(f.Value); !ok {
+						return false
+					}
+				case "arguments":
+					out.Function.Arguments = json.RawMessage(f.Value)
+				default:
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	*b = out
+	return true
 }
 
 // decodeCall reads and checks a call body. On success the name is non-empty

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/mcphub/mcphub/internal/rawjson"
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/hub"
 )
@@ -81,34 +82,72 @@ type plainRequest struct {
 	Params json.RawMessage `json:"params"`
 }
 
-// parsePlain decodes body when it is one JSON-RPC 2.0 request with an id
-// and without _meta.
+// parsePlain splits body when it is one JSON-RPC 2.0 request with an id
+// and its members spelled exactly so (json.Unmarshal, and so mcp-go, would
+// also take other letter case: those go to mcp-go, as does anything else).
 func parsePlain(body []byte) (plainRequest, bool) {
-	var m struct {
-		JSONRPC string `json:"jsonrpc"`
-		plainRequest
+	var req plainRequest
+	if !json.Valid(body) {
+		return req, false
 	}
-	if json.Unmarshal(body, &m) != nil || m.JSONRPC != mcp.JSONRPC_VERSION || !isID(m.ID) {
+	members, ok := rawjson.Object(body)
+	if !ok {
+		return req, false
+	}
+	version := false
+	for _, m := range members {
+		switch string(m.Name()) {
+		case "jsonrpc":
+			version = string(m.Value) == `"`+mcp.JSONRPC_VERSION+`"`
+		case "id":
+			req.ID = m.Value
+		case "method":
+			if req.Method, ok = rawjson.String(m.Value); !ok {
+				return req, false
+			}
+		case "params":
+			req.Params = m.Value
+		default:
+			return req, false
+		}
+	}
+	if !version || !isID(req.ID) {
 		return plainRequest{}, false
 	}
-	return m.plainRequest, true
+	return req, true
+}
+
+// callParams are a plain tools/call's params: a name and the arguments as
+// sent (nil when absent, as mcp-go leaves them). Any other member (_meta,
+// task, inputResponses, requestState, or one the hub does not know) sends
+// the call to mcp-go.
+func callParams(raw json.RawMessage) (name string, args json.RawMessage, ok bool) {
+	members, ok := rawjson.Object(raw)
+	if !ok {
+		return "", nil, false
+	}
+	for _, m := range members {
+		switch string(m.Name()) {
+		case "name":
+			if name, ok = rawjson.String(m.Value); !ok {
+				return "", nil, false
+			}
+		case "arguments":
+			args = m.Value
+		default:
+			return "", nil, false
+		}
+	}
+	return name, args, name != ""
 }
 
 // fastCall answers a plain tools/call.
 func (ep *endpoint) fastCall(w http.ResponseWriter, r *http.Request, req plainRequest) bool {
-	var p struct {
-		Name           string          `json:"name"`
-		Arguments      json.RawMessage `json:"arguments"` // as sent; nil when absent, as mcp-go leaves it
-		Meta           json.RawMessage `json:"_meta"`
-		Task           json.RawMessage `json:"task"`
-		InputResponses json.RawMessage `json:"inputResponses"`
-		RequestState   json.RawMessage `json:"requestState"`
-	}
-	if len(req.Params) == 0 || req.Params[0] != '{' || json.Unmarshal(req.Params, &p) != nil || p.Name == "" ||
-		!absent(p.Meta) || !absent(p.Task) || !absent(p.InputResponses) || !absent(p.RequestState) || !ep.serves(p.Name) {
+	name, args, ok := callParams(req.Params)
+	if !ok || !ep.serves(name) {
 		return false
 	}
-	t, ok := ep.srv.hub.Snapshot().Tool(p.Name)
+	t, ok := ep.srv.hub.Snapshot().Tool(name)
 	if !ok {
 		return false
 	}
@@ -117,7 +156,7 @@ func (ep *endpoint) fastCall(w http.ResponseWriter, r *http.Request, req plainRe
 	}
 
 	ctx := r.Context()
-	res, err := ep.srv.hub.Call(ctx, hub.CallRequest{Name: p.Name, Arguments: p.Arguments, Claim: true, NoContent: true})
+	res, err := ep.srv.hub.Call(ctx, hub.CallRequest{Name: name, Arguments: args, Claim: true, NoContent: true})
 	if ctx.Err() != nil {
 		return true // the client is gone; mcp-go answers nothing either
 	}
@@ -130,7 +169,7 @@ func (ep *endpoint) fastCall(w http.ResponseWriter, r *http.Request, req plainRe
 	if pending, ok := asPending(err); ok {
 		// The tool became gated after the check (a reload): no session
 		// here to ask through, so the answer names the approval request.
-		out, err = ep.askApproval(ctx, pending.Request, p.Name, p.Arguments, nil)
+		out, err = ep.askApproval(ctx, pending.Request, name, args, nil)
 	} else {
 		out, err = ep.toolResult(res, err)
 	}
