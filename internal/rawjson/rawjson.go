@@ -6,7 +6,8 @@
 // every byte several times and copy every part.
 //
 // The input must be valid JSON (json.Valid, or bytes encoding/json has
-// decoded): the scanner does not check it.
+// decoded): the scanner does not check it. Given anything else it may split
+// wrongly or report ok=false, but it neither panics nor loops (FuzzInvalid).
 package rawjson
 
 import (
@@ -41,10 +42,10 @@ func Object(b []byte) (members []Member, ok bool) {
 	members = make([]Member, 0, 8)
 	for i := 1; ; {
 		i = skipSpace(b, i)
-		if b[i] == '}' {
+		if i < len(b) && b[i] == '}' {
 			return members, true
 		}
-		if b[i] == ',' {
+		if i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
 		k := i
@@ -53,6 +54,9 @@ func Object(b []byte) (members []Member, ok bool) {
 		i = skipSpace(b, skipSpace(b, i)+1) // past ':'
 		v := i
 		i = skipValue(b, i)
+		if i <= k || i > len(b) || len(key) < 2 { // invalid input: stop instead of panicking or looping
+			return nil, false
+		}
 		members = append(members, Member{Key: key, Value: b[v:i:i]})
 	}
 }
@@ -67,14 +71,17 @@ func Array(b []byte) (elems [][]byte, ok bool) {
 	elems = [][]byte{}
 	for i := 1; ; {
 		i = skipSpace(b, i)
-		if b[i] == ']' {
+		if i < len(b) && b[i] == ']' {
 			return elems, true
 		}
-		if b[i] == ',' {
+		if i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
 		v := i
 		i = skipValue(b, i)
+		if i <= v { // invalid input: stop instead of panicking or looping
+			return nil, false
+		}
 		elems = append(elems, b[v:i:i])
 	}
 }
@@ -109,6 +116,9 @@ func skipSpace(b []byte, i int) int {
 
 // skipValue returns the index just past the valid JSON value starting at i.
 func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
 	switch b[i] {
 	case '"':
 		return skipString(b, i)
@@ -149,7 +159,7 @@ func skipString(b []byte, i int) int {
 			return i + 1
 		}
 	}
-	return i
+	return min(i, len(b)) // unterminated (invalid input), perhaps after a lone '\\'
 }
 
 // String decodes a valid JSON string value; ok is false when the value is

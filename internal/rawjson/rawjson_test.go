@@ -129,3 +129,29 @@ func TestStringAsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// FuzzInvalid feeds any bytes, valid JSON or not: the split may be wrong
+// for invalid input, but it must end, without a panic, in parts of the input.
+func FuzzInvalid(f *testing.F) {
+	for _, s := range []string{`{"a":1`, `["\`, `{::::}`, `[::]`, `{,,,}`, `[,,]`, `{"a"`, `{"a":`, `{1:2}`, `[{]`, `{"a":}`, `["x",`, `{"\`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ms, _ := Object(b)
+		for _, m := range ms {
+			_ = m.Name()
+			if len(m.Value) > len(b) || len(m.Key) > len(b) {
+				t.Fatalf("%q: a part longer than the input", b)
+			}
+		}
+		es, _ := Array(b)
+		for _, e := range es {
+			if len(e) > len(b) {
+				t.Fatalf("%q: a part longer than the input", b)
+			}
+		}
+		_, _ = String(b)
+		_ = TrimSpace(b)
+		_ = FirstByte(b)
+	})
+}

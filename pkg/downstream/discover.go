@@ -66,10 +66,9 @@ func (s *session) listAll(ctx context.Context, method, field string) ([]json.Raw
 		}
 		// One scan splits the page (exact keys, the last of a repeated
 		// one wins, as in a decoded map); the items are subslices of it,
-		// which the catalog keeps as sent.
-		if !json.Valid(raw) {
-			return nil, fmt.Errorf("%w: %s: the result is not valid JSON", ErrProtocol, method)
-		}
+		// which the catalog keeps as sent. The result is valid JSON
+		// already: post.go validated the message, and mcp-go decoded it
+		// with encoding/json, which checks the whole of it.
 		members, ok := rawjson.Object(raw)
 		if !ok {
 			return nil, fmt.Errorf("%w: %s: the result is not an object", ErrProtocol, method)
