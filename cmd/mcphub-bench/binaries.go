@@ -6,20 +6,22 @@ import (
 	"github.com/mcphub/mcphub/internal/repobin"
 )
 
-// binaries are the two programs a run starts.
+// binaries are the programs a run starts: the hub, the example server, and
+// cmd/dep-floor (the required dependencies alone, for the RSS floor).
 type binaries struct {
-	hub, example string
+	hub, example, floor string
 	// how says where each came from, for the report.
 	how string
 }
 
-// findBinaries resolves the binaries (see repobin.Resolve): the -mcphub
-// and -example flags when set, else ./bin when fresh, else a go build into
+// findBinaries resolves the binaries (see repobin.Resolve): the -mcphub,
+// -example and -floor flags when set, else ./bin when fresh, else a go build into
 // dir.
-func findBinaries(ctx context.Context, hubFlag, exampleFlag, dir string, logf func(string, ...any)) (binaries, error) {
-	b := binaries{hub: hubFlag, example: exampleFlag}
+func findBinaries(ctx context.Context, hubFlag, exampleFlag, floorFlag, dir string, logf func(string, ...any)) (binaries, error) {
+	b := binaries{hub: hubFlag, example: exampleFlag, floor: floorFlag}
 	how, err := repobin.Resolve(ctx, dir, logf,
-		repobin.Binary{Name: "mcphub", Path: &b.hub}, repobin.Binary{Name: "example-server", Path: &b.example})
+		repobin.Binary{Name: "mcphub", Path: &b.hub}, repobin.Binary{Name: "example-server", Path: &b.example},
+		repobin.Binary{Name: "dep-floor", Path: &b.floor})
 	b.how = how
 	return b, err
 }

@@ -90,6 +90,7 @@ type options struct {
 	json             bool
 	hubBin           string
 	exampleBin       string
+	floorBin         string
 	toolsRequests    int
 	httpServers      int
 	timeout          time.Duration
@@ -114,6 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 	fs.StringVar(&o.hubBin, "mcphub", "", "mcphub `binary` (default: ./bin/mcphub if fresh, else a fresh go build)")
 	fs.StringVar(&o.exampleBin, "example", "", "example-server `binary` (default: ./bin/example-server if fresh, else a fresh go build)")
+	fs.StringVar(&o.floorBin, "floor", "", "dep-floor `binary`, the required dependencies alone, for the RSS floor (default: ./bin/dep-floor if fresh, else a fresh go build)")
 	fs.IntVar(&o.toolsRequests, "tools-requests", 1000, "sequential GET /mcp_hub/tools requests for its latency")
 	fs.IntVar(&o.httpServers, "http-servers", 10, "Streamable HTTP servers in the hub's configuration (`N`: http, http2 … httpN, all the one example server)")
 	fs.BoolVar(&o.scale.on, "scale", true, "run the scale phase (false: skip it)")
@@ -226,7 +228,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	logf("run %s: %d scenarios × %d modes × %d runs of %v (+%v warm-up): about %.0f s of load%s",
 		procs.RunID(), len(chosen), len(modes), o.runs, o.duration, o.warmup, load.Seconds(), o.scale.plan())
 
-	bins, err := findBinaries(ctx, o.hubBin, o.exampleBin, tmp, logf)
+	bins, err := findBinaries(ctx, o.hubBin, o.exampleBin, o.floorBin, tmp, logf)
 	if err != nil {
 		return explain(err)
 	}
@@ -290,6 +292,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	}
 	logf("GET /mcp_hub/tools p50 %.0f µs; hub RSS idle with %d servers up (%d HTTP, 1 stdio) %.1f MB",
 		rep.ToolsGET.P50us, rep.HubServersUp, o.httpServers, float64(rep.HubRSSIdleKB)/1024)
+	if err := measureFloor(ctx, procs, bins.floor, tmp, hz, rep, logf); err != nil {
+		return explain(err)
+	}
 
 	t.rest = &http.Client{Transport: &http.Transport{
 		MaxIdleConns: 4 * o.concurrency, MaxIdleConnsPerHost: 4 * o.concurrency, IdleConnTimeout: time.Minute,
@@ -375,6 +380,32 @@ func httpServerName(i int) string {
 }
 
 // freeAddr is a loopback address with a port free right now.
+// measureFloor starts cmd/dep-floor, reads its RSS once it is quiet, and
+// stops it again.
+func measureFloor(ctx context.Context, procs *procset.Set, bin, dir string, hz int64, rep *report, logf func(string, ...any)) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	p, err := procs.Start("dep-floor", dir, nil, bin, "--listen", addr)
+	if err != nil {
+		return err
+	}
+	if err := waitTCP(ctx, addr, p); err != nil {
+		return err
+	}
+	if _, _, err := waitQuiet(ctx, p, hz, 30*time.Second); err != nil {
+		return err
+	}
+	mem, err := procset.ReadStatus(p.PID(), "VmRSS", "RssAnon", "RssFile")
+	if err != nil {
+		return err
+	}
+	rep.FloorRSSIdleKB, rep.FloorRSSAnonIdleKB, rep.FloorRSSFileIdleKB = mem["VmRSS"], mem["RssAnon"], mem["RssFile"]
+	logf("required dependencies alone (dep-floor): RSS idle %.1f MB", float64(rep.FloorRSSIdleKB)/1024)
+	return procs.Stop(p, 10*time.Second)
+}
+
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -20,11 +20,11 @@ import (
 
 func TestMain(m *testing.M) { procsettest.Main(m) }
 
-// binaryFlags are -mcphub and -example for the binaries of this tree.
+// binaryFlags are -mcphub, -example and -floor for the binaries of this tree.
 func binaryFlags(t *testing.T) []string {
 	t.Helper()
-	bins := procsettest.Binaries(t, "mcphub", "example-server")
-	return []string{"-mcphub", bins[0], "-example", bins[1]}
+	bins := procsettest.Binaries(t, "mcphub", "example-server", "dep-floor")
+	return []string{"-mcphub", bins[0], "-example", bins[1], "-floor", bins[2]}
 }
 
 // TestRunJSON runs the tool with tiny settings on a subset of the
@@ -56,6 +56,12 @@ func TestRunJSON(t *testing.T) {
 	if rep.Startup.MedianMs <= 0 || len(rep.Startup.RunsMs) != 1 || rep.ToolsGET.Requests != 100 || rep.ToolsGET.P50us <= 0 ||
 		rep.HubRSSIdleKB <= 0 || rep.HubRSSAnonIdleKB <= 0 || rep.TotalSeconds <= 0 {
 		t.Errorf("startup %+v, tools %+v, idle RSS %d kB, total %v s", rep.Startup, rep.ToolsGET, rep.HubRSSIdleKB, rep.TotalSeconds)
+	}
+	// The floor was measured, and is below the hub: the hub links the same
+	// libraries and more.
+	if rep.FloorRSSIdleKB <= 0 || rep.FloorRSSAnonIdleKB <= 0 || rep.FloorRSSFileIdleKB <= 0 ||
+		rep.FloorRSSIdleKB > rep.HubRSSIdleKB {
+		t.Errorf("floor RSS %d kB (anonymous %d, files %d), hub %d kB", rep.FloorRSSIdleKB, rep.FloorRSSAnonIdleKB, rep.FloorRSSFileIdleKB, rep.HubRSSIdleKB)
 	}
 	// The default configuration: 10 HTTP servers and the stdio one, all up.
 	if rep.HubHTTPServers != 10 || rep.HubStdioServers != 1 || rep.HubServersUp != 11 {

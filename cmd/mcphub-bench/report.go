@@ -37,10 +37,16 @@ type report struct {
 	// HubRSSIdleKB is the hub's VmRSS once all its servers are up, before
 	// any load, and its two parts: anonymous memory (heap, stacks) and
 	// mapped files (mostly the binary's own pages).
-	HubRSSIdleKB     int64    `json:"hub_rss_idle_kb"`
-	HubRSSAnonIdleKB int64    `json:"hub_rss_anon_idle_kb"`
-	HubRSSFileIdleKB int64    `json:"hub_rss_file_idle_kb"`
-	Results          []result `json:"results"`
+	HubRSSIdleKB     int64 `json:"hub_rss_idle_kb"`
+	HubRSSAnonIdleKB int64 `json:"hub_rss_anon_idle_kb"`
+	HubRSSFileIdleKB int64 `json:"hub_rss_file_idle_kb"`
+	// FloorRSS* is cmd/dep-floor's idle VmRSS and its parts: the required
+	// dependencies (gin, gin-swagger, swag, mcp-go, viper, r3labs/sse)
+	// linked and serving, without the hub.
+	FloorRSSIdleKB     int64    `json:"floor_rss_idle_kb"`
+	FloorRSSAnonIdleKB int64    `json:"floor_rss_anon_idle_kb"`
+	FloorRSSFileIdleKB int64    `json:"floor_rss_file_idle_kb"`
+	Results            []result `json:"results"`
 	// Scale is the scale phase (nil with -scale=false).
 	Scale        *scaleReport `json:"scale,omitempty"`
 	TotalSeconds float64      `json:"total_seconds"`
@@ -195,6 +201,8 @@ func writeTable(w io.Writer, r *report) error {
 	writeToolsGET(&b, "", r.ToolsGET)
 	fmt.Fprintf(&b, "hub RSS idle (quiet), %d HTTP + %d stdio servers up (%d ready), before load: %s\n",
 		r.HubHTTPServers, r.HubStdioServers, r.HubServersUp, rss(r.HubRSSIdleKB, r.HubRSSAnonIdleKB, r.HubRSSFileIdleKB))
+	fmt.Fprintf(&b, "floor: the required dependencies alone (cmd/dep-floor: gin, gin-swagger, swag, mcp-go, viper, r3labs/sse), idle: %s\n",
+		rss(r.FloorRSSIdleKB, r.FloorRSSAnonIdleKB, r.FloorRSSFileIdleKB))
 	if r.Scale != nil {
 		writeScale(&b, r.Scale)
 	}

@@ -1,0 +1,82 @@
+// Command dep-floor is the memory floor of mcphub's required dependencies:
+// a program that links gin, gin-swagger with swag and the Swagger UI files,
+// mcp-go's client and server, viper and r3labs/sse, serves an MCP endpoint
+// without tools, the Swagger UI and an event stream, and does nothing else.
+// mcphub-bench reads its idle RSS beside the hub's, so that the hub's
+// figure is read against what those libraries cost by themselves.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/r3labs/sse/v2"
+	"github.com/spf13/viper"
+	swaggerFiles "github.com/swaggo/files/v2"
+	ginSwagger "github.com/swaggo/gin-swagger"
+	"github.com/swaggo/swag"
+	"golang.org/x/net/webdav"
+)
+
+type emptyDoc struct{}
+
+func (emptyDoc) ReadDoc() string {
+	return `{"openapi":"3.0.3","info":{"title":"dep-floor","version":"0"},"paths":{}}`
+}
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:8090", "address to serve on")
+	flag.Parse()
+	if err := run(*listen); err != nil {
+		fmt.Fprintln(os.Stderr, "dep-floor:", err)
+		os.Exit(1)
+	}
+}
+
+func run(listen string) error {
+	v := viper.New()
+	v.SetDefault("listen", listen)
+	swag.Register(swag.Name, emptyDoc{})
+	if _, err := client.NewStreamableHttpClient("http://" + listen + "/mcp"); err != nil {
+		return err
+	}
+	events := sse.New()
+	events.AutoReplay = false
+	events.CreateStream("hub")
+	defer events.Close()
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	_, _ = swaggerFiles.FS.Open("index.html")
+	r.GET("/swagger/*any", ginSwagger.WrapHandler(&webdav.Handler{FileSystem: webdav.NewMemFS(), LockSystem: webdav.NewMemLS()}))
+	r.Any("/mcp", gin.WrapH(server.NewStreamableHTTPServer(server.NewMCPServer("dep-floor", "0"))))
+	r.GET("/events", gin.WrapF(events.ServeHTTP))
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+
+	srv := &http.Server{Addr: v.GetString("listen"), Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
