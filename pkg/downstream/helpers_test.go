@@ -85,7 +85,8 @@ func startConnWith(t *testing.T, srv config.Server, opts downstream.Options) (*d
 	t.Helper()
 	rec := &recorder{}
 	c := downstream.New(srv, downstream.Options{
-		Heartbeat: opts.Heartbeat,
+		Heartbeat:       opts.Heartbeat,
+		MaxMessageBytes: opts.MaxMessageBytes,
 		OnDiscovery: func(_ string, d *downstream.Discovery) {
 			rec.mu.Lock()
 			rec.discs = append(rec.discs, d)

@@ -122,8 +122,8 @@ func (s *session) postRequest(ctx context.Context, p *poster, id int64, method s
 	}
 	// The session's end ends the request, as mcp-go's close does.
 	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(s.ctx, cancel)
-	defer func() { stop(); cancel() }()
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
 
 	req, err := s.newPost(ctx, p, http.MethodPost, body, hdrAccept)
 	if err != nil {
@@ -133,7 +133,9 @@ func (s *session) postRequest(ctx context.Context, p *poster, id int64, method s
 	if err != nil {
 		return nil, fmt.Errorf("send %s: %w", method, err)
 	}
-	defer resp.Body.Close()
+	// Cancel before closing, as mcp-go does (its #768): on HTTP/2 a Close
+	// of a stream the server keeps open can block until the context ends.
+	defer func() { cancel(); resp.Body.Close() }()
 
 	switch code := resp.StatusCode; {
 	case code == http.StatusUnauthorized || code == http.StatusNotFound:
@@ -256,6 +258,9 @@ func (m message) answer(method string, id int64) (json.RawMessage, error) {
 		if err := json.Unmarshal(m.err, &e); err != nil {
 			return nil, fmt.Errorf("%w: %s answered with an error that is not a JSON-RPC error: %s", ErrProtocol, method, truncate(string(m.err), 128))
 		}
+		if string(e.Data) == "null" {
+			e.Data = nil // as rawData has it for mcp-go's path
+		}
 		return nil, &e
 	}
 	if len(m.result) == 0 {
@@ -264,14 +269,15 @@ func (m message) answer(method string, id int64) (json.RawMessage, error) {
 	return m.result, nil
 }
 
-// sameID reports whether a response's raw id is the request's: the number,
-// or (from lenient servers) the number as a string.
+// sameID reports whether a response's raw id is the request's: the number
+// as the hub wrote it, or (from lenient servers) that number as a string.
 func sameID(raw []byte, id int64) bool {
+	var buf [24]byte
+	want := strconv.AppendInt(buf[:0], id, 10)
 	if len(raw) > 1 && raw[0] == '"' && raw[len(raw)-1] == '"' {
 		raw = raw[1 : len(raw)-1]
 	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	return err == nil && n == id
+	return bytes.Equal(raw, want)
 }
 
 // Stream resumption, as mcp-go does it (SEP-1699): a server may end a
@@ -291,40 +297,52 @@ type sseCursor struct {
 
 // readAnswer reads the event stream answering request id: notifications go
 // to the session's handler, requests from the server are answered, and the
-// response ends it.
+// first response ends it (one with another id is a protocol error, as in
+// the JSON case and as mcp-go had it).
+//
+// A resumption the server refuses (404, 405: it forgot the session or the
+// stream) fails the call with ErrNotConnected. mcp-go re-initialised and
+// sent the call again, which could run a tool twice; here the supervisor's
+// probe finds the lost session and re-initialises it for the next call.
 func (s *session) readAnswer(ctx context.Context, p *poster, body io.Reader, id int64, method string) (json.RawMessage, error) {
 	var cur sseCursor
+	release := func() {}
+	defer func() { release() }()
 	for resumes := 0; ; resumes++ {
-		res, done, err := s.readEvents(body, &cur, id, method)
+		res, done, err := s.readEvents(ctx, body, &cur, id, method)
 		if done || err != nil {
 			if err != nil && ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if err != nil {
-				if errors.Is(err, ErrMessageTooLarge) {
-					return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
-				}
+			var rpcErr *RPCError
+			switch {
+			case err == nil || errors.As(err, &rpcErr) || errors.Is(err, ErrProtocol):
+				return res, err
+			case errors.Is(err, ErrMessageTooLarge):
+				return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+			default:
 				return nil, fmt.Errorf("%w: the event stream answering %s broke: %w", ErrNotConnected, method, err)
 			}
-			return res, nil
 		}
 		if cur.lastID == "" || resumes == maxResumes {
 			return nil, fmt.Errorf("%w: the event stream answering %s ended without the response", ErrProtocol, method)
 		}
-		rb, err := s.resume(ctx, p, &cur)
+		release()
+		var rb io.ReadCloser
+		rb, release, err = s.resume(ctx, p, &cur)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			return nil, fmt.Errorf("%w: resuming the event stream answering %s: %w", ErrNotConnected, method, err)
 		}
-		defer rb.Close()
 		body = rb
 	}
 }
 
-// resume waits the time the server asked for and reopens the stream.
-func (s *session) resume(ctx context.Context, p *poster, cur *sseCursor) (io.ReadCloser, error) {
+// resume waits the time the server asked for and reopens the stream on a
+// connection of its own; release ends it.
+func (s *session) resume(ctx context.Context, p *poster, cur *sseCursor) (body io.ReadCloser, release func(), err error) {
 	delay := defaultResumeDelay
 	if cur.retry > 0 {
 		delay = max(cur.retry, minResumeDelay)
@@ -334,28 +352,32 @@ func (s *session) resume(ctx context.Context, p *poster, cur *sseCursor) (io.Rea
 	select {
 	case <-t.C:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, func() {}, ctx.Err()
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	req, err := s.newPost(ctx, p, http.MethodGet, nil, hdrSSE)
 	if err != nil {
-		return nil, err
+		cancel()
+		return nil, func() {}, err
 	}
 	req.Header.Set("Last-Event-ID", cur.lastID)
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return nil, err
+		cancel()
+		return nil, func() {}, err
 	}
+	release = func() { cancel(); resp.Body.Close() }
 	if resp.StatusCode != http.StatusOK || mediaType(resp.Header.Get("Content-Type")) != "text/event-stream" {
-		resp.Body.Close()
-		return nil, fmt.Errorf("HTTP status %d, content type %q", resp.StatusCode, truncate(resp.Header.Get("Content-Type"), 64))
+		release()
+		return nil, func() {}, fmt.Errorf("HTTP status %d, content type %q", resp.StatusCode, truncate(resp.Header.Get("Content-Type"), 64))
 	}
-	return resp.Body, nil
+	return resp.Body, release, nil
 }
 
 // readEvents reads one stream until the response to request id (done), its
 // end (neither done nor an error) or a read error. The SSE fields are
 // parsed as mcp-go does; an event's id counts once it is dispatched.
-func (s *session) readEvents(body io.Reader, cur *sseCursor, id int64, method string) (json.RawMessage, bool, error) {
+func (s *session) readEvents(ctx context.Context, body io.Reader, cur *sseCursor, id int64, method string) (json.RawMessage, bool, error) {
 	br := bufio.NewReaderSize(body, 16<<10)
 	var data []byte
 	var eventID string
@@ -365,7 +387,7 @@ func (s *session) readEvents(body io.Reader, cur *sseCursor, id int64, method st
 		if err != nil {
 			if err == io.EOF {
 				if hasData { // an unfinished event: used, but its id not kept
-					if res, ok, aerr := s.dispatch(data, id, method); ok || aerr != nil {
+					if res, ok, aerr := s.dispatch(ctx, data, id, method); ok || aerr != nil {
 						return res, ok, aerr
 					}
 				}
@@ -380,7 +402,7 @@ func (s *session) readEvents(body io.Reader, cur *sseCursor, id int64, method st
 				hasID = false
 			}
 			if hasData {
-				res, ok, aerr := s.dispatch(data, id, method)
+				res, ok, aerr := s.dispatch(ctx, data, id, method)
 				if ok || aerr != nil {
 					return res, ok, aerr
 				}
@@ -393,6 +415,9 @@ func (s *session) readEvents(body io.Reader, cur *sseCursor, id int64, method st
 		switch string(field) {
 		case "data":
 			switch {
+			case hasData && len(data)+1+len(value) > s.maxMessage:
+				// Each line is bounded (lineLimitReader); so is the event.
+				return nil, false, fmt.Errorf("%w: an event exceeded %d bytes", ErrMessageTooLarge, s.maxMessage)
 			case hasData:
 				data = append(append(data, '\n'), value...)
 			case owned:
@@ -440,10 +465,14 @@ func readLine(br *bufio.Reader) (line []byte, owned bool, err error) {
 	return append(full, line...), true, err
 }
 
-// dispatch handles one event's data: the response to request id ends the
-// stream (ok); a notification goes to the session, a request from the
-// server is answered, anything else is skipped as mcp-go does.
-func (s *session) dispatch(data []byte, id int64, method string) (json.RawMessage, bool, error) {
+// dispatch handles one event's data: a response ends the stream (ok); a
+// notification goes to the session, a request from the server is
+// answered, anything else (an event without data, as a server primes a
+// stream with; something that is not JSON-RPC) is skipped as mcp-go does.
+func (s *session) dispatch(ctx context.Context, data []byte, id int64, method string) (json.RawMessage, bool, error) {
+	if len(data) == 0 {
+		return nil, false, nil
+	}
 	msg, ok := splitMessage(data)
 	if !ok {
 		s.log.Debug("event that is not a JSON-RPC message skipped", "method", method, "bytes", len(data))
@@ -456,19 +485,24 @@ func (s *session) dispatch(data []byte, id int64, method string) (json.RawMessag
 			s.handleNotification(n)
 		}
 	case msg.method != nil:
-		s.answerServer(msg)
-	case sameID(msg.id, id):
+		s.answerServer(ctx, s.postable(), msg)
+	case msg.id != nil:
 		res, err := msg.answer(method, id)
 		return res, true, err
 	}
 	return nil, false, nil
 }
 
-// answerServer answers a request the server sent on a call's stream, off
-// the reader: a ping with an empty result, anything else (sampling,
-// elicitation, roots) with "method not found", since the hub offers none
-// of them to servers.
-func (s *session) answerServer(msg message) {
+// answerServer answers a request the server sent on a call's stream: a
+// ping with an empty result, anything else (sampling, elicitation, roots)
+// with "method not found", since the hub offers none of them to servers.
+// It answers before reading on, as mcp-go does without a handler: the
+// server waits for the answer anyway, and a server sending requests
+// without end gets them answered one at a time.
+func (s *session) answerServer(ctx context.Context, p *poster, msg message) {
+	if p == nil { // the session changed under the call: nobody to answer
+		return
+	}
 	var b []byte
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	b = append(b, msg.id...)
@@ -477,23 +511,20 @@ func (s *session) answerServer(msg message) {
 	} else {
 		b = append(b, `,"error":{"code":-32601,"message":"mcphub does not serve this method to downstream servers"}}`...)
 	}
-	s.background(func(ctx context.Context) {
-		p := s.postable()
-		if p == nil {
-			return
-		}
-		req, err := s.newPost(ctx, p, http.MethodPost, b, hdrAccept)
-		if err != nil {
-			return
-		}
-		resp, err := p.client.Do(req)
-		if err != nil {
-			s.log.Debug("answer to a server request not sent", "err", err)
-			return
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-	})
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := s.newPost(ctx, p, http.MethodPost, b, hdrAccept)
+	if err != nil {
+		return
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		s.log.Debug("answer to a server request not sent", "err", err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	cancel()
+	resp.Body.Close()
 }
 
 // bufferedBody is a JSON response body limitBodies read whole; postRequest takes

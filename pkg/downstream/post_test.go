@@ -24,6 +24,10 @@ type scripted struct {
 	t    *testing.T
 	call func(w http.ResponseWriter, id json.RawMessage) // answers tools/call
 	get  func(w http.ResponseWriter, r *http.Request)    // answers a GET; nil: 405
+	// session is the id initialize gives ("" for none; set before the
+	// server starts, or under mu); a request with another id gets 404.
+	session   string
+	noSession bool
 
 	mu       sync.Mutex
 	requests []seenRequest
@@ -67,9 +71,16 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.requests = append(s.requests, seenRequest{method: msg.Method, id: msg.ID, body: string(body), header: r.Header.Clone()})
+	sess := s.session
 	s.mu.Unlock()
 
-	w.Header().Set("Mcp-Session-Id", "sess-1")
+	if got := r.Header.Get("Mcp-Session-Id"); msg.Method != "initialize" && got != sess {
+		http.Error(w, "unknown session", http.StatusNotFound)
+		return
+	}
+	if sess != "" {
+		w.Header().Set("Mcp-Session-Id", sess)
+	}
 	switch msg.Method {
 	case "initialize":
 		writeJSON(w, msg.ID, `{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"scripted","version":"1"}}`)
@@ -91,14 +102,36 @@ func writeJSON(w http.ResponseWriter, id json.RawMessage, result string) {
 
 func startScripted(t *testing.T, s *scripted) *downstream.Conn {
 	t.Helper()
+	return startScriptedWith(t, s, downstream.Options{})
+}
+
+func startScriptedWith(t *testing.T, s *scripted, opts downstream.Options) *downstream.Conn {
+	t.Helper()
 	s.t = t
+	if s.session == "" && !s.noSession {
+		s.session = "sess-1"
+	}
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	cfg := httpServerConfig(ts.URL)
 	cfg.Headers = map[string]string{"Authorization": "Bearer t0ken"}
-	c, _ := startConn(t, cfg)
+	c, _ := startConnWith(t, cfg, opts)
 	waitReady(t, c)
 	return c
+}
+
+func (s *scripted) lastCall(t *testing.T) seenRequest {
+	t.Helper()
+	var call *seenRequest
+	for _, r := range s.seen() {
+		if r.method == "tools/call" {
+			call = &r
+		}
+	}
+	if call == nil {
+		t.Fatal("no tools/call reached the server")
+	}
+	return *call
 }
 
 const okResult = `{"content":[{"type":"text","text":"ok"}],"x-extra":{"kept":true}}`
@@ -113,15 +146,7 @@ func TestPostJSONAnswerAsSent(t *testing.T) {
 	if string(res) != okResult {
 		t.Errorf("result %s, want it as sent: %s", res, okResult)
 	}
-	var call *seenRequest
-	for _, r := range s.seen() {
-		if r.method == "tools/call" {
-			call = &r
-		}
-	}
-	if call == nil {
-		t.Fatal("no tools/call reached the server")
-	}
+	call := s.lastCall(t)
 	for k, want := range map[string]string{
 		"Mcp-Session-Id": "sess-1", "Mcp-Protocol-Version": "2025-11-25", "Authorization": "Bearer t0ken",
 		"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
@@ -145,17 +170,16 @@ func TestPostJSONAnswerAsSent(t *testing.T) {
 	}
 }
 
-// An event stream may carry notifications, requests from the server and
-// answers to other requests before the response.
+// An event stream may carry notifications, requests from the server,
+// comments and events without data before the response.
 func TestPostEventStreamAnswer(t *testing.T) {
 	s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fl := w.(http.Flusher)
 		fmt.Fprint(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"hi\"}}\n\n")
-		fmt.Fprint(w, ": a comment\n\n")
+		fmt.Fprint(w, ": a comment\n\nid: prime\ndata:\n\n")
 		fmt.Fprint(w, "data: {\"jsonrpc\":\"2.0\",\"id\":\"srv-1\",\"method\":\"ping\"}\n\n")
 		fmt.Fprint(w, "data: {\"jsonrpc\":\"2.0\",\"id\":\"srv-2\",\"method\":\"sampling/createMessage\",\"params\":{}}\n\n")
-		fmt.Fprint(w, "data: {\"jsonrpc\":\"2.0\",\"id\":999999,\"result\":{}}\n\n") // another request's answer
 		fmt.Fprint(w, "data: not json\n\n")
 		fl.Flush()
 		// The response, its data split over two lines, CRLF line ends.
@@ -309,6 +333,31 @@ func TestPostErrors(t *testing.T) {
 				t.Errorf("got %v", err)
 			}
 		}},
+		{"json-rpc error with null data", func(w http.ResponseWriter, id json.RawMessage) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32602,"message":"bad","data":null}}`, id)
+		}, func(t *testing.T, err error) {
+			var rpc *downstream.RPCError
+			if !errors.As(err, &rpc) || rpc.Code != -32602 || rpc.Data != nil {
+				t.Errorf("got %v (data %q), want the error without data", err, rpc.Data)
+			}
+		}},
+		{"another request's id on the stream", func(w http.ResponseWriter, id json.RawMessage) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"id\":424242,\"result\":%s}\n\n", okResult)
+		}, func(t *testing.T, err error) {
+			if !errors.Is(err, downstream.ErrProtocol) || !strings.Contains(err.Error(), "424242") {
+				t.Errorf("got %v, want a protocol error naming the id, at once", err)
+			}
+		}},
+		{"resumption refused", func(w http.ResponseWriter, id json.RawMessage) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "id: ev-1\nretry: 10\ndata:\n\n")
+		}, func(t *testing.T, err error) {
+			if !errors.Is(err, downstream.ErrNotConnected) || !strings.Contains(err.Error(), "405") {
+				t.Errorf("got %v, want not connected, naming the GET's status", err)
+			}
+		}},
 		{"unknown content type", func(w http.ResponseWriter, id json.RawMessage) {
 			w.Header().Set("Content-Type", "text/html")
 			fmt.Fprint(w, "<p>hi</p>")
@@ -364,5 +413,92 @@ func TestPostEndsWithSession(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("the call still waits 3 s after its session ended")
+	}
+}
+
+// Each SSE line is bounded, and so is an event of many data lines.
+func TestPostEventTooLarge(t *testing.T) {
+	const limit = 4 << 10
+	line := strings.Repeat("x", 1000)
+	cases := map[string]func(w http.ResponseWriter, id json.RawMessage){
+		"one long line": func(w http.ResponseWriter, id json.RawMessage) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"t\":\"%s\"}}\n\n", id, strings.Repeat(line, 8))
+		},
+		"many data lines": func(w http.ResponseWriter, id json.RawMessage) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"t\":1", id)
+			for range 8 {
+				fmt.Fprintf(w, "\ndata: ,\"%s\":1", line[:990])
+			}
+			fmt.Fprint(w, "}}\n\n")
+		},
+	}
+	for name, call := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := startScriptedWith(t, &scripted{call: call}, downstream.Options{MaxMessageBytes: limit})
+			_, err := c.CallTool(context.Background(), "echo", nil, nil)
+			if !errors.Is(err, downstream.ErrProtocol) || !errors.Is(err, downstream.ErrMessageTooLarge) {
+				t.Errorf("got %v, want a protocol error for a message over the limit", err)
+			}
+		})
+	}
+}
+
+// A line longer than the reader's buffer is gathered whole, also when
+// another data line follows it.
+func TestPostLongLine(t *testing.T) {
+	long := strings.Repeat("y", 100<<10)
+	want := `{"t":"` + long + `"` + "\n" + `,"u":2}`
+	s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"t\":\"%s\"\ndata: ,\"u\":2}}\n\n", id, long)
+	}}
+	c := startScripted(t, s)
+	res, err := c.CallTool(context.Background(), "echo", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res) != want {
+		t.Errorf("result of %d bytes, want %d", len(res), len(want))
+	}
+}
+
+// A server that gives no session id gets none back.
+func TestPostWithoutSession(t *testing.T) {
+	s := &scripted{noSession: true, call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
+	c := startScripted(t, s)
+	if _, err := c.CallTool(context.Background(), "echo", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if h := s.lastCall(t).header; len(h.Values("Mcp-Session-Id")) != 0 {
+		t.Errorf("Mcp-Session-Id sent: %q", h.Values("Mcp-Session-Id"))
+	}
+}
+
+// A server that forgets the session (404) gets a new handshake, and the
+// calls after it carry the new session.
+func TestPostAfterReinitialize(t *testing.T) {
+	s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
+	c := startScripted(t, s)
+	s.mu.Lock()
+	s.session = "sess-2"
+	s.mu.Unlock()
+	for range 2 {
+		if _, err := c.CallTool(context.Background(), "echo", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.lastCall(t).header.Get("Mcp-Session-Id"); got != "sess-2" {
+			t.Errorf("call on session %q, want sess-2", got)
+		}
+	}
+	inits := 0
+	for _, r := range s.seen() {
+		if r.method == "initialize" {
+			inits++
+		}
+	}
+	if inits != 2 {
+		t.Errorf("%d handshakes, want 2", inits)
 	}
 }

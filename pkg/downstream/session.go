@@ -227,6 +227,11 @@ func (s *session) isDead() bool {
 
 // close ends the session and, for stdio, the child's whole process group.
 func (s *session) close() {
+	if s.post != nil {
+		// Requests on the hub's own path end now, not after mcp-go's
+		// Close, whose DELETE may take its five seconds.
+		s.cancel()
+	}
 	if s.tr != nil {
 		_ = s.tr.Close()
 	}
@@ -269,10 +274,11 @@ func (s *session) send(ctx context.Context, method string, params any) (json.Raw
 	n := s.nextID.Add(1)
 	if p := s.postable(); p != nil {
 		res, err := s.postRequest(ctx, p, n, method, params)
+		var rpcErr *RPCError
 		switch {
-		case err == nil:
+		case err == nil || errors.As(err, &rpcErr): // an error answer is an answer: the server is there
 			s.touch()
-			return res, nil
+			return res, err
 		case ctx.Err() != nil:
 			s.cancelRequest(mcp.NewRequestId(n), ctx.Err())
 			return nil, ctx.Err()
