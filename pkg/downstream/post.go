@@ -503,14 +503,7 @@ func (s *session) answerServer(ctx context.Context, p *poster, msg message) {
 	if p == nil { // the session changed under the call: nobody to answer
 		return
 	}
-	var b []byte
-	b = append(b, `{"jsonrpc":"2.0","id":`...)
-	b = append(b, msg.id...)
-	if string(msg.method) == `"ping"` {
-		b = append(b, `,"result":{}}`...)
-	} else {
-		b = append(b, `,"error":{"code":-32601,"message":"mcphub does not serve this method to downstream servers"}}`...)
-	}
+	b := serverAnswer(msg)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := s.newPost(ctx, p, http.MethodPost, b, hdrAccept)

@@ -39,6 +39,7 @@ type session struct {
 	tr     transport.Interface
 	proc   *process // stdio only
 	post   *poster  // Streamable HTTP only: see post.go
+	lines  *lines   // stdio only: see lines.go
 	ctx    context.Context
 	cancel context.CancelFunc
 	bg     sync.WaitGroup // best-effort sends that must end before close returns
@@ -119,11 +120,12 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 			return nil, err
 		}
 		s.proc = p
-		// NewIO leaves process management to us; stderr is drained by
-		// process. mcp-go reads each line whole: a line over the limit ends
-		// the session (its reader stops) instead of the hub's memory.
+		// lines leaves process management to us; stderr is drained by
+		// process. Each line is read whole: a line over the limit ends the
+		// session (the reader stops) instead of the hub's memory.
 		out := &lineLimitReader{r: p.stdout, max: s.maxMessage, onExceeded: s.markDead}
-		return transport.NewIO(out, p.stdin, nil), nil
+		s.lines = newLines(p.stdin, out, log)
+		return s.lines, nil
 	case config.TransportSSE:
 		return transport.NewSSE(s.srv.Endpoint,
 			transport.WithHTTPClient(httpClient),
@@ -272,51 +274,61 @@ func (s *session) send(ctx context.Context, method string, params any) (json.Raw
 		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
 	}
 	n := s.nextID.Add(1)
-	if p := s.postable(); p != nil {
-		res, err := s.postRequest(ctx, p, n, method, params)
-		var rpcErr *RPCError
-		switch {
-		case err == nil || errors.As(err, &rpcErr): // an error answer is an answer: the server is there
-			s.touch()
-			return res, err
-		case ctx.Err() != nil:
-			s.cancelRequest(mcp.NewRequestId(n), ctx.Err())
-			return nil, ctx.Err()
-		case !errors.Is(err, errHandOver):
-			return nil, err
+	var res json.RawMessage
+	var err error
+	switch p := s.postable(); {
+	case p != nil:
+		res, err = s.postRequest(ctx, p, n, method, params)
+		if errors.Is(err, errHandOver) {
+			res, err = s.sendMCPGo(ctx, n, method, params)
 		}
+	case s.lines != nil:
+		res, err = s.lines.call(ctx, n, method, params)
+	default:
+		res, err = s.sendMCPGo(ctx, n, method, params)
 	}
+	var rpcErr *RPCError
+	switch {
+	case err == nil || errors.As(err, &rpcErr): // an error answer is an answer: the server is there
+		s.touch()
+		return res, err
+	case ctx.Err() != nil:
+		s.cancelRequest(mcp.NewRequestId(n), ctx.Err())
+		return nil, ctx.Err()
+	case errors.Is(err, ErrProtocol) || errors.Is(err, ErrNotConnected):
+		return nil, err
+	case s.isDead(): // say why the transport failed: e.g. a message over the limit
+		if errors.Is(s.deadErr, ErrMessageTooLarge) {
+			return nil, fmt.Errorf("%w: %w", ErrProtocol, s.deadErr) // the server's fault, as over HTTP
+		}
+		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
+	default:
+		return nil, s.childError(err)
+	}
+}
+
+// sendMCPGo is send through mcp-go's transport: legacy SSE, and the
+// Streamable HTTP cases post.go hands over.
+func (s *session) sendMCPGo(ctx context.Context, n int64, method string, params any) (json.RawMessage, error) {
 	id := mcp.NewRequestId(n)
 	sendCtx, stream := withStreamState(ctx)
 	resp, err := s.tr.SendRequest(sendCtx, transport.JSONRPCRequest{
 		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method, Params: params,
 	})
 	if err != nil {
-		if ctx.Err() != nil {
-			s.cancelRequest(id, ctx.Err())
-			return nil, ctx.Err()
-		}
-		if serr := stream.failure(); serr != nil {
+		if serr := stream.failure(); serr != nil && ctx.Err() == nil {
 			if errors.Is(serr, ErrMessageTooLarge) {
 				return nil, fmt.Errorf("%w: %w", ErrProtocol, serr)
 			}
 			return nil, fmt.Errorf("%w: the event stream answering %s broke: %w", ErrNotConnected, method, serr)
 		}
-		if s.isDead() { // say why the transport failed: e.g. a message over the limit
-			if errors.Is(s.deadErr, ErrMessageTooLarge) {
-				return nil, fmt.Errorf("%w: %w", ErrProtocol, s.deadErr) // the server's fault, as over HTTP
-			}
-			return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
-		}
-		return nil, s.childError(err)
+		return nil, err
 	}
-	// mcp-go matches stdio answers by id but takes an HTTP body as the
-	// answer whatever id it carries: an answer to another request must not
-	// become this call's result.
+	// mcp-go takes an HTTP body as the answer whatever id it carries: an
+	// answer to another request must not become this call's result.
 	if resp.ID.String() != id.String() {
 		return nil, fmt.Errorf("%w: %s answered with id %s, the request had id %s", ErrProtocol, method, truncate(resp.ID.String(), 64), id.String())
 	}
-	s.touch()
 	if resp.Error != nil {
 		return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: rawData(resp.Error.Data)}
 	}
