@@ -29,9 +29,10 @@ import (
 const firstRequestID = 1 << 32
 
 // session is one live connection to a server: a started transport on which
-// the handshake succeeded. Requests bypass mcp-go's typed client and go
-// through the transport raw, so results reach callers exactly as the server
-// sent them and no schema field is lost.
+// the handshake succeeded. Requests bypass mcp-go's typed client, so results
+// reach callers exactly as the server sent them and no schema field is lost:
+// over stdio and Streamable HTTP they go out on the hub's own paths (lines.go,
+// post.go), over legacy SSE through mcp-go's transport raw.
 type session struct {
 	srv    config.Server
 	log    *slog.Logger
