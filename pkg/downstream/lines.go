@@ -33,6 +33,10 @@ type lines struct {
 	log *slog.Logger
 
 	writeMu sync.Mutex // one line at a time on stdin
+	// answers are the hub's answers to the server's requests, written by
+	// their own goroutine: the reader must never wait on stdin, or a
+	// server writing much while not reading would deadlock with it.
+	answers chan []byte
 
 	mu      sync.Mutex
 	pending map[string]chan message // raw request id → where its response goes
@@ -52,6 +56,7 @@ func newLines(in io.WriteCloser, out io.Reader, log *slog.Logger) *lines {
 	return &lines{
 		in: in, out: bufio.NewReaderSize(out, 16<<10), log: log,
 		pending: make(map[string]chan message),
+		answers: make(chan []byte, 64),
 		done:    make(chan struct{}),
 	}
 }
@@ -59,8 +64,25 @@ func newLines(in io.WriteCloser, out io.Reader, log *slog.Logger) *lines {
 // Start starts the reader. It ends when stdout does (the child exited, or
 // close of the session closed the pipe); ctx is not needed for that.
 func (l *lines) Start(context.Context) error {
-	l.startOnce.Do(func() { go l.read() })
+	l.startOnce.Do(func() {
+		go l.read()
+		go l.answer()
+	})
 	return nil
+}
+
+// answer writes the answers to the server's requests until the end.
+func (l *lines) answer() {
+	for {
+		select {
+		case b := <-l.answers:
+			if err := l.write(b); err != nil {
+				l.log.Debug("answer to a server request not sent", "err", err)
+			}
+		case <-l.done:
+			return
+		}
+	}
 }
 
 // Close stops the transport and closes the child's stdin, which asks the
@@ -211,8 +233,10 @@ func (l *lines) read() {
 				h(n)
 			}
 		case msg.method != nil:
-			if err := l.write(serverAnswer(msg)); err != nil {
-				l.log.Debug("answer to a server request not sent", "err", err)
+			select {
+			case l.answers <- serverAnswer(msg):
+			default: // 64 unanswered already: the server is not reading
+				l.log.Debug("answer to a server request dropped: the server is not reading its stdin")
 			}
 		case msg.id != nil:
 			key := string(msg.id)

@@ -158,3 +158,35 @@ func TestLinesEnd(t *testing.T) {
 		t.Errorf("a call after the end: %v", err)
 	}
 }
+
+// A server may send a request and go on writing without reading its stdin:
+// the reader must not wait on the answer (with a pipe that holds nothing,
+// as here, it would deadlock with the server at once).
+func TestLinesServerRequestWhileNotReading(t *testing.T) {
+	l, child := newFakeChild(t)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := l.call(context.Background(), 5, "tools/call", nil)
+		errc <- err
+	}()
+	child.next(t)
+	written := make(chan error, 1)
+	go func() {
+		_, err := io.WriteString(child.stdout, `{"jsonrpc":"2.0","id":"p","method":"ping"}`+"\n"+`{"jsonrpc":"2.0","id":5,"result":{}}`+"\n")
+		written <- err
+	}()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("call: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call's response was not read: the reader waits on the server's stdin")
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if got := child.next(t); string(got["id"]) != `"p"` {
+		t.Errorf("answer %v", got)
+	}
+}
