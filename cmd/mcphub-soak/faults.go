@@ -50,7 +50,7 @@ type faultDef struct {
 
 // Known deviations from the ideal answer (see faultinjection_test.go).
 const (
-	noteStdioDropped = "504 where 502 is ideal: mcp-go's stdio reader skips the line"
+	noteStdioDropped = "504 where 502 is ideal: the hub's stdio reader skips the line"
 )
 
 // hugeBytes is the size of a huge answer: over the hub's 16 MiB bound on
@@ -64,8 +64,9 @@ var (
 		{kind: "crash", spec: "crash", conn: true, sigs: []signature{sigDown}},
 		{kind: "hang", spec: "hang", sigs: []signature{sigTimeout}},
 		{kind: "stall", spec: "stall", sigs: []signature{sigTimeout}},
-		// mcp-go's stdio reader skips a line it cannot route, so these time
-		// out (504) instead of failing at once (502). Should the hub learn
+		// The hub's stdio reader (pkg/downstream/lines.go) skips a line it
+		// cannot route, so these time out (504) instead of failing at once
+		// (502). Should the hub learn
 		// to answer 502, these come out UNEXPECTED: update them then.
 		{kind: "not-json", spec: "not-json", sigs: []signature{sigTimeout}, note: noteStdioDropped},
 		{kind: "no-id", spec: "no-id", sigs: []signature{sigTimeout}, note: noteStdioDropped},
@@ -85,8 +86,8 @@ var (
 		{kind: "crash-sse", spec: "crash-sse", sigs: []signature{sigCutSSE, sigDown}},
 		{kind: "hang", spec: "hang", sigs: []signature{sigTimeout}},
 		{kind: "stall", spec: "stall", sigs: []signature{sigTimeout}},
-		{kind: "not-json", spec: "not-json", sigs: []signature{{http.StatusBadGateway, "failed to decode response"}}},
-		{kind: "no-id", spec: "no-id", sigs: []signature{{http.StatusBadGateway, "should contain RPC id"}}},
+		{kind: "not-json", spec: "not-json", sigs: []signature{{http.StatusBadGateway, "is not a JSON object"}}},
+		{kind: "no-id", spec: "no-id", sigs: []signature{{http.StatusBadGateway, "has no JSON-RPC id"}}},
 		{kind: "wrong-id", spec: "wrong-id", sigs: []signature{{http.StatusBadGateway, "answered with id"}}},
 		{kind: "result-not-object", spec: "result-not-object", sigs: []signature{sigNotObject}},
 		{kind: "huge", spec: fmt.Sprintf("huge=%d", hugeBytes), sigs: []signature{sigSizeLimit}},

@@ -133,8 +133,8 @@ type faultCase struct {
 
 // Why some answers differ from the ideal (see the report in the PR).
 const (
-	noteStdioDropped = "mcp-go's stdio reader (client/transport/stdio.go readResponses) silently skips a line that is " +
-		"not JSON or answers no pending request id, so the call waits for the timeout instead of failing at once"
+	noteStdioDropped = "the hub's stdio reader (pkg/downstream/lines.go) skips a line that is not JSON or answers no " +
+		"pending request id, as mcp-go's did, so the call waits for the timeout instead of failing at once"
 )
 
 var faultCases = []faultCase{
