@@ -44,10 +44,11 @@ type lines struct {
 	notifyMu sync.RWMutex
 	notify   func(mcp.JSONRPCNotification)
 
-	done      chan struct{} // closed when the reader stops or Close is called
-	doneOnce  sync.Once
-	closeOnce sync.Once
-	startOnce sync.Once
+	done       chan struct{} // closed when the reader stops or Close is called
+	readerDone chan struct{} // closed when the reader has returned
+	doneOnce   sync.Once
+	closeOnce  sync.Once
+	startOnce  sync.Once
 }
 
 var _ transport.Interface = (*lines)(nil)
@@ -58,6 +59,8 @@ func newLines(in io.WriteCloser, out io.Reader, log *slog.Logger) *lines {
 		pending: make(map[string]chan message),
 		answers: make(chan []byte, 64),
 		done:    make(chan struct{}),
+
+		readerDone: make(chan struct{}),
 	}
 }
 
@@ -130,7 +133,15 @@ func (l *lines) SendRequest(ctx context.Context, req transport.JSONRPCRequest) (
 }
 
 // SendNotification writes one notification.
-func (l *lines) SendNotification(_ context.Context, n mcp.JSONRPCNotification) error {
+func (l *lines) SendNotification(ctx context.Context, n mcp.JSONRPCNotification) error {
+	select {
+	case <-l.done:
+		return transport.ErrTransportClosed
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	b, err := json.Marshal(n)
 	if err != nil {
 		return err
@@ -157,6 +168,9 @@ func (l *lines) roundTrip(ctx context.Context, id string, b []byte) (message, er
 	case <-l.done:
 		return message{}, transport.ErrTransportClosed
 	default:
+	}
+	if err := ctx.Err(); err != nil { // a caller that gave up sends nothing: a tool must not run for nobody
+		return message{}, err
 	}
 	ch := make(chan message, 1)
 	l.mu.Lock()
@@ -204,9 +218,15 @@ func (l *lines) write(b []byte) error {
 // request, a notification to the handler, a request from the server to its
 // answer. Lines that are not JSON-RPC are skipped, as mcp-go does.
 func (l *lines) read() {
+	defer close(l.readerDone)
 	defer l.end()
 	for {
 		line, owned, err := readLine(l.out)
+		select {
+		case <-l.done: // closed: nobody is to hear more, as mcp-go's reader stopped
+			return
+		default:
+		}
 		if err != nil {
 			if err != io.EOF {
 				l.log.Debug("reading the server's stdout stopped", "err", err)

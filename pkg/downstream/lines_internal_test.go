@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +36,7 @@ func newFakeChild(t *testing.T) (*lines, *fakeChild) {
 		_ = l.Close()
 		_ = outW.Close()
 		_ = inR.Close()
-		<-l.done
+		<-l.readerDone
 	})
 	return l, &fakeChild{requests: bufio.NewScanner(inR), stdout: outW}
 }
@@ -188,5 +189,114 @@ func TestLinesServerRequestWhileNotReading(t *testing.T) {
 	}
 	if got := child.next(t); string(got["id"]) != `"p"` {
 		t.Errorf("answer %v", got)
+	}
+}
+
+// "error": null with a result is no error (some JSON-RPC libraries send it),
+// in the handshake as in calls.
+func TestLinesErrorNullIsNoError(t *testing.T) {
+	l, child := newFakeChild(t)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := l.SendRequest(context.Background(), transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcp.NewRequestId(int64(1)), Method: "initialize"})
+		if err == nil && resp.Error != nil {
+			err = errors.New("error set: " + resp.Error.Message)
+		}
+		done <- err
+	}()
+	req := child.next(t)
+	child.say(t, `{"jsonrpc":"2.0","id":`+string(req["id"])+`,"result":{"protocolVersion":"2025-11-25"},"error":null}`)
+	if err := <-done; err != nil {
+		t.Fatalf("initialize: %v", err)
+	}
+	go func() {
+		_, err := l.call(context.Background(), 2, "tools/call", nil)
+		done <- err
+	}()
+	child.next(t)
+	child.say(t, `{"jsonrpc":"2.0","id":2,"result":{"content":[]},"error":null}`)
+	if err := <-done; err != nil {
+		t.Fatalf("call: %v", err)
+	}
+}
+
+// A caller that gave up before the request went out sends nothing.
+func TestLinesCancelledContextNotSent(t *testing.T) {
+	l, child := newFakeChild(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.call(ctx, 1, "tools/call", nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	// The next line the child reads is the next request, not the cancelled one.
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.call(context.Background(), 2, "ping", nil)
+		done <- err
+	}()
+	if req := child.next(t); string(req["id"]) != "2" {
+		t.Fatalf("the child read %v first", req)
+	}
+	child.say(t, `{"jsonrpc":"2.0","id":2,"result":{}}`)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A response after its caller gave up is dropped without holding up the
+// reader, and calls on either side of it get their own answers, in any order.
+func TestLinesLateAndOutOfOrder(t *testing.T) {
+	l, child := newFakeChild(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	scanned := make(chan struct{})
+	go func() { child.requests.Scan(); close(scanned) }()
+	if _, err := l.call(ctx, 1, "tools/call", nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v", err)
+	}
+	<-scanned
+	child.say(t, `{"jsonrpc":"2.0","id":1,"result":{"late":true}}`)
+
+	type answer struct {
+		id  int64
+		res string
+	}
+	answers := make(chan answer, 3)
+	for id := int64(2); id <= 4; id++ {
+		go func() {
+			res, err := l.call(context.Background(), id, "tools/call", nil)
+			if err != nil {
+				t.Errorf("call %d: %v", id, err)
+			}
+			answers <- answer{id, string(res)}
+		}()
+	}
+	var ids []string
+	for range 3 {
+		ids = append(ids, string(child.next(t)["id"]))
+	}
+	for i := len(ids) - 1; i >= 0; i-- { // answered last first
+		child.say(t, `{"jsonrpc":"2.0","id":`+ids[i]+`,"result":{"n":`+ids[i]+`}}`)
+	}
+	for range 3 {
+		a := <-answers
+		if want := `{"n":` + strconv.FormatInt(a.id, 10) + `}`; a.res != want {
+			t.Errorf("call %d got %s, want %s", a.id, a.res, want)
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.pending) != 0 {
+		t.Errorf("%d requests still pending", len(l.pending))
+	}
+}
+
+// After the transport closed, a notification is not written.
+func TestLinesSendNotificationAfterClose(t *testing.T) {
+	l, _ := newFakeChild(t)
+	_ = l.Close()
+	err := l.SendNotification(context.Background(), mcp.JSONRPCNotification{JSONRPC: "2.0", Notification: mcp.Notification{Method: "notifications/cancelled"}})
+	if !errors.Is(err, transport.ErrTransportClosed) {
+		t.Errorf("got %v, want ErrTransportClosed", err)
 	}
 }

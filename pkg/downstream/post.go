@@ -180,7 +180,9 @@ func requestBody(id int64, method string, params any) ([]byte, error) {
 			return nil, fmt.Errorf("encode %s params: %w", method, err)
 		}
 	}
-	b := make([]byte, 0, 48+len(method)+len(ps))
+	// The envelope is 45 bytes and a 19-digit id at most; +1 for the
+	// newline the stdio transport appends, so that neither reallocates.
+	b := make([]byte, 0, 72+len(method)+len(ps))
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	b = strconv.AppendInt(b, id, 10)
 	b = append(b, `,"method":`...)
@@ -240,7 +242,9 @@ func splitMessage(b []byte) (message, bool) {
 		case "result":
 			m.result = mb.Value
 		case "error":
-			m.err = mb.Value
+			if string(mb.Value) != "null" { // some JSON-RPC libraries send "error":null with a result
+				m.err = mb.Value
+			}
 		}
 	}
 	return m, true

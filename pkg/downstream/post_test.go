@@ -502,3 +502,16 @@ func TestPostAfterReinitialize(t *testing.T) {
 		t.Errorf("%d handshakes, want 2", inits)
 	}
 }
+
+// "error": null beside a result is no error.
+func TestPostErrorNullIsNoError(t *testing.T) {
+	s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s,"error":null}`, id, okResult)
+	}}
+	c := startScripted(t, s)
+	res, err := c.CallTool(context.Background(), "echo", nil, nil)
+	if err != nil || string(res) != okResult {
+		t.Fatalf("got %s, %v", res, err)
+	}
+}
