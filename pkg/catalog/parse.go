@@ -61,7 +61,8 @@ func decodeTool(server string) func(members, json.RawMessage) (Tool, error) {
 		if err != nil {
 			return Tool{}, err
 		}
-		return Tool{Server: server, Name: name, Description: desc, InputSchema: f["inputSchema"], Raw: item}, nil
+		schema, _ := f.get("inputSchema")
+		return Tool{Server: server, Name: name, Description: desc, InputSchema: schema, Raw: item}, nil
 	}
 }
 
@@ -109,16 +110,29 @@ func ParsePrompts(server string, raw json.RawMessage) (prompts []Prompt, nextCur
 	return parsePage(server, raw, "prompts", decodePrompt(server))
 }
 
-// members is a decoded JSON object. Items are read through a map rather than
-// tagged structs because encoding/json matches tags case-insensitively:
-// {"name":"a","NAME":"b"} would decode as tool "b", and the hub would then
-// call a tool the server does not have. Protocol keys are exact.
-type members map[string]json.RawMessage
+// members is a JSON object split into its members (rawjson). Items are read
+// by exact key rather than through tagged structs because encoding/json
+// matches tags case-insensitively: {"name":"a","NAME":"b"} would decode as
+// tool "b", and the hub would then call a tool the server does not have.
+// A slice looked up from the end (a repeated key counts as its last value,
+// as in a decoded map) rather than a map: an item has a handful of members,
+// and a start reads thousands of items.
+type members []rawjson.Member
+
+// get returns the value of the member key.
+func (m members) get(key string) (json.RawMessage, bool) {
+	for i := len(m) - 1; i >= 0; i-- {
+		if string(m[i].Name()) == key {
+			return m[i].Value, true
+		}
+	}
+	return nil, false
+}
 
 // str returns the string member key; absent or null is "".
 func (m members) str(key string) (string, error) {
 	var s string
-	if v, ok := m[key]; ok {
+	if v, ok := m.get(key); ok {
 		if s, ok := rawjson.String(v); ok {
 			return s, nil
 		}
@@ -217,9 +231,5 @@ func parseItem[T any](item json.RawMessage, decode func(f members, item json.Raw
 		return zero, json.Unmarshal(item, &v) // says what is wrong
 	}
 	ms, _ := rawjson.Object(item)
-	f := make(members, len(ms))
-	for _, m := range ms {
-		f[string(m.Name())] = m.Value
-	}
-	return decode(f, item)
+	return decode(members(ms), item)
 }
