@@ -25,7 +25,8 @@ func ParseTools(server string, raw json.RawMessage) (tools []Tool, nextCursor st
 }
 
 // ParseToolList decodes tools already split into items, as a client that
-// fetched every page of tools/list holds them. Unlike ParseTools, an item
+// fetched every page of tools/list holds them. Each item must be valid JSON
+// (a part of a page that was validated): it is split, not validated again. Unlike ParseTools, an item
 // that is malformed is left out and reported (wrapping ErrMalformed and
 // naming it), so that one bad tool does not hide the rest of its server.
 // The tools keep the items' bytes as their Raw rather than copies: callers
@@ -220,16 +221,17 @@ func parseItems[T any](server string, items []json.RawMessage, key string, decod
 
 // parseItem decodes one item, which must be an object. Its members are
 // subslices of item (rawjson), not copies; a key given twice counts as its
-// last value, as in a decoded map.
+// last value, as in a decoded map. The item is valid JSON already (it was
+// split out of a validated page), so it is not validated again: rawjson
+// only has to see that the object is complete.
 func parseItem[T any](item json.RawMessage, decode func(f members, item json.RawMessage) (T, error)) (T, error) {
 	var zero T
 	if rawjson.FirstByte(item) != '{' {
 		return zero, fmt.Errorf("want an object, got %.32s", item)
 	}
-	if !json.Valid(item) {
-		var v any
-		return zero, json.Unmarshal(item, &v) // says what is wrong
+	ms, ok := rawjson.Object(item)
+	if !ok {
+		return zero, fmt.Errorf("not a complete JSON object: %.32s", item)
 	}
-	ms, _ := rawjson.Object(item)
 	return decode(members(ms), item)
 }

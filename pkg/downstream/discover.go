@@ -87,7 +87,7 @@ func (s *session) listAll(ctx context.Context, method, field string) ([]json.Raw
 			if !ok {
 				return nil, fmt.Errorf("%w: %s: %s is not an array", ErrProtocol, method, field)
 			}
-			for _, it := range items {
+			for _, it := range items { // [][]byte to []json.RawMessage
 				all = append(all, it)
 			}
 		}

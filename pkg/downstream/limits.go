@@ -73,7 +73,7 @@ type limitBodies struct {
 // streamKey carries a request's *streamState to the transport, which
 // records there why the SSE stream answering that request ended early.
 // mcp-go turns any such read error into "unexpected nil response";
-// session.send uses the state to say what happened instead. It is per
+// sendMCPGo uses the state to say what happened instead. It is per
 // request, so one call's broken stream is not taken for another's.
 type streamKey struct{}
 

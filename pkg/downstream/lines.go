@@ -46,6 +46,7 @@ type lines struct {
 
 	done       chan struct{} // closed when the reader stops or Close is called
 	readerDone chan struct{} // closed when the reader has returned
+	startedCh  chan struct{} // closed by Start
 	doneOnce   sync.Once
 	closeOnce  sync.Once
 	startOnce  sync.Once
@@ -61,6 +62,7 @@ func newLines(in io.WriteCloser, out io.Reader, log *slog.Logger) *lines {
 		done:    make(chan struct{}),
 
 		readerDone: make(chan struct{}),
+		startedCh:  make(chan struct{}),
 	}
 }
 
@@ -68,6 +70,7 @@ func newLines(in io.WriteCloser, out io.Reader, log *slog.Logger) *lines {
 // close of the session closed the pipe); ctx is not needed for that.
 func (l *lines) Start(context.Context) error {
 	l.startOnce.Do(func() {
+		close(l.startedCh)
 		go l.read()
 		go l.answer()
 	})
@@ -95,6 +98,16 @@ func (l *lines) Close() error {
 	l.end()
 	l.closeOnce.Do(func() { err = l.in.Close() })
 	return err
+}
+
+// started reports whether Start ran (and so a reader will close readerDone).
+func (l *lines) started() bool {
+	select {
+	case <-l.startedCh:
+		return true
+	default:
+		return false
+	}
 }
 
 // end unblocks every waiting request.

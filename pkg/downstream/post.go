@@ -322,10 +322,8 @@ func (s *session) readAnswer(ctx context.Context, p *poster, body io.Reader, id 
 			switch {
 			case err == nil || errors.As(err, &rpcErr) || errors.Is(err, ErrProtocol):
 				return res, err
-			case errors.Is(err, ErrMessageTooLarge):
-				return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 			default:
-				return nil, fmt.Errorf("%w: the event stream answering %s broke: %w", ErrNotConnected, method, err)
+				return nil, streamBroke(method, err)
 			}
 		}
 		if cur.lastID == "" || resumes == maxResumes {

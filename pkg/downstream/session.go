@@ -239,7 +239,10 @@ func (s *session) close() {
 		_ = s.tr.Close()
 	}
 	if s.proc != nil {
-		s.proc.stop()
+		s.proc.stop() // closes stdout: the stdio reader returns
+	}
+	if s.lines != nil && s.lines.started() {
+		<-s.lines.readerDone // nothing reaches the session's handlers after close
 	}
 	s.cancel()
 	s.bgMu.Lock()
@@ -274,6 +277,9 @@ func (s *session) send(ctx context.Context, method string, params any) (json.Raw
 	if s.isDead() {
 		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
 	}
+	if err := ctx.Err(); err != nil { // the caller gave up: nothing to send, nothing to cancel
+		return nil, err
+	}
 	n := s.nextID.Add(1)
 	var res json.RawMessage
 	var err error
@@ -299,13 +305,27 @@ func (s *session) send(ctx context.Context, method string, params any) (json.Raw
 	case errors.Is(err, ErrProtocol) || errors.Is(err, ErrNotConnected):
 		return nil, err
 	case s.isDead(): // say why the transport failed: e.g. a message over the limit
-		if errors.Is(s.deadErr, ErrMessageTooLarge) {
-			return nil, fmt.Errorf("%w: %w", ErrProtocol, s.deadErr) // the server's fault, as over HTTP
-		}
-		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.deadErr)
+		return nil, transportLost(s.deadErr)
 	default:
 		return nil, s.childError(err)
 	}
+}
+
+// transportLost classifies why a transport failed: a message over the limit
+// is the server's fault (ErrProtocol), anything else leaves it unreachable.
+func transportLost(err error) error {
+	if errors.Is(err, ErrMessageTooLarge) {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	return fmt.Errorf("%w: %w", ErrNotConnected, err)
+}
+
+// streamBroke is transportLost for the event stream answering one request.
+func streamBroke(method string, err error) error {
+	if errors.Is(err, ErrMessageTooLarge) {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	return fmt.Errorf("%w: the event stream answering %s broke: %w", ErrNotConnected, method, err)
 }
 
 // sendMCPGo is send through mcp-go's transport: legacy SSE, and the
@@ -318,10 +338,7 @@ func (s *session) sendMCPGo(ctx context.Context, n int64, method string, params 
 	})
 	if err != nil {
 		if serr := stream.failure(); serr != nil && ctx.Err() == nil {
-			if errors.Is(serr, ErrMessageTooLarge) {
-				return nil, fmt.Errorf("%w: %w", ErrProtocol, serr)
-			}
-			return nil, fmt.Errorf("%w: the event stream answering %s broke: %w", ErrNotConnected, method, serr)
+			return nil, streamBroke(method, serr)
 		}
 		return nil, err
 	}
