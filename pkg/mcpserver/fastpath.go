@@ -160,7 +160,7 @@ func (ep *endpoint) fastCall(w http.ResponseWriter, r *http.Request, req plainRe
 	if ctx.Err() != nil {
 		return true // the client is gone; mcp-go answers nothing either
 	}
-	if err == nil && isObject(res.Result) {
+	if err == nil && rawjson.FirstByte(res.Result) == '{' {
 		writeResult(w, req.ID, res.Result)
 		return true
 	}
@@ -215,11 +215,6 @@ func isID(raw json.RawMessage) bool {
 }
 
 func absent(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
-
-func isObject(raw json.RawMessage) bool {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	return len(raw) > 0 && raw[0] == '{'
-}
 
 // isJSON reports whether a Content-Type is exactly JSON; anything fancier
 // is left to mcp-go's full parse.

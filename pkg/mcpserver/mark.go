@@ -66,7 +66,7 @@ func remark(old mark, had bool, server, name string, flag bool, big ...[]byte) (
 }
 
 // removed lists the names registered but no longer wanted.
-func removed[V, W any](have map[string]V, want map[string]W) []string {
+func removed(have, want map[string]mark) []string {
 	var out []string
 	for name := range have {
 		if _, ok := want[name]; !ok {

@@ -6,11 +6,17 @@
 //   - /mcp/server/{name}: one server's;
 //   - /mcp/group/{name}: a configured group's, through the group's tool filter.
 //
-// Each endpoint is its own mcp-go MCPServer, kept in step with the hub's
-// snapshots by one goroutine that follows the hub's event stream: what
-// changed is added or removed, and mcp-go tells connected clients with
-// list_changed notifications. Calls, reads and prompts go through the hub,
-// so routing, timeouts, approvals and error kinds are the REST API's.
+// Each endpoint is its own mcp-go MCPServer. It registers the catalog with
+// mcp-go on its first request; from then on one goroutine that follows the
+// hub's event stream keeps it in step: what changed is added or removed, and
+// mcp-go tells connected clients with list_changed notifications. Calls,
+// reads and prompts go through the hub, so routing, timeouts, approvals and
+// error kinds are the REST API's.
+//
+// A plain tools/call or tools/list is answered without mcp-go (fastpath.go);
+// everything else goes to mcp-go. The endpoint owns its MCP sessions
+// (sessions.go): it is mcp-go's session-id manager and ends idle sessions
+// itself, because mcp-go never sees the fast path's requests.
 package mcpserver
 
 import (
@@ -172,8 +178,8 @@ func changesOffer(ev *events.Event) bool {
 	return false
 }
 
-// Stop ends every session and the follower. It waits until ctx ends for
-// the follower.
+// Stop ends every session, the follower and the session sweeper, and waits
+// for them until ctx ends. A second Stop returns once the first is done.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	if s.stopped {
@@ -471,13 +477,7 @@ func (ep *endpoint) refresh() {
 	ep.updateLocked(ep.srv.hub.Snapshot(), ep.srv.hub.NeedsApproval)
 }
 
-// update registers what changed since the last update.
-func (ep *endpoint) update(snap *catalog.Snapshot, needsApproval func(catalog.Tool) bool) {
-	ep.mu.Lock()
-	defer ep.mu.Unlock()
-	ep.updateLocked(snap, needsApproval)
-}
-
+// updateLocked registers what changed since the last sync; ep.mu is held.
 func (ep *endpoint) updateLocked(snap *catalog.Snapshot, needsApproval func(catalog.Tool) bool) {
 	sc := ep.currentScope()
 	if sc.expose != config.ExposeSearch {

@@ -15,18 +15,18 @@ import (
 // their URIs (a URI names a resource everywhere); reads are routed to the
 // owning server by the hub.
 func (ep *endpoint) updateResources(snap *catalog.Snapshot, sc scope) {
-	want := map[string]bool{}
+	seen := map[string]bool{}
 	next := make(map[string]mark, len(ep.resources))
 	var add []server.ServerResource
 	for _, r := range snap.Resources() { // sorted by server
-		if !sc.hasServer(r.Server) || want[r.URI] {
+		if !sc.hasServer(r.Server) || seen[r.URI] {
 			// One copy of a URI several servers list: the first server's,
 			// which is where reads go.
 			continue
 		}
 		old, had := ep.resources[r.URI]
 		m, changed := remark(old, had, r.Server, "", false, r.Raw)
-		want[r.URI] = true
+		seen[r.URI] = true
 		next[r.URI] = m
 		if !changed {
 			continue
@@ -39,7 +39,9 @@ func (ep *endpoint) updateResources(snap *catalog.Snapshot, sc scope) {
 		}
 		add = append(add, server.ServerResource{Resource: mr, Handler: ep.readResource})
 	}
-	if gone := removed(ep.resources, want); len(gone) > 0 {
+	// Against next, not what was seen: a version that no longer decodes
+	// must not leave the old one registered.
+	if gone := removed(ep.resources, next); len(gone) > 0 {
 		ep.mcp.DeleteResources(gone...)
 	}
 	if len(add) > 0 {
@@ -93,7 +95,6 @@ func (ep *endpoint) readResource(ctx context.Context, req mcp.ReadResourceReques
 
 // updatePrompts registers the scope's prompts under their exported names.
 func (ep *endpoint) updatePrompts(snap *catalog.Snapshot, sc scope) {
-	want := map[string]bool{}
 	next := make(map[string]mark, len(ep.prompts))
 	var add []server.ServerPrompt
 	for _, p := range snap.Prompts() {
@@ -102,7 +103,6 @@ func (ep *endpoint) updatePrompts(snap *catalog.Snapshot, sc scope) {
 		}
 		old, had := ep.prompts[p.Exported]
 		m, changed := remark(old, had, p.Server, p.Name, false, p.Raw)
-		want[p.Exported] = true
 		next[p.Exported] = m
 		if !changed {
 			continue
@@ -116,7 +116,7 @@ func (ep *endpoint) updatePrompts(snap *catalog.Snapshot, sc scope) {
 		mp.Name = p.Exported
 		add = append(add, server.ServerPrompt{Prompt: mp, Handler: ep.getPrompt})
 	}
-	if gone := removed(ep.prompts, want); len(gone) > 0 {
+	if gone := removed(ep.prompts, next); len(gone) > 0 {
 		ep.mcp.DeletePrompts(gone...)
 	}
 	if len(add) > 0 {

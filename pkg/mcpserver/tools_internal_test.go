@@ -149,6 +149,13 @@ func registered(ep *endpoint) []string {
 
 func never(catalog.Tool) bool { return false }
 
+// update syncs ep with snap, as the follower does.
+func (ep *endpoint) update(snap *catalog.Snapshot, needsApproval func(catalog.Tool) bool) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	ep.updateLocked(snap, needsApproval)
+}
+
 func TestUpdateToolsSkipsRefusedTools(t *testing.T) {
 	ep := testEndpoint(t, "", scope{expose: config.ExposeAll})
 	snap := snapshotOf(t, "s", append(slices.Clone(goodTools), badHeaderTools...)...)
@@ -240,5 +247,32 @@ func TestUpdateToolsFollowsScope(t *testing.T) {
 				t.Errorf("registered %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A resource or prompt whose new version mcp-go cannot decode is not
+// served, and its old version does not stay registered either.
+func TestUpdateDropsUndecodableVersions(t *testing.T) {
+	ep := testEndpoint(t, "", scope{expose: config.ExposeAll})
+	snap := func(resource, prompt string) *catalog.Snapshot {
+		res, problems := catalog.ParseResourceList("s", []json.RawMessage{json.RawMessage(resource)})
+		prompts, more := catalog.ParsePromptList("s", []json.RawMessage{json.RawMessage(prompt)})
+		if len(problems)+len(more) != 0 {
+			t.Fatalf("catalog refused the fixtures: %v %v", problems, more)
+		}
+		return catalog.Build([]catalog.ServerCatalog{{Server: "s", Resources: res, Prompts: prompts}}, config.DefaultToolNameSeparator)
+	}
+	ep.update(snap(`{"uri":"file:///a","name":"a"}`, `{"name":"greet"}`), never)
+	if len(ep.mcp.ListResources()) != 1 || len(ep.mcp.ListPrompts()) != 1 {
+		t.Fatalf("registered %v, %v", ep.mcp.ListResources(), ep.mcp.ListPrompts())
+	}
+	// The catalog takes these (a name and a URI are all it needs); mcp-go's
+	// types do not (a description must be a string).
+	ep.update(snap(`{"uri":"file:///a","name":"a","description":5}`, `{"name":"greet","description":5}`), never)
+	if got := ep.mcp.ListResources(); len(got) != 0 {
+		t.Errorf("resources still registered: %v", slices.Collect(maps.Keys(got)))
+	}
+	if got := ep.mcp.ListPrompts(); len(got) != 0 {
+		t.Errorf("prompts still registered: %v", slices.Collect(maps.Keys(got)))
 	}
 }
