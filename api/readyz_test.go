@@ -128,14 +128,14 @@ func TestReadyz(t *testing.T) {
 	if status != http.StatusServiceUnavailable || !strings.Contains(msg, "slow") || strings.Contains(msg, "down") || strings.Contains(msg, "off") {
 		t.Errorf("while slow connects: %d %v, want 503 naming slow only", status, m)
 	}
-	if h.Ready() {
-		t.Error("hub.Ready() while slow connects")
+	if h.NotReady() == nil {
+		t.Error("hub.NotReady() is nil while slow connects")
 	}
 
 	release()
 	waitFor("ready", func() bool { s, _ := e.readyz(t); return s == http.StatusOK })
-	if !h.Ready() {
-		t.Error("/readyz says ready, hub.Ready() does not")
+	if h.NotReady() != nil {
+		t.Error("/readyz says ready, hub.NotReady() does not")
 	}
 	// Ready means the catalog is there: slow's tools are listed.
 	if r := e.do(t, http.MethodGet, "/mcp_hub/tools?server=slow", nil); !strings.Contains(string(r.body), "slow__echo") {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -43,7 +42,7 @@ func BenchmarkBuild(b *testing.B) {
 	unsorted := benchServers(100, 50)
 	sorted := benchServers(100, 50)
 	for i := range sorted {
-		slices.SortFunc(sorted[i].Tools, func(a, b Tool) int { return compareItems("", "", a.Name, b.Name, a.Raw, b.Raw) })
+		sorted[i].Sort()
 	}
 	for _, in := range []struct {
 		name    string

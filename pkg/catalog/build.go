@@ -65,17 +65,13 @@ func Build(servers []ServerCatalog, sep string) *Snapshot {
 
 	s.buildTools(tools)
 	s.buildResources(resources)
-	s.templates = sortUnique(templates, func(a, b *ResourceTemplate) int {
-		return compareItems(a.Server, b.Server, a.URITemplate, b.URITemplate, a.Raw, b.Raw)
-	}, func(a, b *ResourceTemplate) bool { return a.Server == b.Server && a.URITemplate == b.URITemplate })
+	s.templates = sortUnique(templates, compareTemplates, func(a, b *ResourceTemplate) bool { return a.Server == b.Server && a.URITemplate == b.URITemplate })
 	s.buildPrompts(prompts)
 	return s
 }
 
 func (s *Snapshot) buildTools(tools []Tool) {
-	tools = sortUnique(tools, func(a, b *Tool) int {
-		return compareItems(a.Server, b.Server, a.Name, b.Name, a.Raw, b.Raw)
-	}, func(a, b *Tool) bool { return a.Server == b.Server && a.Name == b.Name })
+	tools = sortUnique(tools, compareTools, func(a, b *Tool) bool { return a.Server == b.Server && a.Name == b.Name })
 	pairs := make([]QualifiedName, len(tools))
 	for i := range tools {
 		pairs[i] = QualifiedName{tools[i].Server, tools[i].Name}
@@ -98,9 +94,7 @@ func (s *Snapshot) buildTools(tools []Tool) {
 }
 
 func (s *Snapshot) buildPrompts(prompts []Prompt) {
-	prompts = sortUnique(prompts, func(a, b *Prompt) int {
-		return compareItems(a.Server, b.Server, a.Name, b.Name, a.Raw, b.Raw)
-	}, func(a, b *Prompt) bool { return a.Server == b.Server && a.Name == b.Name })
+	prompts = sortUnique(prompts, comparePrompts, func(a, b *Prompt) bool { return a.Server == b.Server && a.Name == b.Name })
 	pairs := make([]QualifiedName, len(prompts))
 	for i := range prompts {
 		pairs[i] = QualifiedName{prompts[i].Server, prompts[i].Name}
@@ -117,9 +111,7 @@ func (s *Snapshot) buildPrompts(prompts []Prompt) {
 // servers offering one cannot both be addressed by it: the first server in
 // name order answers and the clash is reported.
 func (s *Snapshot) buildResources(resources []Resource) {
-	resources = sortUnique(resources, func(a, b *Resource) int {
-		return compareItems(a.Server, b.Server, a.URI, b.URI, a.Raw, b.Raw)
-	}, func(a, b *Resource) bool { return a.Server == b.Server && a.URI == b.URI })
+	resources = sortUnique(resources, compareResources, func(a, b *Resource) bool { return a.Server == b.Server && a.URI == b.URI })
 	s.resources = resources
 	s.resourceIndex = make(map[string]int32, len(resources))
 	var shared map[string][]QualifiedName
@@ -199,6 +191,38 @@ func sortUnique[T any](v []T, cmpFn func(a, b *T) int, same func(a, b *T) bool) 
 		out = append(out, v[i])
 	}
 	return out
+}
+
+// The order of a snapshot's lists.
+func compareTools(a, b *Tool) int {
+	return compareItems(a.Server, b.Server, a.Name, b.Name, a.Raw, b.Raw)
+}
+
+func compareResources(a, b *Resource) int {
+	return compareItems(a.Server, b.Server, a.URI, b.URI, a.Raw, b.Raw)
+}
+
+func compareTemplates(a, b *ResourceTemplate) int {
+	return compareItems(a.Server, b.Server, a.URITemplate, b.URITemplate, a.Raw, b.Raw)
+}
+
+func comparePrompts(a, b *Prompt) int {
+	return compareItems(a.Server, b.Server, a.Name, b.Name, a.Raw, b.Raw)
+}
+
+// Sort puts each of the server's lists in the order a snapshot keeps them,
+// so that Build, given servers sorted already, only checks the order: for a
+// caller that builds snapshots often from the same servers.
+func (sc *ServerCatalog) Sort() {
+	slices.SortFunc(sc.Tools, byPointer(compareTools))
+	slices.SortFunc(sc.Resources, byPointer(compareResources))
+	slices.SortFunc(sc.ResourceTemplates, byPointer(compareTemplates))
+	slices.SortFunc(sc.Prompts, byPointer(comparePrompts))
+}
+
+// byPointer adapts a comparison of pointers to slices.SortFunc's values.
+func byPointer[T any](cmp func(a, b *T) int) func(a, b T) int {
+	return func(a, b T) int { return cmp(&a, &b) }
 }
 
 // compareItems orders by server, then name, then raw bytes (the last only to

@@ -376,7 +376,7 @@ func TestBuildRandomNames(t *testing.T) {
 		sorted := slices.Clone(servers)
 		for i := range sorted {
 			sorted[i].Tools = slices.Clone(sorted[i].Tools)
-			slices.SortFunc(sorted[i].Tools, func(a, b Tool) int { return compareItems("", "", a.Name, b.Name, a.Raw, b.Raw) })
+			sorted[i].Sort()
 		}
 		slices.Reverse(sorted)
 		if !reflect.DeepEqual(s, Build(sorted, sep)) {

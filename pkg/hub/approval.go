@@ -93,21 +93,21 @@ func (ws *waiters) take(id string) *waiter {
 // answers with the outcome of the call the approval ran.
 func (h *Hub) requestApproval(ctx context.Context, t catalog.Tool, args json.RawMessage, req CallRequest) (*CallResult, error) {
 	cfg := h.Config().Approval
-	if req.Claim {
-		if _, digest, err := approval.Digest(args); err == nil {
-			if res, id, ok := h.claims.take(t.Server, t.Name, digest); ok {
-				h.log.InfoContext(ctx, "returning the result of an approved call to its caller", "id", id, "server", t.Server, "tool", t.Name)
-				h.observer.CallDone(CallStats{Server: t.Server, Tool: t.Name, Outcome: OutcomeClaimed})
-				return res, nil
-			}
-		}
-	}
+	// The request first: it computes the arguments' digest, which a claim
+	// matches by.
 	r, err := approval.NewRequest(approval.Call{
 		Server: t.Server, Tool: t.Name, Name: t.Exported, Arguments: args, Caller: req.Caller,
 	}, time.Now(), cfg.TTL)
 	if err != nil {
 		h.observer.CallDone(CallStats{Server: t.Server, Tool: t.Name, Outcome: OutcomeInvalid})
 		return nil, fmt.Errorf("%w: tool %s: %w", ErrInvalidInput, t.Exported, err)
+	}
+	if req.Claim {
+		if res, id, ok := h.claims.take(t.Server, t.Name, r.Digest); ok {
+			h.log.InfoContext(ctx, "returning the result of an approved call to its caller", "id", id, "server", t.Server, "tool", t.Name)
+			h.observer.CallDone(CallStats{Server: t.Server, Tool: t.Name, Outcome: OutcomeClaimed})
+			return res, nil
+		}
 	}
 	var w *waiter
 	if req.Wait != 0 {
@@ -136,7 +136,13 @@ func (h *Hub) requestApproval(ctx context.Context, t catalog.Tool, args json.Raw
 	if req.OnPending != nil {
 		req.OnPending(r)
 	}
-	return h.awaitDecision(ctx, r, w, req.Wait)
+	res, err := h.awaitDecision(ctx, r, w, req.Wait)
+	if errors.Is(err, ErrRejected) || errors.Is(err, ErrExpired) {
+		// The caller waited for a decision that was no: the call counts
+		// once more, as an approved one does with its result.
+		h.observer.CallDone(CallStats{Server: t.Server, Tool: t.Name, Outcome: outcome(nil, err)})
+	}
+	return res, err
 }
 
 func (h *Hub) awaitDecision(ctx context.Context, r approval.Request, w *waiter, wait time.Duration) (*CallResult, error) {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -66,14 +67,20 @@ func (c *claims) take(server, tool, digest string) (*CallResult, string, bool) {
 		return nil, "", false
 	}
 	first := list[0]
-	if len(list) == 1 {
+	c.dropFirst(k, list)
+	return first.res, first.id, true
+}
+
+// dropFirst forgets the oldest entry of list, the results kept for k.
+// slices.Delete clears the vacated tail: the array outlives the slice, and
+// must not keep a forgotten result alive.
+func (c *claims) dropFirst(k claimKey, list []claimed) {
+	if len(list) <= 1 {
 		delete(c.ready, k)
 	} else {
-		list[0] = claimed{} // the array outlives the slice: let the result go
-		c.ready[k] = list[1:]
+		c.ready[k] = slices.Delete(list, 0, 1)
 	}
 	c.count--
-	return first.res, first.id, true
 }
 
 // sweep forgets results and expectations older than maxAge.
@@ -86,13 +93,9 @@ func (c *claims) sweep(now time.Time, maxAge time.Duration) {
 		}
 	}
 	for k, list := range c.ready {
-		kept := list[:0]
-		for _, e := range list {
-			if now.Sub(e.at) <= maxAge {
-				kept = append(kept, e)
-			}
-		}
-		c.count -= len(list) - len(kept)
+		n := len(list)
+		kept := slices.DeleteFunc(list, func(e claimed) bool { return now.Sub(e.at) > maxAge }) // clears the tail
+		c.count -= n - len(kept)
 		if len(kept) == 0 {
 			delete(c.ready, k)
 		} else {
@@ -109,11 +112,5 @@ func (c *claims) dropOldest() {
 			oldest, at = k, list[0].at
 		}
 	}
-	list := c.ready[oldest]
-	if len(list) <= 1 {
-		delete(c.ready, oldest)
-	} else {
-		c.ready[oldest] = list[1:]
-	}
-	c.count--
+	c.dropFirst(oldest, c.ready[oldest])
 }

@@ -64,7 +64,6 @@ const (
 	OutcomeTooManyPending = "too_many_pending"
 	OutcomeRejected       = "rejected"
 	OutcomeExpired        = "expired"
-	OutcomeConflict       = "conflict"
 	OutcomeError          = "error" // anything else
 )
 
@@ -72,7 +71,7 @@ const (
 var Outcomes = []string{
 	OutcomeOK, OutcomeToolError, OutcomePending, OutcomeClaimed, OutcomeInvalid, OutcomeNotFound,
 	OutcomeUnavailable, OutcomeProtocol, OutcomeTimeout, OutcomeCanceled, OutcomeStopped,
-	OutcomeTooManyPending, OutcomeRejected, OutcomeExpired, OutcomeConflict, OutcomeError,
+	OutcomeTooManyPending, OutcomeRejected, OutcomeExpired, OutcomeError,
 }
 
 // outcome names a call's result: the one place the hub's errors become
@@ -105,8 +104,6 @@ func outcome(res *CallResult, err error) string {
 		return OutcomeRejected
 	case errors.Is(err, ErrExpired):
 		return OutcomeExpired
-	case errors.Is(err, ErrConflict):
-		return OutcomeConflict
 	}
 	return OutcomeError
 }

@@ -5,11 +5,6 @@ import (
 	"strings"
 )
 
-// Ready reports whether the hub has finished its first discovery pass:
-// every enabled server has ended its first connection attempt. See
-// NotReady.
-func (h *Hub) Ready() bool { return h.NotReady() == nil }
-
 // NotReady says why the hub is not ready to take traffic, or returns nil
 // when it is. The hub is ready once every enabled server of its
 // configuration has ended its first connection attempt, whether it

@@ -2,11 +2,9 @@ package hub
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/mcphub/mcphub/pkg/approval"
@@ -121,7 +119,7 @@ func (h *Hub) buildView() {
 			r = renderServer(tools, needsApproval)
 		}
 		rendered[name] = r
-		v.serverTools[name] = withApprovalList(r.body, r.gated)
+		v.serverTools[name] = r.listed
 		v.skipped = append(v.skipped, r.skipped...)
 		bodies = append(bodies, r.body)
 		gated = append(gated, r.gated...)
@@ -146,6 +144,7 @@ func (h *Hub) buildView() {
 type renderedServer struct {
 	from    []renderKey
 	body    []byte   // {"tools":[...]}
+	listed  []byte   // body with its requires_approval: what GET /mcp_hub/tools?server= serves
 	gated   []string // exported names of the rendered tools that need approval
 	skipped []openai.SkippedTool
 }
@@ -169,6 +168,7 @@ func renderServer(tools []catalog.Tool, needsApproval func(*catalog.Tool) bool) 
 		r.body = bytes.Clone(r.body) // kept until the server changes: without the buffer's slack
 	}
 	r.gated = gatedNames(tools, needsApproval, r.skipped)
+	r.listed = withApprovalList(r.body, r.gated)
 	return r
 }
 
@@ -266,19 +266,6 @@ func toCatalog(server string, d *downstream.Discovery) (catalog.ServerCatalog, [
 	all = append(all, problems...)
 	sc.Prompts, problems = catalog.ParsePromptList(server, d.Prompts)
 	all = append(all, problems...)
-	// In the order of a snapshot, so that the rebuilds of the view do not
-	// sort them again (see catalog.Build).
-	slices.SortFunc(sc.Tools, func(a, b catalog.Tool) int {
-		return cmp.Or(strings.Compare(a.Name, b.Name), bytes.Compare(a.Raw, b.Raw))
-	})
-	slices.SortFunc(sc.Resources, func(a, b catalog.Resource) int {
-		return cmp.Or(strings.Compare(a.URI, b.URI), bytes.Compare(a.Raw, b.Raw))
-	})
-	slices.SortFunc(sc.ResourceTemplates, func(a, b catalog.ResourceTemplate) int {
-		return cmp.Or(strings.Compare(a.URITemplate, b.URITemplate), bytes.Compare(a.Raw, b.Raw))
-	})
-	slices.SortFunc(sc.Prompts, func(a, b catalog.Prompt) int {
-		return cmp.Or(strings.Compare(a.Name, b.Name), bytes.Compare(a.Raw, b.Raw))
-	})
+	sc.Sort() // so that the rebuilds of the view do not sort them again (see catalog.Build)
 	return sc, all
 }

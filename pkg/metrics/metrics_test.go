@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/mcphub/mcphub/pkg/approval"
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/exampleserver"
 	"github.com/mcphub/mcphub/pkg/exampleserver/exampletest"
@@ -481,4 +482,32 @@ func histCountOr0(fams map[string]*dto.MetricFamily, name string, labels map[str
 		return 0
 	}
 	return m.GetHistogram().GetSampleCount()
+}
+
+// A call that waits for its approval and is rejected counts twice: pending,
+// then rejected (as an approved one counts pending, then its result).
+func TestWaitedRejectionCounts(t *testing.T) {
+	h, url := startHub(t)
+	ctx := t.Context()
+	before := scrape(t, url)
+	ids := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Call(ctx, hub.CallRequest{Name: "example__delete_note", Arguments: json.RawMessage(`{"id":"w"}`),
+			Wait: 10 * time.Second, OnPending: func(r approval.Request) { ids <- r.ID }})
+		errc <- err
+	}()
+	if _, err := h.Reject(ctx, <-ids, "", "no"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, hub.ErrRejected) {
+		t.Fatalf("waited call: %v, want rejected", err)
+	}
+	after := scrape(t, url)
+	for outcome, want := range map[string]float64{"pending": 1, "rejected": 1} {
+		l := map[string]string{"server": "example", "tool": "delete_note", "outcome": outcome}
+		if got := value(t, after, "mcphub_calls_total", l) - valueOr0(before, "mcphub_calls_total", l); got != want {
+			t.Errorf("calls_total%v moved by %v, want %v", l, got, want)
+		}
+	}
 }
