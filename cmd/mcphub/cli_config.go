@@ -33,7 +33,7 @@ func (c *cli) config(args []string) int {
 		fmt.Fprint(c.stdout, "Usage:\n  mcphub config validate [FILE...] [--json]   check config files without a hub; every problem is listed\n"+
 			"  mcphub config show [FILE...] [--json]       print the resolved config, secrets redacted\n\n"+
 			"Files merge in order, as with the hub's -c. Without FILE, the config the hub would load:\n"+
-			"MCP_CONFIG_FILE, else mcp_servers.yaml, mcp_servers.json, config/mcp_servers.yaml or config/mcp_servers.json.\n")
+			config.EnvConfigFile+", else "+orList(config.SearchPaths())+".\n")
 		return exitOK
 	case "":
 		return c.usageError("config needs a subcommand: validate or show")
@@ -41,11 +41,40 @@ func (c *cli) config(args []string) int {
 	return c.usageError("unknown config subcommand %q (want validate or show)", sub)
 }
 
+// searchedFiles names where the hub looks for a config file when none is
+// named with -c: MCP_CONFIG_FILE, then config.SearchPaths in order.
+func searchedFiles() string {
+	return strings.Join(append([]string{config.EnvConfigFile}, config.SearchPaths()...), ", ")
+}
+
+// orList joins items as a sentence does: "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
+
 // configFiles are the files a config command reads: those named (as
 // arguments or with -c), else those the hub would find.
 func (c *cli) configFiles(fs *pflag.FlagSet, flagged []string) (files []string, found bool, err error) {
 	named := append(flagged, fs.Args()...)
 	return config.Find(named, c.lookupEnv, c.dir)
+}
+
+// configProblem and invalidConfig are what config validate --json prints
+// for a config that is not valid.
+type configProblem struct {
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
+}
+
+type invalidConfig struct {
+	Valid    bool            `json:"valid"`
+	Files    []string        `json:"files"`
+	Problems []configProblem `json:"problems"`
 }
 
 func (c *cli) configValidate(args []string) int {
@@ -56,11 +85,19 @@ func (c *cli) configValidate(args []string) int {
 		return code
 	}
 	files, found, err := c.configFiles(fs, *flagged)
-	if err != nil {
+	// fail reports what kept the files from being checked at all (none
+	// found, one unreadable): with --json, as the verdict too, one problem.
+	fail := func(err error) int {
+		if *asJSON {
+			c.writeJSON(invalidConfig{Files: nonNil(files), Problems: []configProblem{{Message: err.Error()}}})
+		}
 		return c.fail(err)
 	}
+	if err != nil {
+		return fail(err)
+	}
 	if !found {
-		return c.fail(errors.New("no config file found (looked for MCP_CONFIG_FILE, mcp_servers.yaml, mcp_servers.json, config/mcp_servers.yaml, config/mcp_servers.json); name one"))
+		return fail(errors.New("no config file found (looked for " + searchedFiles() + "); name one"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), configLoadTimeout)
 	defer cancel()
@@ -70,26 +107,16 @@ func (c *cli) configValidate(args []string) int {
 	switch {
 	case errors.As(err, &ve):
 		if *asJSON {
-			type problem struct {
-				File    string `json:"file,omitempty"`
-				Line    int    `json:"line,omitempty"`
-				Path    string `json:"path,omitempty"`
-				Message string `json:"message"`
-			}
-			out := struct {
-				Valid    bool      `json:"valid"`
-				Files    []string  `json:"files"`
-				Problems []problem `json:"problems"`
-			}{Files: files}
+			out := invalidConfig{Files: files}
 			for _, p := range ve.Problems {
-				out.Problems = append(out.Problems, problem(p))
+				out.Problems = append(out.Problems, configProblem(p))
 			}
 			c.writeJSON(out)
 		}
 		fmt.Fprintln(c.stderr, ve.Error())
 		return exitError
 	case err != nil:
-		return c.fail(err)
+		return fail(err)
 	}
 	if *asJSON {
 		c.writeJSON(struct {
@@ -133,11 +160,17 @@ func (c *cli) configShow(args []string) int {
 		}
 	} else {
 		// What the hub runs without a file (see run): the default
-		// server, and the token from the environment.
-		fmt.Fprintln(c.stderr, "mcphub: no config file found; this is the built-in default")
-		cfg = config.Default()
-		if v, ok := c.lookupEnv(config.EnvAPIToken); ok && v != "" {
-			cfg.Auth.Tokens = []config.Token{{Name: config.EnvTokenName, Token: v}}
+		// server and the token from the environment, refused as the hub
+		// refuses it.
+		fmt.Fprintln(c.stderr, "mcphub: no config file found (looked for "+searchedFiles()+"); using the built-in default")
+		l := config.Loader{LookupEnv: c.lookupEnv}
+		if cfg, err = l.Default(); err != nil {
+			var ve *config.ValidationError
+			if errors.As(err, &ve) {
+				fmt.Fprintf(c.stderr, "%v\n", ve)
+				return exitError
+			}
+			return c.fail(err)
 		}
 	}
 	view := newConfigView(cfg.Redacted())

@@ -576,3 +576,56 @@ func TestReadSSE(t *testing.T) {
 		t.Errorf("events %q, want %q (an event not ended by a blank line is dropped)", got, want)
 	}
 }
+
+// TestCLIConfigNoFile: without a config file, config show shows what the
+// hub would run and refuses what the hub refuses (a too-short
+// MCPHUB_API_TOKEN), and config validate --json still prints a verdict.
+func TestCLIConfigNoFile(t *testing.T) {
+	t.Parallel()
+	const problem = "invalid config: 1 problem\nMCPHUB_API_TOKEN: too short: at least 16 bytes"
+	e := newCLIEnv(t, map[string]string{"MCPHUB_API_TOKEN": "short"})
+	if r := e.must(1, "config", "show"); !strings.Contains(r.stderr, problem) || r.stdout != "" {
+		t.Errorf("config show with a short token: %+v", r)
+	}
+	code, _, stderr := runToExit(t, t.TempDir(), childEnv("MCPHUB_API_TOKEN=short"), "--listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(stderr, problem) {
+		t.Errorf("the hub with a short token: exit %d, want 1 and %q:\n%s", code, problem, stderr)
+	}
+
+	e.env["MCPHUB_API_TOKEN"] = "env-token-0123456789abcdef"
+	r := e.must(0, "config", "show", "--json")
+	var v configView
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || len(v.Auth.Tokens) != 1 || v.Auth.Tokens[0] != (tokenView{"env", "<redacted>"}) {
+		t.Errorf("config show with a token: %v %+v", err, r)
+	}
+	if !strings.Contains(r.stderr, "no config file found (looked for MCP_CONFIG_FILE, mcp_servers.yaml,") {
+		t.Errorf("config show does not say where it looked: %q", r.stderr)
+	}
+
+	type verdict struct {
+		Valid    *bool
+		Files    []string
+		Problems []struct{ File, Message string }
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"config", "validate", "--json"}, "no config file found (looked for MCP_CONFIG_FILE, mcp_servers.yaml, mcp_servers.json, " +
+			filepath.Join("config", "mcp_servers.yaml") + ", " + filepath.Join("config", "mcp_servers.json") + ")"},
+		{[]string{"config", "validate", "--json", filepath.Join(e.dir, "missing.yaml")}, "missing.yaml"},
+	} {
+		r := e.must(1, tc.args...)
+		var out verdict
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Valid == nil || *out.Valid || out.Files == nil ||
+			len(out.Problems) != 1 || !strings.Contains(out.Problems[0].Message, tc.want) {
+			t.Errorf("%v: %v\nstdout: %s", tc.args, err, r.stdout)
+		}
+		if !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: stderr %q", tc.args, r.stderr)
+		}
+	}
+	if r := e.must(0, "config", "--help"); !strings.Contains(r.stdout, "MCP_CONFIG_FILE, else mcp_servers.yaml, mcp_servers.json, "+filepath.Join("config", "mcp_servers.yaml")+" or "+filepath.Join("config", "mcp_servers.json")+".") {
+		t.Errorf("config --help: %q", r.stdout)
+	}
+}

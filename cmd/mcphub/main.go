@@ -91,24 +91,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	load := func(ctx context.Context) (*config.Config, error) { return config.LoadContext(ctx, files) }
 	var cfg *config.Config
 	if found {
-		if cfg, err = load(context.Background()); err != nil {
+		// Bounded like config validate: a ${cmd:…} placeholder that never
+		// exits must not hang the start.
+		ctx, cancel := context.WithTimeout(context.Background(), configLoadTimeout)
+		cfg, err = load(ctx)
+		cancel()
+		if err != nil {
 			fmt.Fprintf(stderr, "mcphub: invalid configuration:\n%v\n", err)
 			return 1
 		}
 		log.Info("configuration loaded", "files", strings.Join(cfg.Files, ","), "servers", len(cfg.Servers))
 	} else {
-		cfg = config.Default()
-		load = nil
-		// Load adds the token from the environment; the default config
-		// must too, or auth would silently stay off.
-		if v := os.Getenv(config.EnvAPIToken); v != "" {
-			cfg.Auth.Tokens = []config.Token{{Name: config.EnvTokenName, Token: v}}
-			if err := cfg.Validate(); err != nil {
-				fmt.Fprintf(stderr, "mcphub: invalid configuration:\n%v\n", err)
-				return 1
-			}
+		// The default config, with the token from MCPHUB_API_TOKEN as Load
+		// would add it (or auth would silently stay off), validated.
+		var l config.Loader
+		if cfg, err = l.Default(); err != nil {
+			fmt.Fprintf(stderr, "mcphub: invalid configuration:\n%v\n", err)
+			return 1
 		}
-		log.Warn("no config file found (looked for -c, MCP_CONFIG_FILE, mcp_servers.yaml, mcp_servers.json, config/mcp_servers.yaml, config/mcp_servers.json); using the default server",
+		load = nil
+		log.Warn("no config file found (looked for -c, "+searchedFiles()+"); using the default server",
 			"server", "local", "endpoint", config.DefaultLocalEndpoint)
 	}
 

@@ -193,6 +193,9 @@ func (d *decoder) server(rs rawServer, hub Backoff) Server {
 	if s.Transport == "" {
 		s.Transport = inferTransport(s)
 	}
+	if len(s.secrets) > 0 {
+		s.hidden = newSecretHider(s.secrets)
+	}
 	return s
 }
 

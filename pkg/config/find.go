@@ -13,8 +13,10 @@ import (
 // when none are given explicitly.
 const EnvConfigFile = "MCP_CONFIG_FILE"
 
-// searchPaths are tried in order, relative to the search directory.
-func searchPaths() []string {
+// SearchPaths returns the files Find tries, in order, when no file is
+// named explicitly or by MCP_CONFIG_FILE: paths relative to the search
+// directory. Messages that say where the hub looked are built from it.
+func SearchPaths() []string {
 	return []string{
 		"mcp_servers.yaml",
 		"mcp_servers.json",
@@ -33,7 +35,7 @@ func searchPaths() []string {
 //
 // Relative paths are taken relative to dir ("" means the working
 // directory); the returned paths are absolute. found is false when the
-// search finds nothing, and the caller then uses Default(). A file named
+// search finds nothing, and the caller then uses Loader.Default. A file named
 // explicitly or by MCP_CONFIG_FILE that does not exist is an error
 // (wrapping fs.ErrNotExist). lookupEnv nil means os.LookupEnv.
 func Find(explicit []string, lookupEnv func(string) (string, bool), dir string) (files []string, found bool, err error) {
@@ -59,7 +61,7 @@ func Find(explicit []string, lookupEnv func(string) (string, bool), dir string) 
 		}
 		return files, true, nil
 	}
-	for _, name := range searchPaths() {
+	for _, name := range SearchPaths() {
 		path := absIn(dir, name)
 		err := checkFile(path)
 		if err == nil {

@@ -134,6 +134,29 @@ func (l *Loader) Load(ctx context.Context, files []string) (*Config, error) {
 	return cfg, nil
 }
 
+// Default returns the configuration the hub runs when no config file is
+// found (Find's found is false): the package's Default plus, as Load adds
+// it, the token from MCPHUB_API_TOKEN (EnvAPIToken, read through
+// LookupEnv), validated like a loaded config. A problem with that token is
+// reported under the variable's name, in a *ValidationError.
+func (l *Loader) Default() (*Config, error) {
+	var ps problems
+	d := decoder{lookupEnv: l.LookupEnv, ps: &ps} // envToken needs no placeholders
+	if d.lookupEnv == nil {
+		d.lookupEnv = os.LookupEnv
+	}
+	cfg := Default()
+	cfg.positions = map[string]location{}
+	d.envToken(cfg)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
 // reportedIn reports whether a parent of path in file is in reported.
 func reportedIn(reported map[string]bool, file, path string) bool {
 	for p := parentPath(path); p != ""; p = parentPath(p) {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -241,7 +240,7 @@ func (c *Config) Redacted() *Config {
 		s := &r.Servers[i]
 		s.Env = redactValues(s.Env)
 		s.Headers = redactValues(s.Headers)
-		hide := hider(s.secrets)
+		hide := s.secretHider().hide
 		s.Endpoint = hide(RedactEndpoint(s.Endpoint))
 		s.Command, s.Cwd = hide(s.Command), hide(s.Cwd)
 		if s.Args != nil {
@@ -250,49 +249,103 @@ func (c *Config) Redacted() *Config {
 				s.Args[j] = hide(a)
 			}
 		}
-		s.secrets = nil
+		s.secrets, s.hidden = nil, nil
 	}
 	return &r
 }
 
 // Hide replaces in v every value a placeholder produced in the server's
-// entry (see Redacted).
+// entry (see Redacted). The replacer is built once, when Load decodes the
+// entry, and shared by copies of the Server.
 func (s *Server) Hide(v string) string {
 	if len(s.secrets) == 0 {
-		return v // most servers: nothing to build a replacer for
+		return v // most servers: nothing to hide
 	}
-	return hider(s.secrets)(v)
+	return s.secretHider().hide(v)
+}
+
+// secretHider returns the server's hider: the one built when the entry was
+// decoded (the only place secrets are recorded), or, for a Server made
+// otherwise (in a test), a new one.
+func (s *Server) secretHider() *secretHider {
+	switch {
+	case s.hidden != nil:
+		return s.hidden
+	case len(s.secrets) == 0:
+		return noSecrets
+	}
+	return newSecretHider(s.secrets)
+}
+
+// noSecrets is the hider of a server without secrets: it changes nothing.
+var noSecrets = &secretHider{}
+
+// minSecretLen is the length, in bytes, from which a secret is replaced
+// inside other text. Shorter ones are hidden only when they are the whole
+// value (see hider) or not at all (Scrub): replacing them inside other
+// text would mangle it (a "1" in every address) and show where they were
+// anyway.
+const minSecretLen = 4
+
+// secretHider replaces a server's placeholder secrets by RedactedValue. It
+// is safe for concurrent use.
+type secretHider struct {
+	whole map[string]bool   // every secret, short ones included
+	r     *strings.Replacer // nil: no secret is long enough to replace inside text
+}
+
+func newSecretHider(secrets []string) *secretHider {
+	h := &secretHider{whole: make(map[string]bool, len(secrets))}
+	pairs := make([]string, 0, 2*len(secrets))
+	for _, v := range secrets {
+		h.whole[v] = true
+		pairs = append(pairs, v, RedactedValue)
+	}
+	h.r = secretReplacer(pairs)
+	return h
+}
+
+func (h *secretHider) hide(v string) string {
+	switch {
+	case v == "":
+		return v
+	case h.whole[v]:
+		return RedactedValue
+	case h.r == nil:
+		return v
+	}
+	return h.r.Replace(v)
 }
 
 // hider returns a function that replaces every secret in a string by
-// RedactedValue. Secrets shorter than 4 bytes are hidden only when they
-// are the whole value: replacing them inside other text would mangle it (a
-// "1" in every address) and show where they were anyway.
-func hider(secrets []string) func(string) string {
-	whole := map[string]bool{}
-	for _, s := range secrets {
-		whole[s] = true
-	}
-	// Longest first: a secret that contains another is replaced whole
-	// (the replacer tries its pairs in order at each position).
-	long := slices.Collect(maps.Keys(whole))
-	slices.SortFunc(long, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
-	var pairs []string
-	for _, s := range long {
-		if len(s) >= 4 {
-			pairs = append(pairs, s, RedactedValue)
+// RedactedValue. Secrets shorter than minSecretLen are hidden only when
+// they are the whole value.
+func hider(secrets []string) func(string) string { return newSecretHider(secrets).hide }
+
+// secretReplacer builds a replacer from old, new pairs, or returns nil if
+// none is left: each old value once (its first pair wins), those shorter
+// than minSecretLen left out, and the longest first. The replacer tries
+// its pairs in order at each position, so a secret that starts with
+// another one must come first or its tail would show.
+func secretReplacer(pairs []string) *strings.Replacer {
+	type pair struct{ old, new string }
+	ps := make([]pair, 0, len(pairs)/2)
+	seen := make(map[string]bool, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if old := pairs[i]; len(old) >= minSecretLen && !seen[old] {
+			seen[old] = true
+			ps = append(ps, pair{old, pairs[i+1]})
 		}
 	}
-	r := strings.NewReplacer(pairs...)
-	return func(v string) string {
-		if v == "" {
-			return v
-		}
-		if whole[v] {
-			return RedactedValue
-		}
-		return r.Replace(v)
+	if len(ps) == 0 {
+		return nil
 	}
+	slices.SortStableFunc(ps, func(a, b pair) int { return len(b.old) - len(a.old) })
+	out := make([]string, 0, 2*len(ps))
+	for _, p := range ps {
+		out = append(out, p.old, p.new)
+	}
+	return strings.NewReplacer(out...)
 }
 
 // redactValues returns a copy of m with every value redacted.
@@ -383,7 +436,7 @@ func sameList(a, b []Server) bool {
 }
 
 // scrubReplacer builds Scrub's replacer for servers, or nil if there is
-// nothing to replace.
+// nothing to replace (see secretReplacer).
 func scrubReplacer(servers []Server) *strings.Replacer {
 	var pairs []string
 	for i := range servers {
@@ -415,32 +468,10 @@ func scrubReplacer(servers []Server) *strings.Replacer {
 			pairs = appendSecret(pairs, v)
 		}
 	}
-	if len(pairs) == 0 {
-		return nil
-	}
-	// Longest first, each value once: the replacer tries its pairs in order
-	// at each position, so a secret that starts with another one must come
-	// first or its tail would show.
-	type pair struct{ old, new string }
-	ps := make([]pair, 0, len(pairs)/2)
-	seen := make(map[string]bool, len(pairs)/2)
-	for i := 0; i < len(pairs); i += 2 {
-		if !seen[pairs[i]] {
-			seen[pairs[i]] = true
-			ps = append(ps, pair{pairs[i], pairs[i+1]})
-		}
-	}
-	slices.SortStableFunc(ps, func(a, b pair) int { return len(b.old) - len(a.old) })
-	pairs = pairs[:0]
-	for _, p := range ps {
-		pairs = append(pairs, p.old, p.new)
-	}
-	return strings.NewReplacer(pairs...)
+	return secretReplacer(pairs)
 }
 
+// appendSecret adds the pair that replaces v by RedactedValue.
 func appendSecret(pairs []string, v string) []string {
-	if len(v) < 4 {
-		return pairs
-	}
 	return append(pairs, v, RedactedValue)
 }
