@@ -1,9 +1,12 @@
-// Command dep-floor is the memory floor of mcphub's required dependencies:
-// a program that links gin, gin-swagger with swag and the Swagger UI files,
-// mcp-go's client and server, viper and r3labs/sse, serves an MCP endpoint
-// without tools, the Swagger UI and an event stream, and does nothing else.
-// mcphub-bench reads its idle RSS beside the hub's, so that the hub's
-// figure is read against what those libraries cost by themselves.
+// Command dep-floor is the memory floor of the libraries the hub is built
+// on: a program that links gin, gin-swagger with swag and the Swagger UI
+// files (swaggo/files/v2, served from its embedded files as the hub serves
+// them), mcp-go's client and server, viper, r3labs/sse and the Prometheus
+// client with the Go and process collectors (what the hub's /metrics
+// serves), serves an MCP endpoint without tools, the Swagger UI, an event
+// stream and /metrics, and does nothing else. mcphub-bench makes a few
+// requests to it, then reads its idle RSS beside the hub's, so that the
+// hub's figure is read against what those libraries cost by themselves.
 package main
 
 import (
@@ -11,15 +14,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
 	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/r3labs/sse/v2"
 	"github.com/spf13/viper"
 	swaggerFiles "github.com/swaggo/files/v2"
@@ -57,10 +66,15 @@ func run(listen string) error {
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	_, _ = swaggerFiles.FS.Open("index.html")
-	r.GET("/swagger/*any", ginSwagger.WrapHandler(&webdav.Handler{FileSystem: webdav.NewMemFS(), LockSystem: webdav.NewMemLS()}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	r.GET("/swagger/*any", ginSwagger.WrapHandler(&webdav.Handler{FileSystem: readOnlyFS{swaggerFiles.FS}, LockSystem: webdav.NewMemLS()}))
 	r.Any("/mcp", gin.WrapH(server.NewStreamableHTTPServer(server.NewMCPServer("dep-floor", "0"))))
 	r.GET("/events", gin.WrapF(events.ServeHTTP))
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
 
 	srv := &http.Server{Addr: v.GetString("listen"), Handler: r, ReadHeaderTimeout: 10 * time.Second}
@@ -80,3 +94,55 @@ func run(listen string) error {
 	}
 	return nil
 }
+
+// The Swagger UI's files, read-only from swaggo/files/v2's embedded FS: a
+// copy of api/swaggerui.go's adapter (the hub's), which is not exported.
+
+// errReadOnly answers every attempt to change Swagger UI's files.
+var errReadOnly = errors.New("swagger ui files are read-only")
+
+// readOnlyFS serves an fs.FS through webdav.FileSystem, gin-swagger's
+// interface.
+type readOnlyFS struct{ fsys fs.FS }
+
+func (r readOnlyFS) OpenFile(_ context.Context, name string, flag int, _ os.FileMode) (webdav.File, error) {
+	if flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0 {
+		return nil, errReadOnly
+	}
+	f, err := r.fsys.Open(fsName(name))
+	if err != nil {
+		return nil, err
+	}
+	return readOnlyFile{f}, nil
+}
+
+func (r readOnlyFS) Stat(_ context.Context, name string) (os.FileInfo, error) {
+	return fs.Stat(r.fsys, fsName(name))
+}
+
+func (readOnlyFS) Mkdir(context.Context, string, os.FileMode) error { return errReadOnly }
+func (readOnlyFS) RemoveAll(context.Context, string) error          { return errReadOnly }
+func (readOnlyFS) Rename(context.Context, string, string) error     { return errReadOnly }
+
+// fsName turns webdav's slash-rooted name into an fs.FS name.
+func fsName(name string) string {
+	name = path.Clean("/" + name)[1:]
+	if name == "" {
+		return "."
+	}
+	return name
+}
+
+// readOnlyFile is an embedded file as a webdav.File: embed's files seek;
+// listing directories and writing are refused.
+type readOnlyFile struct{ fs.File }
+
+func (f readOnlyFile) Seek(offset int64, whence int) (int64, error) {
+	if s, ok := f.File.(io.Seeker); ok {
+		return s.Seek(offset, whence)
+	}
+	return 0, errors.ErrUnsupported
+}
+
+func (readOnlyFile) Readdir(int) ([]fs.FileInfo, error) { return nil, errors.ErrUnsupported }
+func (readOnlyFile) Write([]byte) (int, error)          { return 0, errReadOnly }

@@ -7,7 +7,7 @@ import (
 )
 
 // binaries are the programs a run starts: the hub, the example server, and
-// cmd/dep-floor (the required dependencies alone, for the RSS floor).
+// cmd/dep-floor (the libraries the hub is built on alone, for the RSS floor).
 type binaries struct {
 	hub, example, floor string
 	// how says where each came from, for the report.

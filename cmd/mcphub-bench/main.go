@@ -115,7 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 	fs.StringVar(&o.hubBin, "mcphub", "", "mcphub `binary` (default: ./bin/mcphub if fresh, else a fresh go build)")
 	fs.StringVar(&o.exampleBin, "example", "", "example-server `binary` (default: ./bin/example-server if fresh, else a fresh go build)")
-	fs.StringVar(&o.floorBin, "floor", "", "dep-floor `binary`, the required dependencies alone, for the RSS floor (default: ./bin/dep-floor if fresh, else a fresh go build)")
+	fs.StringVar(&o.floorBin, "floor", "", "dep-floor `binary`, the libraries the hub is built on alone, for the RSS floor (default: ./bin/dep-floor if fresh, else a fresh go build)")
 	fs.IntVar(&o.toolsRequests, "tools-requests", 1000, "sequential GET /mcp_hub/tools requests for its latency")
 	fs.IntVar(&o.httpServers, "http-servers", 10, "Streamable HTTP servers in the hub's configuration (`N`: http, http2 … httpN, all the one example server)")
 	fs.BoolVar(&o.scale.on, "scale", true, "run the scale phase (false: skip it)")
@@ -195,8 +195,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	var cleanupErr error
 	cleanup := func() error {
 		cleanupOnce.Do(func() {
-			closeConcurrently(closers)
-			cleanupErr = procs.StopAll(10 * time.Second)
+			cleanupErr = errors.Join(closeConcurrently(closers), procs.StopAll(10*time.Second))
 		})
 		return cleanupErr
 	}
@@ -301,11 +300,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	}}
 	callers := make([][]caller, len(chosen))
 	for i, s := range chosen {
-		cs, closeFn, err := s.setup(ctx, t, o.concurrency)
+		cs, closeFns, err := s.setup(ctx, t, o.concurrency)
 		if err != nil {
 			return explain(fmt.Errorf("%s: %w", s.name, err))
 		}
-		closers = append(closers, closeFn)
+		closers = append(closers, closeFns...)
 		callers[i] = cs
 	}
 
@@ -379,9 +378,9 @@ func httpServerName(i int) string {
 	return "http" + strconv.Itoa(i+1)
 }
 
-// freeAddr is a loopback address with a port free right now.
-// measureFloor starts cmd/dep-floor, reads its RSS once it is quiet, and
-// stops it again.
+// measureFloor starts cmd/dep-floor, makes it serve a few requests (the
+// hub has served many by the time its RSS is read), reads its RSS once it
+// is quiet, and stops it again.
 func measureFloor(ctx context.Context, procs *procset.Set, bin, dir string, hz int64, rep *report, logf func(string, ...any)) error {
 	addr, err := freeAddr()
 	if err != nil {
@@ -394,6 +393,9 @@ func measureFloor(ctx context.Context, procs *procset.Set, bin, dir string, hz i
 	if err := waitTCP(ctx, addr, p); err != nil {
 		return err
 	}
+	if err := exerciseFloor(ctx, "http://"+addr); err != nil {
+		return fmt.Errorf("dep-floor: %w", err)
+	}
 	if _, _, err := waitQuiet(ctx, p, hz, 30*time.Second); err != nil {
 		return err
 	}
@@ -402,10 +404,50 @@ func measureFloor(ctx context.Context, procs *procset.Set, bin, dir string, hz i
 		return err
 	}
 	rep.FloorRSSIdleKB, rep.FloorRSSAnonIdleKB, rep.FloorRSSFileIdleKB = mem["VmRSS"], mem["RssAnon"], mem["RssFile"]
-	logf("required dependencies alone (dep-floor): RSS idle %.1f MB", float64(rep.FloorRSSIdleKB)/1024)
+	logf("the hub's libraries alone (dep-floor): RSS idle %.1f MB", float64(rep.FloorRSSIdleKB)/1024)
 	return procs.Stop(p, 10*time.Second)
 }
 
+// floorInitialize is the MCP initialize request exerciseFloor posts.
+const floorInitialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}`
+
+// exerciseFloor makes dep-floor at base serve what the hub serves too:
+// GET /healthz, the Swagger UI's page, /metrics, and an MCP initialize.
+// Any status of 400 or more fails it.
+func exerciseFloor(ctx context.Context, base string) error {
+	hc := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	for _, path := range []string{"/healthz", "/swagger/index.html", "/metrics"} {
+		body, code, err := get(ctx, hc, base+path)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", path, err)
+		}
+		if code >= 400 {
+			return fmt.Errorf("GET %s: %d %.500s", path, code, body)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/mcp", strings.NewReader(floorInitialize))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("POST /mcp initialize: %w", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("POST /mcp initialize: %w", err)
+	}
+	if resp.StatusCode >= 400 {
+		return fmt.Errorf("POST /mcp initialize: %d %.500s", resp.StatusCode, body)
+	}
+	return nil
+}
+
+// freeAddr is a loopback address with a port free right now.
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

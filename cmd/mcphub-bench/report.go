@@ -40,9 +40,10 @@ type report struct {
 	HubRSSIdleKB     int64 `json:"hub_rss_idle_kb"`
 	HubRSSAnonIdleKB int64 `json:"hub_rss_anon_idle_kb"`
 	HubRSSFileIdleKB int64 `json:"hub_rss_file_idle_kb"`
-	// FloorRSS* is cmd/dep-floor's idle VmRSS and its parts: the required
-	// dependencies (gin, gin-swagger, swag, mcp-go, viper, r3labs/sse)
-	// linked and serving, without the hub.
+	// FloorRSS* is cmd/dep-floor's idle VmRSS and its parts: the libraries
+	// the hub is built on (gin, gin-swagger with swag, mcp-go, viper,
+	// r3labs/sse, the Prometheus client) linked and serving, without the
+	// hub, after a few requests.
 	FloorRSSIdleKB     int64    `json:"floor_rss_idle_kb"`
 	FloorRSSAnonIdleKB int64    `json:"floor_rss_anon_idle_kb"`
 	FloorRSSFileIdleKB int64    `json:"floor_rss_file_idle_kb"`
@@ -201,7 +202,7 @@ func writeTable(w io.Writer, r *report) error {
 	writeToolsGET(&b, "", r.ToolsGET)
 	fmt.Fprintf(&b, "hub RSS idle (quiet), %d HTTP + %d stdio servers up (%d ready), before load: %s\n",
 		r.HubHTTPServers, r.HubStdioServers, r.HubServersUp, rss(r.HubRSSIdleKB, r.HubRSSAnonIdleKB, r.HubRSSFileIdleKB))
-	fmt.Fprintf(&b, "floor: the required dependencies alone (cmd/dep-floor: gin, gin-swagger, swag, mcp-go, viper, r3labs/sse), idle: %s\n",
+	fmt.Fprintf(&b, "floor: the libraries the hub is built on alone (cmd/dep-floor: gin, gin-swagger+swag, mcp-go, viper, r3labs/sse, the Prometheus client), idle: %s\n",
 		rss(r.FloorRSSIdleKB, r.FloorRSSAnonIdleKB, r.FloorRSSFileIdleKB))
 	if r.Scale != nil {
 		writeScale(&b, r.Scale)

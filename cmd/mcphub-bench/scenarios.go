@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -42,8 +43,9 @@ type scenario struct {
 	viaHub   bool
 	what     string
 	// setup makes n callers (the concurrent mode uses them all, the
-	// sequential one the first) and a function that releases them.
-	setup func(ctx context.Context, t *target, n int) ([]caller, func(), error)
+	// sequential one the first) and the functions that release them, one
+	// per client.
+	setup func(ctx context.Context, t *target, n int) ([]caller, []func(), error)
 }
 
 // scenarios in the order they run and are reported: each baseline before
@@ -107,28 +109,26 @@ func selectScenarios(list string) ([]scenario, error) {
 
 // mcpScenario is n mcp-go Streamable HTTP clients, each with its own
 // session and HTTP transport, calling tool.
-func mcpScenario(url func(*target) string, tool string) func(context.Context, *target, int) ([]caller, func(), error) {
-	return func(ctx context.Context, t *target, n int) ([]caller, func(), error) {
+func mcpScenario(url func(*target) string, tool string) func(context.Context, *target, int) ([]caller, []func(), error) {
+	return func(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
 		var closers []func()
-		closeAll := func() { closeConcurrently(closers) }
 		callers := make([]caller, n)
 		for i := range callers {
 			c, closeFn, err := newHTTPClient(ctx, url(t))
 			if err != nil {
-				closeAll()
-				return nil, nil, err
+				return nil, nil, errors.Join(err, closeConcurrently(closers))
 			}
 			closers = append(closers, closeFn)
 			callers[i] = mcpCaller(c, tool)
 		}
-		return callers, closeAll, nil
+		return callers, closers, nil
 	}
 }
 
 // stdioScenario is one mcp-go stdio client running the example server
 // binary, shared by the n callers: the direct counterpart of the hub's one
 // multiplexed child.
-func stdioScenario(ctx context.Context, t *target, n int) ([]caller, func(), error) {
+func stdioScenario(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
 	var started *exec.Cmd
 	var out *procset.Tail
 	tr := transport.NewStdioWithOptions(t.bins.example, nil, []string{"--log-level", "WARN"},
@@ -156,7 +156,7 @@ func stdioScenario(ctx context.Context, t *target, n int) ([]caller, func(), err
 	for i := range callers {
 		callers[i] = mcpCaller(c, "echo")
 	}
-	return callers, closeFn, nil
+	return callers, []func(){closeFn}, nil
 }
 
 // newHTTPClient is an initialized mcp-go Streamable HTTP client pinned to
@@ -218,8 +218,8 @@ func mcpCaller(c *client.Client, tool string) caller {
 
 // restScenario is n callers of POST /mcp_hub/call on the shared keep-alive
 // client.
-func restScenario(tool string) func(context.Context, *target, int) ([]caller, func(), error) {
-	return func(_ context.Context, t *target, n int) ([]caller, func(), error) {
+func restScenario(tool string) func(context.Context, *target, int) ([]caller, []func(), error) {
+	return func(_ context.Context, t *target, n int) ([]caller, []func(), error) {
 		body, err := json.Marshal(map[string]any{
 			"id": "call_bench", "type": "function",
 			"function": map[string]any{"name": tool, "arguments": map[string]any{"message": message}},
@@ -252,21 +252,32 @@ func restScenario(tool string) func(context.Context, *target, int) ([]caller, fu
 		for i := range callers {
 			callers[i] = call
 		}
-		return callers, func() { t.rest.CloseIdleConnections() }, nil
+		return callers, []func(){t.rest.CloseIdleConnections}, nil
 	}
 }
 
-// closeConcurrently runs every close function at once and waits for them,
-// at most 10 s: one hung server must not hold the cleanup.
-func closeConcurrently(fns []func()) {
+// closeWait bounds how long closeConcurrently waits for the clients.
+const closeWait = 10 * time.Second
+
+// closeConcurrently runs every client's close function at once and waits
+// for them, at most closeWait: one hung server must not hold the cleanup.
+// It says how many it left closing.
+func closeConcurrently(fns []func()) error {
 	var wg sync.WaitGroup
+	var closing atomic.Int64
+	closing.Store(int64(len(fns)))
 	for _, f := range fns {
-		wg.Go(f)
+		wg.Go(func() {
+			defer closing.Add(-1)
+			f()
+		})
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+		return nil
+	case <-time.After(closeWait):
+		return fmt.Errorf("%d of %d clients still closing after %v", closing.Load(), len(fns), closeWait)
 	}
 }

@@ -28,6 +28,14 @@ const sweepWait = 2 * time.Second
 // killWait bounds the wait for a process to be reaped after SIGKILL.
 const killWait = 5 * time.Second
 
+// pipeWait is how long Wait waits, once a process has exited, for its
+// output to end: a descendant it left running (a server's child, a
+// background job) holds the output pipe open, and without a bound the
+// process would not count as exited until that descendant ends. After
+// pipeWait the pipe is closed; a process that had exited 0 then ends with
+// exec.ErrWaitDelay.
+const pipeWait = time.Second
+
 // Set owns every process of one run of a tool.
 type Set struct {
 	// markerEnv=runID is in the environment of every process the set
@@ -75,12 +83,14 @@ func (s *Set) RunID() string { return s.runID }
 
 // Command is an unstarted command for path with the run's marker, in a
 // process group of its own, its output (stdout and stderr) going to the
-// tail it returns. Start uses it; a process another owner starts from it
+// tail it returns, its Wait waiting at most pipeWait for that output once
+// it has exited. Start uses it; a process another owner starts from it
 // (and reaps) joins the set with Adopt.
 func (s *Set) Command(path string, args ...string) (*exec.Cmd, *Tail) {
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(s.childEnv(), s.markerEnv+"="+s.runID)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = pipeWait
 	tail := NewTail(s.tailBytes)
 	cmd.Stdout, cmd.Stderr = tail, tail
 	return cmd, tail
@@ -160,8 +170,9 @@ func (s *Set) Procs() []*Proc {
 // stdio children), then after grace SIGKILL to its whole process group.
 // It returns an error unless p exited cleanly on that SIGTERM: p's exit
 // error when it had exited before (an operator's shutdown found it dead),
-// a status other than 0, or the kill. An adopted process, which its owner
-// reaps, is killed with its group at once.
+// a status other than 0, a descendant that kept p's output open after p
+// exited (p itself is not killed for it), or the kill. An adopted process,
+// which its owner reaps, is killed with its group at once.
 func (s *Set) Stop(p *Proc, grace time.Duration) error {
 	defer s.Forget(p)
 	if p.done == nil {
@@ -174,11 +185,19 @@ func (s *Set) Stop(p *Proc, grace time.Duration) error {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-		if p.err != nil {
-			return fmt.Errorf("%s (pid %d) stopped with %v; its last output:\n%s", p.name, p.PID(), p.err, p.Output())
-		}
-		return nil
+		return p.stopError()
 	case <-time.After(grace):
+	}
+	// p itself may have exited and been reaped, its Wait still waiting
+	// (at most pipeWait) for the output a descendant holds open: that is
+	// no process ignoring SIGTERM, and nothing to kill.
+	if errors.Is(p.cmd.Process.Signal(syscall.Signal(0)), os.ErrProcessDone) {
+		select {
+		case <-p.done:
+			return p.stopError()
+		case <-time.After(pipeWait + killWait):
+			return fmt.Errorf("%s (pid %d) exited, but its output was still open %v later", p.name, p.PID(), grace+pipeWait+killWait)
+		}
 	}
 	_ = syscall.Kill(-p.PID(), syscall.SIGKILL)
 	select {
@@ -285,7 +304,26 @@ func (p *Proc) Exited() bool {
 // call it once Exited. Its text holds "(pid N) exited", which callers look
 // for so as not to say it twice.
 func (p *Proc) ExitError() error {
-	return fmt.Errorf("%s (pid %d) exited: %v; its last output:\n%s", p.name, p.PID(), p.err, p.Output())
+	return fmt.Errorf("%s (pid %d) exited: %s; its last output:\n%s", p.name, p.PID(), p.exitText(), p.Output())
+}
+
+// stopError is Stop's report of an exit on its SIGTERM: nil for a clean
+// one.
+func (p *Proc) stopError() error {
+	if p.err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s (pid %d) stopped with %s; its last output:\n%s", p.name, p.PID(), p.exitText(), p.Output())
+}
+
+// exitText says how the process ended: Wait's error, or, for
+// exec.ErrWaitDelay, that it exited with status 0 but a descendant kept
+// its output open (and may still run).
+func (p *Proc) exitText() string {
+	if errors.Is(p.err, exec.ErrWaitDelay) {
+		return fmt.Sprintf("exit status 0, but a process it left running kept its output open more than %v after", pipeWait)
+	}
+	return fmt.Sprint(p.err)
 }
 
 // Output is the end of what the process wrote, "(no output)" if nothing.

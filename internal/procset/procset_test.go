@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,6 +169,53 @@ func TestStopKillsGroup(t *testing.T) {
 	waitFor(t, "the grandchild to die", func() bool { return gone(child) })
 	if pids := s.Marked(); len(pids) != 0 {
 		t.Errorf("marked processes after the group kill: %v", pids)
+	}
+}
+
+// TestStopOutputHeldOpen: a process that exits 0 by itself while a
+// descendant keeps its output open counts as exited after pipeWait, not
+// when the descendant ends, and Stop says what happened: no kill, of it
+// or of its group.
+func TestStopOutputHeldOpen(t *testing.T) {
+	s := newTestSet(t)
+	for _, tc := range []struct {
+		name string
+		// before is whether Stop comes once the exit is seen, or while
+		// Wait still waits for the output.
+		before bool
+	}{{"exited before", true}, {"during the wait", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			p, err := s.Start("parent", "", nil, "sh", "-c", `sleep 5 & echo $!; exit 0`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			orphan := pidLine(t, p)
+			defer func() {
+				_ = syscall.Kill(orphan, syscall.SIGKILL)
+				waitFor(t, "the descendant to die", func() bool { return gone(orphan) })
+			}()
+			if tc.before {
+				waitFor(t, "the exit", p.Exited)
+				if took := time.Since(start); took > 4*time.Second {
+					t.Errorf("exited after %v: Wait waited for the descendant", took)
+				}
+			} else {
+				// Reaped (gone from /proc), its Wait still waiting.
+				waitFor(t, "the reaping", func() bool { _, err := ReadStat(p.PID()); return err != nil })
+			}
+			err = s.Stop(p, 50*time.Millisecond)
+			if err == nil || !strings.Contains(err.Error(), "exit status 0, but a process it left running kept its output open") ||
+				strings.Contains(err.Error(), "killed") {
+				t.Errorf("Stop: %v", err)
+			}
+			if !p.Exited() {
+				t.Error("not exited after Stop")
+			}
+			if gone(orphan) {
+				t.Error("the descendant was killed")
+			}
+		})
 	}
 }
 

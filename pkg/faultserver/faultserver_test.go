@@ -257,6 +257,25 @@ func TestStdioExitOnStart(t *testing.T) {
 	}
 }
 
+// TestStdioStopLeavesCalls: a call that does not end when the input does
+// (a huge answer to a peer that stopped reading) is left running after
+// stopWait, and stderr says so.
+func TestStdioStopLeavesCalls(t *testing.T) {
+	var stderr strings.Builder
+	outR, outW := io.Pipe() // nobody reads: the answer's write blocks
+	faults := func() Spec { return MustParseSpec("huge=100000") }
+	start := time.Now()
+	err := ServeStdio(context.Background(), strings.NewReader(workCall+"\n"), outW, StdioOptions{Faults: faults, Stderr: &stderr})
+	took := time.Since(start)
+	outR.Close() // ends the write, and the call
+	if err != nil || took < stopWait || took > stopWait+4*time.Second {
+		t.Errorf("ServeStdio: %v after %v", err, took)
+	}
+	if want := "faultserver: 1 call(s) still running 1s after stop\n"; stderr.String() != want {
+		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	}
+}
+
 func TestHTTP(t *testing.T) {
 	srv := NewHTTP(HTTPOptions{})
 	if err := srv.Listen("127.0.0.1:0"); err != nil {

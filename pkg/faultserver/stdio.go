@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -112,10 +113,14 @@ type stdioServer struct {
 	cmu   sync.Mutex
 	calls map[string]*inflight // by request id
 	wg    sync.WaitGroup
+	// running counts the calls being answered (calls may hold fewer: a
+	// client may reuse the id of a call still running).
+	running atomic.Int64
 }
 
-// stop cancels the calls still running and waits a moment for them. A
-// call that crashed meanwhile still makes it ErrCrashed.
+// stop cancels the calls still running and waits a moment for them,
+// saying on stderr how many it leaves running. A call that crashed
+// meanwhile still makes it ErrCrashed.
 func (s *stdioServer) stop(cancel context.CancelFunc) error {
 	cancel()
 	done := make(chan struct{})
@@ -126,6 +131,9 @@ func (s *stdioServer) stop(cancel context.CancelFunc) error {
 	select {
 	case <-done:
 	case <-time.After(stopWait):
+		if n := s.running.Load(); n > 0 {
+			fmt.Fprintf(s.stderr, "faultserver: %d call(s) still running %v after stop\n", n, stopWait)
+		}
 	}
 	select {
 	case <-s.crashed:
@@ -163,8 +171,10 @@ func (s *stdioServer) dispatch(ctx context.Context, line []byte) {
 		s.calls[key] = call
 		s.cmu.Unlock()
 		s.wg.Add(1)
+		s.running.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer s.running.Add(-1)
 			defer func() {
 				s.cmu.Lock()
 				if s.calls[key] == call { // a client may reuse a finished request's id
