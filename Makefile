@@ -35,7 +35,7 @@ image:
 ## bench: the load tool (cmd/mcphub-bench) with its defaults: the example
 ## server called directly and through the hub (REST and /mcp, HTTP and stdio),
 ## sequential and 16 concurrent, as ratios to the direct call, and the RSS of
-## cmd/dep-floor (the required dependencies alone) beside the hub's; under 2 minutes.
+## cmd/dep-floor (the libraries the hub is built on, alone) beside the hub's; under 2 minutes.
 ## Options: make bench BENCHFLAGS="-json -d 5s"
 BENCHFLAGS ?=
 bench: build
