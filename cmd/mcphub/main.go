@@ -21,7 +21,6 @@ import (
 	"github.com/mcphub/mcphub"
 	"github.com/mcphub/mcphub/pkg/app"
 	"github.com/mcphub/mcphub/pkg/config"
-	"github.com/mcphub/mcphub/pkg/reqid"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -80,8 +79,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mcphub: --log-format: %q is not text or json\n", *logFormat)
 		return 2
 	}
-	// Every line logged with a request's context names the request.
-	log := slog.New(reqid.NewHandler(logHandler))
+	// app.New adds the request id to every line logged with a request's
+	// context.
+	log := slog.New(logHandler)
 
 	files, found, err := config.Find(*configs, os.LookupEnv, ".")
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/mcphub/mcphub/pkg/hub"
 	"github.com/mcphub/mcphub/pkg/mcpserver"
 	"github.com/mcphub/mcphub/pkg/metrics"
+	"github.com/mcphub/mcphub/pkg/reqid"
 )
 
 // Options configure an App.
@@ -101,6 +102,10 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// Every line logged with a request's context names the request, for
+	// every user of the app, not only the command (wrapping twice is a
+	// no-op).
+	opts.Logger = slog.New(reqid.NewHandler(opts.Logger.Handler()))
 	addr := cfg.Listen
 	if opts.Listen != "" {
 		addr = opts.Listen
