@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -406,11 +405,8 @@ func appendJSONString(buf []byte, s string) []byte {
 		buf = append(buf, s...)
 		return append(buf, '"')
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(buf, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
+	b, _ := marshal(s) // a string always encodes
+	return append(buf, b...)
 }
 
 // callResponse is a finished call's answer.

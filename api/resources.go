@@ -8,8 +8,6 @@ import (
 	"slices"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/mcphub/mcphub/pkg/hub"
 )
 
 // The list items below are each server's object as it sent it, with the
@@ -261,13 +259,11 @@ func (s *server) readResource(c *gin.Context) {
 		s.writeError(c, fmt.Errorf("%w: uri is required", errBadRequest))
 		return
 	}
-	var res *hub.ResourceResult
-	var err error
-	if body.Server == "" {
-		res, err = s.hub.ReadResource(c.Request.Context(), body.URI)
-	} else {
-		res, err = s.hub.ReadResourceFrom(c.Request.Context(), body.URI, body.Server)
+	var only []string // every server
+	if body.Server != "" {
+		only = []string{body.Server}
 	}
+	res, err := s.hub.ReadResourceFrom(c.Request.Context(), body.URI, only...)
 	if err != nil {
 		s.writeError(c, err)
 		return

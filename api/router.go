@@ -62,7 +62,6 @@ type Hub interface {
 	SearchToolsJSON(query string, limit int, server string) ([]byte, error)
 	Resources(server string) ([]catalog.Resource, error)
 	ResourceTemplates(server string) ([]catalog.ResourceTemplate, error)
-	ReadResource(ctx context.Context, uri string) (*hub.ResourceResult, error)
 	ReadResourceFrom(ctx context.Context, uri string, servers ...string) (*hub.ResourceResult, error)
 	Prompts(server string) ([]catalog.Prompt, error)
 	GetPrompt(ctx context.Context, name string, args map[string]string) (*hub.PromptResult, error)

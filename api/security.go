@@ -46,9 +46,6 @@ type hashedToken struct {
 // authFailures bounds failed authentications per client address.
 var authFailures = config.RateLimit{PerSecond: 5, Burst: 20}
 
-// callerKey is where the gin context keeps the authenticated token name.
-const callerKey = "mcphub.caller"
-
 func (s *security) auth(cfg *config.Config) *compiledAuth {
 	if c := s.compiled.Load(); c != nil && c.cfg == cfg {
 		return c
@@ -129,7 +126,6 @@ func (s *security) authenticate(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusForbidden, ErrorResponse{Error: "token " + strconv.Quote(name) + " may not use " + c.Request.URL.Path})
 		return
 	}
-	c.Set(callerKey, name)
 	c.Request = c.Request.WithContext(hub.WithCaller(c.Request.Context(), name))
 	c.Next()
 }
@@ -169,7 +165,7 @@ func (s *security) rateLimit(c *gin.Context) {
 		c.Next()
 		return
 	}
-	key := c.GetString(callerKey)
+	key := hub.CallerFrom(c.Request.Context())
 	if key == "" {
 		key = "ip:" + clientIP(c.Request)
 	}

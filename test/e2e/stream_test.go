@@ -37,6 +37,9 @@ func readSSE(resp *http.Response, out chan<- sseEvent) (comments int, err error)
 		case strings.HasPrefix(line, "event:"):
 			ev.name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
 		case strings.HasPrefix(line, "data:"):
+			if ev.data != nil { // the SSE spec joins an event's data lines with a newline
+				ev.data = append(ev.data, '\n')
+			}
 			ev.data = append(ev.data, strings.TrimSpace(strings.TrimPrefix(line, "data:"))...)
 		}
 	}
