@@ -152,7 +152,7 @@ func New(srv config.Server, opts Options) *Conn {
 		c.opts.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if srv.Transport != config.TransportStdio {
-		c.client = newHTTPClient(srv.Endpoint, c.opts.MaxMessageBytes)
+		c.client = newHTTPClient(srv.Endpoint, srv.Headers, c.opts.MaxMessageBytes)
 	}
 	c.status.Store(&Status{Server: srv.Name, State: StateConnecting, Since: time.Now()})
 	return c

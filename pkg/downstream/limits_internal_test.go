@@ -61,7 +61,7 @@ func TestLimitBodies(t *testing.T) {
 		}
 	}))
 	defer ts.Close()
-	client := newHTTPClient(ts.URL, 2048)
+	client := newHTTPClient(ts.URL, nil, 2048)
 	for _, path := range []string{"/json", "/json-chunked", "/sse"} {
 		resp, err := client.Get(ts.URL + path)
 		if err == nil {
@@ -72,7 +72,7 @@ func TestLimitBodies(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrMessageTooLarge", path, err)
 		}
 	}
-	resp, err := newHTTPClient(ts.URL, 1<<20).Get(ts.URL + "/sse")
+	resp, err := newHTTPClient(ts.URL, nil, 1<<20).Get(ts.URL + "/sse")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestHTTP2OnlyForTLS(t *testing.T) {
 		"https://example.com/mcp":   true,
 		"%%not a url":               true,
 	} {
-		tr := newHTTPClient(endpoint, 1024).Transport.(limitBodies).next.(*http.Transport)
+		tr := newHTTPClient(endpoint, nil, 1024).Transport.(sessionEnds).next.(limitBodies).next.(*http.Transport)
 		if tr.ForceAttemptHTTP2 != want {
 			t.Errorf("%s: ForceAttemptHTTP2 = %v, want %v", endpoint, tr.ForceAttemptHTTP2, want)
 		}
@@ -109,7 +109,7 @@ func TestCloseIdleConnectionsReachesThePool(t *testing.T) {
 	}
 	ts.Start()
 	defer ts.Close()
-	client := newHTTPClient(ts.URL, 1024)
+	client := newHTTPClient(ts.URL, nil, 1024)
 	resp, err := client.Get(ts.URL)
 	if err != nil {
 		t.Fatal(err)

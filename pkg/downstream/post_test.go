@@ -24,6 +24,7 @@ type scripted struct {
 	t    *testing.T
 	call func(w http.ResponseWriter, id json.RawMessage) // answers tools/call
 	get  func(w http.ResponseWriter, r *http.Request)    // answers a GET; nil: 405
+	del  func(w http.ResponseWriter, r *http.Request)    // answers a DELETE; nil: 200
 	// session is the id initialize gives ("" for none; set before the
 	// server starts, or under mu); a request with another id gets 404.
 	session   string
@@ -59,6 +60,12 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodDelete { // the session's end, at Stop
+		s.mu.Lock()
+		s.requests = append(s.requests, seenRequest{method: "DELETE", header: r.Header.Clone()})
+		s.mu.Unlock()
+		if s.del != nil {
+			s.del(w, r)
+		}
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
@@ -413,6 +420,46 @@ func TestPostEndsWithSession(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("the call still waits 3 s after its session ended")
+	}
+}
+
+// The DELETE that ends a session carries the server's configured headers
+// (mcp-go sends it without them), and a server that never answers it holds
+// the stop for about a second, not mcp-go's five.
+func TestSessionEnd(t *testing.T) {
+	hang := make(chan struct{})
+	s := &scripted{del: func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}}
+	c := startScripted(t, s)
+	t.Cleanup(func() { close(hang) })
+
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("stop took %s with a server that does not answer the DELETE", took)
+	}
+	var del *seenRequest
+	for _, r := range s.seen() {
+		if r.method == "DELETE" {
+			del = &r
+		}
+	}
+	if del == nil {
+		t.Fatal("no DELETE ended the session")
+	}
+	if got := del.header.Get("Authorization"); got != "Bearer t0ken" {
+		t.Errorf("DELETE Authorization = %q, want the configured header", got)
+	}
+	if got := del.header.Get("Mcp-Session-Id"); got != "sess-1" {
+		t.Errorf("DELETE Mcp-Session-Id = %q, want sess-1", got)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -163,10 +164,10 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 // HTTP/2 is only ever negotiated over TLS, so it is set up only for an https
 // endpoint: for plain http it would cost each server an unused HTTP/2
 // transport (about 1.4 KB).
-func newHTTPClient(endpoint string, maxMessage int) *http.Client {
+func newHTTPClient(endpoint string, headers map[string]string, maxMessage int) *http.Client {
 	u, err := url.Parse(endpoint)
 	overTLS := err != nil || !strings.EqualFold(u.Scheme, "http") // when in doubt, as before
-	return &http.Client{Transport: limitBodies{max: maxMessage, next: &http.Transport{
+	return &http.Client{Transport: sessionEnds{headers: headers, next: limitBodies{max: maxMessage, next: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     overTLS,
@@ -175,7 +176,60 @@ func newHTTPClient(endpoint string, maxMessage int) *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	}}}
+	}}}}
+}
+
+// sessionEndTimeout bounds the DELETE that ends a Streamable HTTP session.
+// It is a courtesy (the server expires the session anyway), so a server that
+// does not answer it must not hold up a reconnect, a reload or the hub's
+// shutdown for the five seconds mcp-go allows it.
+const sessionEndTimeout = time.Second
+
+// sessionEnds completes mcp-go's session-ending DELETE, the only one of its
+// requests sent without the server's configured headers (a server that
+// requires auth refuses it, and the session lingers there until it expires),
+// and bounds it by sessionEndTimeout.
+type sessionEnds struct {
+	next    http.RoundTripper
+	headers map[string]string
+}
+
+func (t sessionEnds) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodDelete {
+		return t.next.RoundTrip(req)
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), sessionEndTimeout)
+	req = req.Clone(ctx) // a RoundTripper must not change its caller's request
+	for k, v := range t.headers {
+		if req.Header.Get(k) == "" {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+func (t sessionEnds) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// cancelOnClose ends a request's context once its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 func (s *session) initialize(ctx context.Context) error {
@@ -232,7 +286,7 @@ func (s *session) isDead() bool {
 func (s *session) close() {
 	if s.post != nil {
 		// Requests on the hub's own path end now, not after mcp-go's
-		// Close, whose DELETE may take its five seconds.
+		// Close, whose DELETE may take up to sessionEndTimeout.
 		s.cancel()
 	}
 	if s.tr != nil {
