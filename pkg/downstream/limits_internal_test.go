@@ -91,7 +91,7 @@ func TestHTTP2OnlyForTLS(t *testing.T) {
 		"https://example.com/mcp":   true,
 		"%%not a url":               true,
 	} {
-		tr := newHTTPClient(endpoint, nil, 1024).Transport.(sessionEnds).next.(limitBodies).next.(*http.Transport)
+		tr := newHTTPClient(endpoint, nil, 1024).Transport.(sessionEnds).next.(limitBodies).next.(*inlineTransport).fallback
 		if tr.ForceAttemptHTTP2 != want {
 			t.Errorf("%s: ForceAttemptHTTP2 = %v, want %v", endpoint, tr.ForceAttemptHTTP2, want)
 		}

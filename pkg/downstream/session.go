@@ -167,7 +167,7 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 func newHTTPClient(endpoint string, headers map[string]string, maxMessage int) *http.Client {
 	u, err := url.Parse(endpoint)
 	overTLS := err != nil || !strings.EqualFold(u.Scheme, "http") // when in doubt, as before
-	return &http.Client{Transport: sessionEnds{headers: headers, next: limitBodies{max: maxMessage, next: &http.Transport{
+	return &http.Client{Transport: sessionEnds{headers: headers, next: limitBodies{max: maxMessage, next: newInlineTransport(&http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     overTLS,
@@ -176,7 +176,7 @@ func newHTTPClient(endpoint string, headers map[string]string, maxMessage int) *
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	}}}}
+	})}}}
 }
 
 // sessionEndTimeout bounds the DELETE that ends a Streamable HTTP session.

@@ -1,0 +1,351 @@
+package downstream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// connCounter is an httptest server that counts the connections it
+// accepted and has open.
+type connCounter struct {
+	*httptest.Server
+	accepted, closed atomic.Int64
+	closes           chan struct{} // one per closed connection
+}
+
+// waitClosed waits until n connections in all were closed.
+func (s *connCounter) waitClosed(t *testing.T, n int64) {
+	t.Helper()
+	timeout := time.After(3 * time.Second)
+	for s.closed.Load() < n {
+		select {
+		case <-s.closes:
+		case <-timeout:
+			t.Fatalf("%d connections closed, want %d", s.closed.Load(), n)
+		}
+	}
+}
+
+func newCounted(t *testing.T, h http.HandlerFunc) *connCounter {
+	t.Helper()
+	s := &connCounter{Server: httptest.NewUnstartedServer(h), closes: make(chan struct{}, 1024)}
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			s.accepted.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			s.closed.Add(1)
+			s.closes <- struct{}{}
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func testInline(t *testing.T) *inlineTransport {
+	t.Helper()
+	tr := newInlineTransport(&http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     time.Minute,
+	})
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
+func post(t *testing.T, ctx context.Context, rt http.RoundTripper, to, body string) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return rt.RoundTrip(req)
+}
+
+// readAll posts and returns the status and the whole body.
+func readAll(t *testing.T, rt http.RoundTripper, to, body string) (int, string) {
+	t.Helper()
+	resp, err := post(t, context.Background(), rt, to, body)
+	if err != nil {
+		t.Fatalf("POST %s: %v", to, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the body: %v", err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func echoHandler(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Method", r.Method)
+	w.Header().Set("X-Content-Type", r.Header.Get("Content-Type"))
+	w.Write(b)
+}
+
+func TestInlineKeepsConnectionsAlive(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs last: after the server's close
+	srv := newCounted(t, echoHandler)
+	tr := testInline(t)
+	for i := range 20 {
+		body := strings.Repeat("x", i*100)
+		code, got := readAll(t, tr, srv.URL+"/mcp", body)
+		if code != http.StatusOK || got != body {
+			t.Fatalf("request %d: %d %q", i, code, got)
+		}
+	}
+	// chunked answers too
+	for range 3 {
+		code, got := readAll(t, tr, srv.URL+"/mcp", `{"a":1}`)
+		if code != http.StatusOK || got != `{"a":1}` {
+			t.Fatalf("%d %q", code, got)
+		}
+	}
+	// Ending the context before closing the body read whole, as mcp-go
+	// and the poster do, leaves the connection fit for reuse.
+	for range 3 {
+		ctx, cancel := context.WithCancel(context.Background())
+		resp, err := post(t, ctx, tr, srv.URL, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		cancel()
+		resp.Body.Close()
+	}
+	if n := srv.accepted.Load(); n != 1 {
+		t.Errorf("26 sequential requests opened %d connections, want 1", n)
+	}
+	tr.CloseIdleConnections()
+	srv.waitClosed(t, 1)
+}
+
+func TestInlineConcurrent(t *testing.T) {
+	srv := newCounted(t, echoHandler)
+	tr := testInline(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 50 {
+				body := strings.Repeat(string(rune('a'+g)), i+1)
+				resp, err := post(t, context.Background(), tr, srv.URL, body)
+				if err != nil {
+					errs <- err
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || string(b) != body {
+					errs <- errors.New("goroutine got another's answer or none: " + string(b))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := srv.accepted.Load(); n > 16+16 {
+		t.Errorf("16 concurrent callers opened %d connections", n)
+	}
+	tr.mu.Lock()
+	idle := len(tr.idle[strings.TrimPrefix(srv.URL, "http://")])
+	tr.mu.Unlock()
+	if idle > tr.maxIdle {
+		t.Errorf("%d idle connections kept, the limit is %d", idle, tr.maxIdle)
+	}
+}
+
+// A kept-alive connection the server closed while it was idle is not
+// written to: the request goes out on a new one.
+func TestInlineServerClosedIdle(t *testing.T) {
+	srv := newCounted(t, echoHandler)
+	tr := testInline(t)
+	for round := range 3 {
+		if code, got := readAll(t, tr, srv.URL, "ping"); code != http.StatusOK || got != "ping" {
+			t.Fatalf("round %d: %d %q", round, code, got)
+		}
+		srv.CloseClientConnections()
+		srv.waitClosed(t, int64(round+1))
+	}
+	if n := srv.accepted.Load(); n != 3 {
+		t.Errorf("%d connections, want 3", n)
+	}
+}
+
+// The caller's context ends an exchange the server never answers, and the
+// connection is not reused.
+func TestInlineContextEnds(t *testing.T) {
+	release := make(chan struct{})
+	srv := newCounted(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		echoHandler(w, r)
+	})
+	defer close(release)
+	tr := testInline(t)
+	readAll(t, tr, srv.URL, "warm") // a pooled connection, reused below
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := post(t, ctx, tr, srv.URL+"/hang", "x")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the exchange ended %s after a 100 ms deadline", took)
+	}
+	if code, got := readAll(t, tr, srv.URL, "after"); code != http.StatusOK || got != "after" {
+		t.Fatalf("after the timeout: %d %q", code, got)
+	}
+	if n := srv.accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (the timed-out one is not reused)", n)
+	}
+}
+
+// An event stream is read as it arrives; closing it before its end
+// neither waits for the end nor returns the connection to the pool, and a
+// Read in progress ends with it.
+func TestInlineStream(t *testing.T) {
+	next := make(chan struct{})
+	done := make(chan struct{})
+	srv := newCounted(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/sse" {
+			echoHandler(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-next:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "data: two\n\n")
+		w.(http.Flusher).Flush()
+		select { // never ends by itself
+		case <-done:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(done)
+	tr := testInline(t)
+
+	resp, err := post(t, context.Background(), tr, srv.URL+"/sse", "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); err != nil || line != "data: one\n" {
+		t.Fatalf("first event: %q %v", line, err)
+	}
+	close(next)
+	br.ReadString('\n')
+	if line, err := br.ReadString('\n'); err != nil || line != "data: two\n" {
+		t.Fatalf("second event: %q %v", line, err)
+	}
+	br.ReadString('\n') // the event's blank line: the stream is now idle
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := br.ReadString('\n') // blocks: nothing more comes
+		readErr <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	closed := make(chan struct{})
+	go func() { resp.Body.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("closing an unfinished stream waits for its end")
+	}
+	select {
+	case err := <-readErr:
+		if err == nil {
+			t.Error("the Read in progress returned no error after Close")
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the Read in progress still waits after Close")
+	}
+	if code, got := readAll(t, tr, srv.URL, "next"); code != http.StatusOK || got != "next" {
+		t.Fatalf("after the stream: %d %q", code, got)
+	}
+	if n := srv.accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (the stream's is not reused)", n)
+	}
+}
+
+// Idle connections are closed after the idle timeout, without traffic.
+func TestInlineIdleTimeout(t *testing.T) {
+	srv := newCounted(t, echoHandler)
+	tr := testInline(t)
+	tr.idleTimeout = 50 * time.Millisecond
+	readAll(t, tr, srv.URL, "a")
+	srv.waitClosed(t, 1)
+	tr.mu.Lock()
+	pruner := tr.pruner
+	tr.mu.Unlock()
+	if pruner != nil {
+		t.Error("the pruner is still set with no idle connection")
+	}
+	readAll(t, tr, srv.URL, "b") // and the pool works on
+	if n := srv.accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+// https and proxied requests go to net/http's transport.
+func TestInlineFallback(t *testing.T) {
+	tls := httptest.NewTLSServer(http.HandlerFunc(echoHandler))
+	defer tls.Close()
+	fb := tls.Client().Transport.(*http.Transport).Clone()
+	tr := newInlineTransport(fb)
+	defer tr.CloseIdleConnections()
+	if code, got := readAll(t, tr, tls.URL, "over tls"); code != http.StatusOK || got != "over tls" {
+		t.Fatalf("https: %d %q", code, got)
+	}
+
+	var sawURI atomic.Value
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawURI.Store(r.RequestURI)
+		io.WriteString(w, "from the proxy")
+	}))
+	defer proxy.Close()
+	fb2 := &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return url.Parse(proxy.URL) }}
+	tr2 := newInlineTransport(fb2)
+	defer tr2.CloseIdleConnections()
+	if _, got := readAll(t, tr2, "http://mcp.invalid/mcp", "x"); got != "from the proxy" {
+		t.Fatalf("proxied: %q", got)
+	}
+	if uri, _ := sawURI.Load().(string); uri != "http://mcp.invalid/mcp" {
+		t.Errorf("the proxy saw %q, want the absolute URL", uri)
+	}
+}
