@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -29,11 +28,17 @@ import (
 // checked before it is reused (a peek that does not wait), so a POST is not
 // written into a connection already closed; net/http's read loop notices
 // that instead.
+//
+// Of fallback's settings it honours Proxy (to decide what is its own),
+// DialContext, MaxIdleConnsPerHost, IdleConnTimeout, DisableKeepAlives and
+// MaxResponseHeaderBytes, with net/http's defaults for zero values.
 type inlineTransport struct {
 	fallback    *http.Transport
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle     int           // per host
-	idleTimeout time.Duration // an idle connection is closed after it
+	idleTimeout time.Duration // an idle connection is closed after it; 0: never
+	maxHead     int64         // bytes of a response's head, 1xx answers included
+	keepAlive   bool
 
 	mu     sync.Mutex
 	idle   map[string][]*inlineConn // by host:port, most recently used last
@@ -41,26 +46,64 @@ type inlineTransport struct {
 }
 
 func newInlineTransport(fallback *http.Transport) *inlineTransport {
-	return &inlineTransport{
+	t := &inlineTransport{
 		fallback:    fallback,
 		dial:        fallback.DialContext,
 		maxIdle:     fallback.MaxIdleConnsPerHost,
 		idleTimeout: fallback.IdleConnTimeout,
+		maxHead:     fallback.MaxResponseHeaderBytes,
+		keepAlive:   !fallback.DisableKeepAlives,
 		idle:        map[string][]*inlineConn{},
 	}
+	if t.dial == nil {
+		t.dial = (&net.Dialer{}).DialContext
+	}
+	if t.maxIdle <= 0 {
+		t.maxIdle = http.DefaultMaxIdleConnsPerHost
+	}
+	if t.maxHead <= 0 {
+		t.maxHead = 10 << 20 // net/http's default
+	}
+	return t
 }
 
 type inlineConn struct {
 	addr      string
 	nc        net.Conn
+	head      headLimit // what br reads through
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
 }
 
+// headLimit bounds what is read from a connection while a response's head
+// is read: ReadResponse itself reads headers without a limit.
+type headLimit struct {
+	r    io.Reader
+	left int64 // < 0: no limit (the body is being read)
+}
+
+var errHeadTooLarge = errors.New("the response's head exceeds the limit")
+
+func (h *headLimit) Read(p []byte) (int, error) {
+	if h.left < 0 {
+		return h.r.Read(p)
+	}
+	if h.left == 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > h.left {
+		p = p[:h.left]
+	}
+	n, err := h.r.Read(p)
+	h.left -= int64(n)
+	return n, err
+}
+
 // errClosedIdle is a pooled connection that broke before the response's
-// head: most likely the server closed it just as it was reused. The request
-// is not sent again: the server may have acted on it.
+// head: most likely the server closed it just as it was reused. Only a
+// request without a body that changes nothing (GET, HEAD) is sent again: the
+// server may have acted on any other.
 var errClosedIdle = errors.New("the server closed a kept-alive connection as it was reused")
 
 func (t *inlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -68,35 +111,66 @@ func (t *inlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.fallback.RoundTrip(req)
 	}
 	ctx := req.Context()
-	c, reused, err := t.conn(ctx, req)
-	if err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
+	if req.URL.Hostname() == "" {
+		closeBody(req)
+		return nil, errors.New("http: no Host in request URL")
+	}
+	if err := ctx.Err(); err != nil {
+		closeBody(req)
 		return nil, err
 	}
-	// The context's end sets a past deadline, which fails the read or
-	// write in progress: no goroutine watches the exchange.
-	x := &inlineBody{t: t, c: c, ctx: ctx}
-	x.stop = context.AfterFunc(ctx, x.abort)
-	resp, err := c.exchange(req)
-	if err != nil {
-		x.stop()
-		c.nc.Close()
+	for {
+		c, reused, err := t.conn(ctx, req)
+		if err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		resp, err := t.exchange(ctx, c, req)
+		if err == nil {
+			return resp, nil
+		}
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
 		}
 		if reused && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+			if replayable(req) {
+				continue // on a new connection: t.conn dials when the pool has no live one
+			}
 			return nil, fmt.Errorf("%w: %w", errClosedIdle, err)
 		}
 		return nil, err
 	}
-	x.rc, x.keep = resp.Body, !resp.Close && !req.Close
-	if resp.Body == http.NoBody {
-		x.eof.Store(true)
+}
+
+// exchange is one request and response on c. On an error c is closed.
+func (t *inlineTransport) exchange(ctx context.Context, c *inlineConn, req *http.Request) (*http.Response, error) {
+	// The context's end sets a past deadline, which fails the read or
+	// write in progress: no goroutine watches the exchange.
+	x := &inlineBody{t: t, c: c, ctx: ctx}
+	x.stop = context.AfterFunc(ctx, x.abort)
+	resp, err := c.roundTrip(ctx, req, t.maxHead)
+	if err != nil {
+		x.stop()
+		c.nc.Close()
+		return nil, err
 	}
+	x.rc = resp.Body
+	x.keep = t.keepAlive && !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	resp.Body = x
+	if x.rc == http.NoBody {
+		x.finish(true) // nothing to read: the connection is free now
+	}
 	return resp, nil
+}
+
+func replayable(req *http.Request) bool {
+	return (req.Method == http.MethodGet || req.Method == http.MethodHead) && (req.Body == nil || req.Body == http.NoBody)
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
 }
 
 // serves reports whether the request is this transport's to send.
@@ -131,7 +205,9 @@ func (t *inlineTransport) conn(ctx context.Context, req *http.Request) (c *inlin
 	if err != nil {
 		return nil, false, err
 	}
-	return &inlineConn{addr: addr, nc: nc, br: bufio.NewReaderSize(nc, 4<<10), bw: bufio.NewWriterSize(nc, 4<<10)}, false, nil
+	c = &inlineConn{addr: addr, nc: nc, head: headLimit{r: nc, left: -1}, bw: bufio.NewWriterSize(nc, 4<<10)}
+	c.br = bufio.NewReaderSize(&c.head, 4<<10)
+	return c, false, nil
 }
 
 // take removes the most recently used idle connection to addr from the
@@ -160,7 +236,7 @@ func (t *inlineTransport) put(c *inlineConn) {
 		return
 	}
 	t.idle[c.addr] = append(list, c)
-	if t.pruner == nil {
+	if t.pruner == nil && t.idleTimeout > 0 {
 		t.pruner = time.AfterFunc(t.idleTimeout, t.prune)
 	}
 	t.mu.Unlock()
@@ -218,16 +294,41 @@ func (t *inlineTransport) CloseIdleConnections() {
 	t.fallback.CloseIdleConnections()
 }
 
-// exchange writes the request and reads the response's head.
-func (c *inlineConn) exchange(req *http.Request) (*http.Response, error) {
-	if err := req.Write(c.bw); err != nil { // closes req.Body
+// roundTrip writes the request and reads the response's head, at most
+// maxHead bytes of it. A server may answer before it has read the whole
+// request (413 to a large body, say) and close the connection: as with
+// net/http, that answer is the result, not the write's error.
+func (c *inlineConn) roundTrip(ctx context.Context, req *http.Request, maxHead int64) (*http.Response, error) {
+	err := req.Write(c.bw) // closes req.Body
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		// Not when the context's end failed the write: the caller is gone.
+		if ctx.Err() == nil {
+			c.nc.SetReadDeadline(time.Now().Add(earlyAnswerWait))
+			if resp, rerr := c.readHead(req, maxHead); rerr == nil {
+				resp.Close = true // the connection is broken
+				return resp, nil
+			}
+		}
 		return nil, err
 	}
-	if err := c.bw.Flush(); err != nil {
-		return nil, err
-	}
+	return c.readHead(req, maxHead)
+}
+
+// earlyAnswerWait is how long a failed write waits for an answer the server
+// may have sent before it stopped reading.
+const earlyAnswerWait = 100 * time.Millisecond
+
+func (c *inlineConn) readHead(req *http.Request, maxHead int64) (*http.Response, error) {
+	c.head.left = maxHead
+	defer func() { c.head.left = -1 }()
 	for {
 		resp, err := http.ReadResponse(c.br, req)
+		if errors.Is(err, errHeadTooLarge) {
+			return nil, fmt.Errorf("%w: %w (%d bytes)", ErrProtocol, err, maxHead)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -240,9 +341,9 @@ func (c *inlineConn) exchange(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// inlineBody is one exchange's response body. It returns its connection
-// to the pool once it was read to its end and closed, and closes the
-// connection otherwise (net/http's Transport does the same for HTTP/1).
+// inlineBody is one exchange's response body. As with net/http, its
+// connection goes back to the pool once the body was read to its end, and
+// is closed if the body is closed before that.
 type inlineBody struct {
 	rc   io.ReadCloser
 	t    *inlineTransport
@@ -250,18 +351,17 @@ type inlineBody struct {
 	ctx  context.Context
 	stop func() bool // unregisters abort from ctx
 	keep bool        // neither side asked to close the connection
-	eof  atomic.Bool
 	once sync.Once
 
-	// Callers often end the context before they close the body read
-	// whole (mcp-go does, against its #768); the exchange is over by
-	// then, and its connection fit for reuse unless abort set its deadline.
+	// abort runs on its own goroutine and may come after the exchange
+	// finished (callers often end the context once they read the body):
+	// finished tells it the connection is no longer the exchange's.
 	mu                sync.Mutex
 	finished, aborted bool
 }
 
 // abort runs when the context ends: it fails the exchange's read or write
-// in progress, unless the body was closed already.
+// in progress, unless the exchange is over.
 func (b *inlineBody) abort() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -271,35 +371,41 @@ func (b *inlineBody) abort() {
 	}
 }
 
+// finish ends the exchange once: whole says the body was read to its end,
+// and the connection is pooled if it may be kept; else it is closed.
+func (b *inlineBody) finish(whole bool) {
+	b.once.Do(func() {
+		b.stop()
+		b.mu.Lock()
+		b.finished = true
+		reuse := whole && b.keep && !b.aborted
+		b.mu.Unlock()
+		if reuse {
+			b.t.put(b.c)
+			return
+		}
+		b.c.nc.Close()
+	})
+}
+
 func (b *inlineBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	switch {
 	case err == io.EOF:
-		b.eof.Store(true)
+		// Later Reads of the finished body return EOF without touching
+		// the connection, whoever uses it by then.
+		b.finish(true)
 	case err != nil && b.ctx.Err() != nil:
 		err = b.ctx.Err() // the deadline the context's end set, said as net/http says it
 	}
 	return n, err
 }
 
+// Close closes an unfinished body's connection: the body's own Close would
+// read it to its end (an event stream may never end) and wait for a Read in
+// progress, which closing the connection ends instead.
 func (b *inlineBody) Close() error {
-	b.once.Do(func() {
-		b.stop()
-		b.mu.Lock()
-		b.finished = true
-		reuse := !b.aborted && b.keep && b.eof.Load()
-		b.mu.Unlock()
-		// The body's own Close would read an unfinished body to its end
-		// (an event stream may never end), and waits for a Read in
-		// progress: an unfinished body's connection is closed instead,
-		// which also ends that Read.
-		if reuse {
-			b.rc.Close()
-			b.t.put(b.c)
-			return
-		}
-		b.c.nc.Close()
-	})
+	b.finish(false)
 	return nil
 }
 

@@ -142,6 +142,7 @@ func TestInlineKeepsConnectionsAlive(t *testing.T) {
 func TestInlineConcurrent(t *testing.T) {
 	srv := newCounted(t, echoHandler)
 	tr := testInline(t)
+	tr.maxIdle = 16 // every caller's connection fits in the pool between its calls
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for g := range 16 {
@@ -167,7 +168,7 @@ func TestInlineConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := srv.accepted.Load(); n > 16+16 {
+	if n := srv.accepted.Load(); n > 16 {
 		t.Errorf("16 concurrent callers opened %d connections", n)
 	}
 	tr.mu.Lock()
@@ -347,5 +348,163 @@ func TestInlineFallback(t *testing.T) {
 	}
 	if uri, _ := sawURI.Load().(string); uri != "http://mcp.invalid/mcp" {
 		t.Errorf("the proxy saw %q, want the absolute URL", uri)
+	}
+}
+
+// A server that answers before it read the whole request and closes (413
+// to a large body) is heard: its answer is the result, not the write's
+// broken pipe.
+func TestInlineEarlyAnswer(t *testing.T) {
+	srv := newCounted(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	})
+	tr := testInline(t)
+	resp, err := post(t, context.Background(), tr, srv.URL, strings.Repeat("x", 20<<20))
+	if err != nil {
+		t.Fatalf("err = %v, want the server's 413", err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d, want 413", resp.StatusCode)
+	}
+}
+
+// rawServer serves each connection with fn, on a listener of its own.
+func rawServer(t *testing.T, fn func(n int, c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close() // ends fn's reads
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() { defer c.Close(); fn(n, c) })
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// A response head is bounded, as net/http bounds it.
+func TestInlineHeadLimit(t *testing.T) {
+	url := rawServer(t, func(_ int, c net.Conn) {
+		http.ReadRequest(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Filler: " + strings.Repeat("y", 1000) + "\r\n"
+		for {
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+	})
+	tr := testInline(t)
+	tr.maxHead = 64 << 10
+	_, err := post(t, context.Background(), tr, url, "x")
+	if !errors.Is(err, errHeadTooLarge) || !errors.Is(err, ErrProtocol) {
+		t.Fatalf("err = %v, want the head limit as a protocol error", err)
+	}
+}
+
+// A kept-alive connection that breaks before the answer's head fails a
+// POST (the server may have acted on it) and is retried for a GET.
+func TestInlineStaleConnection(t *testing.T) {
+	staleSecond := func(n int, c net.Conn) {
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			if n == 0 && i == 1 {
+				return // the first connection's second request: closed unanswered
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		t.Run(method, func(t *testing.T) {
+			url := rawServer(t, staleSecond)
+			tr := testInline(t)
+			send := func() (*http.Response, error) {
+				req, _ := http.NewRequest(method, url, nil)
+				if method == http.MethodPost {
+					req.Body = io.NopCloser(strings.NewReader("x"))
+					req.ContentLength = 1
+				}
+				return tr.RoundTrip(req)
+			}
+			resp, err := send()
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+			resp, err = send()
+			switch method {
+			case http.MethodGet:
+				if err != nil {
+					t.Fatalf("GET on a stale connection: %v, want a retry on a new one", err)
+				}
+				resp.Body.Close()
+			case http.MethodPost:
+				if err == nil {
+					resp.Body.Close()
+				}
+				if !errors.Is(err, errClosedIdle) {
+					t.Fatalf("POST on a stale connection: %v, want errClosedIdle", err)
+				}
+			}
+		})
+	}
+}
+
+// An answer without a body frees its connection at once, closed or not.
+func TestInlineNoBodyFreesConnection(t *testing.T) {
+	srv := newCounted(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+	})
+	tr := testInline(t)
+	for range 5 {
+		resp, err := post(t, context.Background(), tr, srv.URL, "{}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		// not closed, as a careless caller would
+	}
+	if n := srv.accepted.Load(); n != 1 {
+		t.Errorf("%d connections for 5 bodiless answers, want 1", n)
+	}
+}
+
+func TestInlineNoHost(t *testing.T) {
+	tr := testInline(t)
+	if _, err := post(t, context.Background(), tr, "http://:8080/mcp", "x"); err == nil || !strings.Contains(err.Error(), "no Host") {
+		t.Errorf("err = %v, want no Host", err)
 	}
 }
