@@ -19,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcphub/mcphub/internal/procset"
+	"github.com/mcphub/mcphub/internal/tail"
 )
 
 // message is what every call echoes.
@@ -130,13 +131,13 @@ func mcpScenario(url func(*target) string, tool string) func(context.Context, *t
 // multiplexed child.
 func stdioScenario(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
 	var started *exec.Cmd
-	var out *procset.Tail
+	var out *tail.Buffer
 	tr := transport.NewStdioWithOptions(t.bins.example, nil, []string{"--log-level", "WARN"},
 		transport.WithCommandFunc(func(_ context.Context, command string, _ []string, args []string) (*exec.Cmd, error) {
 			// Not CommandContext: the tool ends its processes itself.
-			cmd, tail := t.procs.Command(command, args...)
+			cmd, output := t.procs.Command(command, args...)
 			cmd.Stdout = nil // the transport's pipe
-			started, out = cmd, tail
+			started, out = cmd, output
 			return cmd, nil
 		}))
 	c := client.NewClient(tr, client.WithProtocolVersion(mcp.ProtocolVersion20251125))

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/tail"
 )
 
 // sweepWait is how long StopAll gives marked processes to go away by
@@ -86,14 +88,14 @@ func (s *Set) RunID() string { return s.runID }
 // tail it returns, its Wait waiting at most pipeWait for that output once
 // it has exited. Start uses it; a process another owner starts from it
 // (and reaps) joins the set with Adopt.
-func (s *Set) Command(path string, args ...string) (*exec.Cmd, *Tail) {
+func (s *Set) Command(path string, args ...string) (*exec.Cmd, *tail.Buffer) {
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(s.childEnv(), s.markerEnv+"="+s.runID)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = pipeWait
-	tail := NewTail(s.tailBytes)
-	cmd.Stdout, cmd.Stderr = tail, tail
-	return cmd, tail
+	output := tail.New(s.tailBytes)
+	cmd.Stdout, cmd.Stderr = output, output
+	return cmd, output
 }
 
 // childEnv is the tool's environment without the unset variables and
@@ -113,18 +115,18 @@ func (s *Set) childEnv() []string {
 // Start starts name (a label for messages) from path in dir. Its output
 // goes to its tail (Proc.Output) and, when out is not nil, to out too.
 func (s *Set) Start(name, dir string, out io.Writer, path string, args ...string) (*Proc, error) {
-	cmd, tail := s.Command(path, args...)
+	cmd, output := s.Command(path, args...)
 	cmd.Dir = dir
 	if out != nil {
 		// One writer for both: exec then copies them through one pipe,
 		// in the order the process wrote them.
-		w := io.MultiWriter(tail, out)
+		w := io.MultiWriter(output, out)
 		cmd.Stdout, cmd.Stderr = w, w
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &Proc{name: name, cmd: cmd, tail: tail, done: make(chan struct{})}
+	p := &Proc{name: name, cmd: cmd, tail: output, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -136,8 +138,8 @@ func (s *Set) Start(name, dir string, out io.Writer, path string, args ...string
 // Adopt registers a process another owner started from Command (a client
 // library that runs its server as a child), so that StopAll and KillAll
 // reach it. The owner reaps it, and calls Forget once it has.
-func (s *Set) Adopt(name string, cmd *exec.Cmd, tail *Tail) *Proc {
-	p := &Proc{name: name, cmd: cmd, tail: tail}
+func (s *Set) Adopt(name string, cmd *exec.Cmd, output *tail.Buffer) *Proc {
+	p := &Proc{name: name, cmd: cmd, tail: output}
 	s.add(p)
 	return p
 }
@@ -273,7 +275,7 @@ func (s *Set) Marked() []int {
 type Proc struct {
 	name string
 	cmd  *exec.Cmd
-	tail *Tail
+	tail *tail.Buffer
 	// done is closed once the process has exited and been reaped; nil for
 	// an adopted process, which its owner reaps.
 	done chan struct{}

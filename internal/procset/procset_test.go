@@ -407,18 +407,3 @@ func TestClockTicks(t *testing.T) {
 		t.Errorf("ClockTicks() = %d, %q", hz, src)
 	}
 }
-
-func TestTail(t *testing.T) {
-	tail := NewTail(4)
-	if got := tail.String(); got != "(no output)" {
-		t.Errorf("empty: %q", got)
-	}
-	for _, s := range []string{"ab", "cdef", "g"} {
-		if n, err := tail.Write([]byte(s)); n != len(s) || err != nil {
-			t.Errorf("Write(%q) = %d, %v", s, n, err)
-		}
-	}
-	if got := tail.String(); got != "defg" {
-		t.Errorf("tail %q, want %q", got, "defg")
-	}
-}

@@ -1,7 +1,6 @@
 package downstream
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcphub/mcphub/internal/tail"
 	"github.com/mcphub/mcphub/pkg/config"
 )
 
@@ -31,7 +31,7 @@ type process struct {
 	cmd    *exec.Cmd
 	stdin  *os.File // our write end of the child's stdin
 	stdout *os.File // our read end of the child's stdout
-	stderr *tailBuffer
+	stderr *tail.Buffer
 
 	exited  chan struct{} // closed once Wait returned
 	waitErr error         // valid after exited is closed
@@ -72,7 +72,7 @@ func startProcess(srv config.Server) (*process, error) {
 		cmd:    cmd,
 		stdin:  inW,
 		stdout: outR,
-		stderr: &tailBuffer{limit: 4096},
+		stderr: tail.New(4096),
 		exited: make(chan struct{}),
 	}
 	drained := make(chan struct{})
@@ -139,7 +139,7 @@ func (p *process) exitError() error {
 	// A child killed by a signal did not choose to stop: its last stderr line
 	// is just whatever it logged last. One that exited says why there.
 	if ps := p.cmd.ProcessState; ps == nil || !ps.Sys().(syscall.WaitStatus).Signaled() {
-		e.stderr = p.stderr.lastLine()
+		e.stderr = truncate(p.stderr.LastLine(), 300)
 	}
 	return e
 }
@@ -178,33 +178,4 @@ func closeAll(files ...*os.File) {
 	for _, f := range files {
 		f.Close()
 	}
-}
-
-// tailBuffer keeps the last bytes a child wrote to stderr.
-type tailBuffer struct {
-	mu    sync.Mutex
-	buf   []byte
-	limit int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.limit; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-// lastLine is the last non-empty stderr line, trimmed to a readable length.
-func (t *tailBuffer) lastLine() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := bytes.Split(bytes.TrimSpace(t.buf), []byte("\n"))
-	line := strings.TrimSpace(string(lines[len(lines)-1]))
-	if len(line) > 300 {
-		line = line[:300] + "…"
-	}
-	return line
 }
