@@ -38,6 +38,7 @@ import (
 	ginSwagger "github.com/swaggo/gin-swagger"
 
 	_ "github.com/mcphub/mcphub/docs" // registers the generated spec with swag
+	"github.com/mcphub/mcphub/internal/swaggerui"
 	"github.com/mcphub/mcphub/pkg/approval"
 	"github.com/mcphub/mcphub/pkg/catalog"
 	"github.com/mcphub/mcphub/pkg/config"
@@ -138,7 +139,7 @@ func NewRouter(h Hub, opts Options) http.Handler {
 		r.Any("/mcp/*endpoint", gin.WrapH(opts.MCP))
 	}
 	r.GET("/readyz", s.readyz)
-	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerUI()))
+	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerui.Handler()))
 	for _, p := range []string{"/swagger", "/docs"} {
 		r.GET(p, func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/swagger/index.html") })
 	}

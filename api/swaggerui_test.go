@@ -55,7 +55,7 @@ func TestNoSwaggerFilesV1(t *testing.T) {
 	}
 	for dep := range strings.Lines(string(out)) {
 		if strings.TrimSpace(dep) == "github.com/swaggo/files" {
-			t.Fatal("cmd/mcphub depends on github.com/swaggo/files (v1); serve Swagger UI from swaggo/files/v2 (api/swaggerui.go)")
+			t.Fatal("cmd/mcphub depends on github.com/swaggo/files (v1); serve Swagger UI from swaggo/files/v2 (internal/swaggerui)")
 		}
 	}
 }

@@ -14,12 +14,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/signal"
-	"path"
 	"syscall"
 	"time"
 
@@ -31,10 +28,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/r3labs/sse/v2"
 	"github.com/spf13/viper"
-	swaggerFiles "github.com/swaggo/files/v2"
 	ginSwagger "github.com/swaggo/gin-swagger"
 	"github.com/swaggo/swag"
-	"golang.org/x/net/webdav"
+
+	"github.com/mcphub/mcphub/internal/swaggerui"
 )
 
 type emptyDoc struct{}
@@ -71,7 +68,7 @@ func run(listen string) error {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	r.GET("/swagger/*any", ginSwagger.WrapHandler(&webdav.Handler{FileSystem: readOnlyFS{swaggerFiles.FS}, LockSystem: webdav.NewMemLS()}))
+	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerui.Handler()))
 	r.Any("/mcp", gin.WrapH(server.NewStreamableHTTPServer(server.NewMCPServer("dep-floor", "0"))))
 	r.GET("/events", gin.WrapF(events.ServeHTTP))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
@@ -94,55 +91,3 @@ func run(listen string) error {
 	}
 	return nil
 }
-
-// The Swagger UI's files, read-only from swaggo/files/v2's embedded FS: a
-// copy of api/swaggerui.go's adapter (the hub's), which is not exported.
-
-// errReadOnly answers every attempt to change Swagger UI's files.
-var errReadOnly = errors.New("swagger ui files are read-only")
-
-// readOnlyFS serves an fs.FS through webdav.FileSystem, gin-swagger's
-// interface.
-type readOnlyFS struct{ fsys fs.FS }
-
-func (r readOnlyFS) OpenFile(_ context.Context, name string, flag int, _ os.FileMode) (webdav.File, error) {
-	if flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0 {
-		return nil, errReadOnly
-	}
-	f, err := r.fsys.Open(fsName(name))
-	if err != nil {
-		return nil, err
-	}
-	return readOnlyFile{f}, nil
-}
-
-func (r readOnlyFS) Stat(_ context.Context, name string) (os.FileInfo, error) {
-	return fs.Stat(r.fsys, fsName(name))
-}
-
-func (readOnlyFS) Mkdir(context.Context, string, os.FileMode) error { return errReadOnly }
-func (readOnlyFS) RemoveAll(context.Context, string) error          { return errReadOnly }
-func (readOnlyFS) Rename(context.Context, string, string) error     { return errReadOnly }
-
-// fsName turns webdav's slash-rooted name into an fs.FS name.
-func fsName(name string) string {
-	name = path.Clean("/" + name)[1:]
-	if name == "" {
-		return "."
-	}
-	return name
-}
-
-// readOnlyFile is an embedded file as a webdav.File: embed's files seek;
-// listing directories and writing are refused.
-type readOnlyFile struct{ fs.File }
-
-func (f readOnlyFile) Seek(offset int64, whence int) (int64, error) {
-	if s, ok := f.File.(io.Seeker); ok {
-		return s.Seek(offset, whence)
-	}
-	return 0, errors.ErrUnsupported
-}
-
-func (readOnlyFile) Readdir(int) ([]fs.FileInfo, error) { return nil, errors.ErrUnsupported }
-func (readOnlyFile) Write([]byte) (int, error)          { return 0, errReadOnly }

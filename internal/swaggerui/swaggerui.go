@@ -1,4 +1,7 @@
-package api
+// Package swaggerui serves Swagger UI's assets to gin-swagger from
+// swaggo/files/v2's embedded files, read-only, for the hub (api) and for
+// cmd/dep-floor, which must serve them as the hub does without linking it.
+package swaggerui
 
 import (
 	"context"
@@ -12,12 +15,12 @@ import (
 	"golang.org/x/net/webdav"
 )
 
-// swaggerUI is the file handler gin-swagger serves Swagger UI's assets
+// Handler is the file handler gin-swagger serves Swagger UI's assets
 // with, read straight from swaggo/files/v2's embedded files. gin-swagger's
 // usual companion, swaggo/files v1, copies its 9 MB of assets into an
 // in-memory file system at init: about 18 MB of RSS in every hub (the copy
 // and the pages it was read from), for a page few people open.
-func swaggerUI() *webdav.Handler {
+func Handler() *webdav.Handler {
 	return &webdav.Handler{FileSystem: readOnlyFS{swaggerFiles.FS}, LockSystem: webdav.NewMemLS()}
 }
 
