@@ -96,12 +96,15 @@ func withStreamState(ctx context.Context) (context.Context, *streamState) {
 	return context.WithValue(ctx, streamKey{}, st), st
 }
 
-// CloseIdleConnections closes the pool's idle connections. Without it,
-// http.Client.CloseIdleConnections would not reach the transport, and a
-// stopped connection's keep-alive connections (two goroutines and 8 KB of
-// buffers each) would stay open until their idle timeout.
-func (t limitBodies) CloseIdleConnections() {
-	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+// CloseIdleConnections closes the pool's idle connections.
+func (t limitBodies) CloseIdleConnections() { closeIdle(t.next) }
+
+// closeIdle passes CloseIdleConnections on to the RoundTripper a wrapper
+// wraps. Without it, http.Client.CloseIdleConnections would not reach the
+// pool, and a stopped connection's kept-alive connections (a socket and 8 KB
+// of buffers each) would stay open until their idle timeout.
+func closeIdle(next http.RoundTripper) {
+	if c, ok := next.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 }

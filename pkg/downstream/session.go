@@ -215,11 +215,7 @@ func (t sessionEnds) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func (t sessionEnds) CloseIdleConnections() {
-	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
+func (t sessionEnds) CloseIdleConnections() { closeIdle(t.next) }
 
 // cancelOnClose ends a request's context once its body is closed.
 type cancelOnClose struct {
