@@ -35,11 +35,14 @@ image:
 ## bench: the load tool (cmd/mcphub-bench) with its defaults: the example
 ## server called directly and through the hub (REST and /mcp, HTTP and stdio),
 ## sequential and 16 concurrent, as ratios to the direct call, and the RSS of
-## cmd/dep-floor (the libraries the hub is built on, alone) beside the hub's; under 2 minutes.
+## cmd/dep-floor (the libraries the hub is built on, alone) beside the hub's, and
+## the call through cmd/proxy-floor (a bare net/http pass-through: the CPU and
+## latency floor of any gateway on net/http) beside the hub's; about 2½ minutes.
 ## Options: make bench BENCHFLAGS="-json -d 5s"
 BENCHFLAGS ?=
 bench: build
 	$(GO) build $(BUILDFLAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/dep-floor ./cmd/dep-floor
+	$(GO) build $(BUILDFLAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/proxy-floor ./cmd/proxy-floor
 	$(GO) run ./cmd/mcphub-bench $(BENCHFLAGS)
 
 ## soak: the soak tool (cmd/mcphub-soak): mixed traffic (calls, streams,

@@ -6,22 +6,26 @@ import (
 	"github.com/mcphub/mcphub/internal/repobin"
 )
 
-// binaries are the programs a run starts: the hub, the example server, and
-// cmd/dep-floor (the libraries the hub is built on alone, for the RSS floor).
+// binaries are the programs a run starts: the hub, the example server,
+// cmd/dep-floor (the libraries the hub is built on alone, for the RSS floor)
+// and cmd/proxy-floor (a bare net/http pass-through, for the CPU floor).
 type binaries struct {
-	hub, example, floor string
+	hub, example, floor, proxyFloor string
 	// how says where each came from, for the report.
 	how string
 }
 
 // findBinaries resolves the binaries (see repobin.Resolve): the -mcphub,
-// -example and -floor flags when set, else ./bin when fresh, else a go build into
-// dir.
-func findBinaries(ctx context.Context, hubFlag, exampleFlag, floorFlag, dir string, logf func(string, ...any)) (binaries, error) {
-	b := binaries{hub: hubFlag, example: exampleFlag, floor: floorFlag}
-	how, err := repobin.Resolve(ctx, dir, logf,
-		repobin.Binary{Name: "mcphub", Path: &b.hub}, repobin.Binary{Name: "example-server", Path: &b.example},
-		repobin.Binary{Name: "dep-floor", Path: &b.floor})
+// -example, -floor and -proxy-floor flags when set (in b), else ./bin when
+// fresh, else a go build into dir. The proxy floor is resolved only when
+// withProxy: only the floor-http scenario runs it.
+func findBinaries(ctx context.Context, b binaries, withProxy bool, dir string, logf func(string, ...any)) (binaries, error) {
+	bins := []repobin.Binary{{Name: "mcphub", Path: &b.hub}, {Name: "example-server", Path: &b.example},
+		{Name: "dep-floor", Path: &b.floor}}
+	if withProxy {
+		bins = append(bins, repobin.Binary{Name: "proxy-floor", Path: &b.proxyFloor})
+	}
+	how, err := repobin.Resolve(ctx, dir, logf, bins...)
 	b.how = how
 	return b, err
 }

@@ -26,7 +26,8 @@ type window struct {
 	P50us       float64 `json:"p50_us"`
 	P90us       float64 `json:"p90_us"`
 	P99us       float64 `json:"p99_us"`
-	// Hub figures, for scenarios through the hub only.
+	// The gateway's figures, for scenarios through one only: the hub's, or
+	// cmd/proxy-floor's for floor-http (the names predate the floor).
 	HubCPUusPerCall *float64 `json:"hub_cpu_us_per_call,omitempty"`
 	HubRSSPeakKB    *int64   `json:"hub_rss_peak_kb,omitempty"`
 }

@@ -9,12 +9,16 @@
 //	direct-http   mcp-go client → example server (Streamable HTTP)
 //	rest-http     POST /mcp_hub/call http__echo
 //	mcp-http      mcp-go client → hub /mcp, http__echo
+//	floor-http    mcp-go client → cmd/proxy-floor → example server
 //	direct-stdio  mcp-go stdio client → example server child
 //	rest-stdio    POST /mcp_hub/call stdio__echo
 //
 // Every figure of a hub scenario is also given as a ratio to its direct
 // baseline measured in the same run, since absolute figures on a shared
-// machine are noisy. It also measures the hub's startup (process start →
+// machine are noisy. floor-http is the cost floor of any gateway served by
+// net/http: cmd/proxy-floor passes requests through with the standard
+// library alone, and its CPU per call and added latency are taken as the
+// hub's are. It also measures the hub's startup (process start →
 // first GET /mcp_hub/tools listing http__echo), GET /mcp_hub/tools latency,
 // the hub's RSS once all its servers are up and it is quiet, and its CPU
 // time per call and RSS under load.
@@ -91,6 +95,7 @@ type options struct {
 	hubBin           string
 	exampleBin       string
 	floorBin         string
+	proxyFloorBin    string
 	toolsRequests    int
 	httpServers      int
 	timeout          time.Duration
@@ -105,8 +110,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintf(stderr, "Usage: mcphub-bench [flags]\n\nScenarios: %s\n\nFlags:\n", strings.Join(scenarioNames(), ", "))
 		fs.PrintDefaults()
 	}
-	// 3 s, not 5: with the defaults (5 scenarios × 2 modes × 3 runs) a 5 s
-	// window would make 150 s of load alone, over the 2-minute budget.
+	// 3 s, not 5: with the defaults (6 scenarios × 2 modes × 3 runs) a 5 s
+	// window would make 180 s of load alone; 3 s keeps a run near 2 minutes.
 	fs.DurationVar(&o.duration, "d", 3*time.Second, "measured `duration` of each run of each scenario and mode")
 	fs.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "warm-up before each measured run (not counted)")
 	fs.IntVar(&o.runs, "n", 3, "runs of each scenario and mode; the median run (by calls/s) is reported")
@@ -116,6 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.hubBin, "mcphub", "", "mcphub `binary` (default: ./bin/mcphub if fresh, else a fresh go build)")
 	fs.StringVar(&o.exampleBin, "example", "", "example-server `binary` (default: ./bin/example-server if fresh, else a fresh go build)")
 	fs.StringVar(&o.floorBin, "floor", "", "dep-floor `binary`, the libraries the hub is built on alone, for the RSS floor (default: ./bin/dep-floor if fresh, else a fresh go build)")
+	fs.StringVar(&o.proxyFloorBin, "proxy-floor", "", "proxy-floor `binary`, a bare net/http pass-through for scenario floor-http (default: ./bin/proxy-floor if fresh, else a fresh go build)")
 	fs.IntVar(&o.toolsRequests, "tools-requests", 1000, "sequential GET /mcp_hub/tools requests for its latency")
 	fs.IntVar(&o.httpServers, "http-servers", 10, "Streamable HTTP servers in the hub's configuration (`N`: http, http2 … httpN, all the one example server)")
 	fs.BoolVar(&o.scale.on, "scale", true, "run the scale phase (false: skip it)")
@@ -227,7 +233,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	logf("run %s: %d scenarios × %d modes × %d runs of %v (+%v warm-up): about %.0f s of load%s",
 		procs.RunID(), len(chosen), len(modes), o.runs, o.duration, o.warmup, load.Seconds(), o.scale.plan())
 
-	bins, err := findBinaries(ctx, o.hubBin, o.exampleBin, o.floorBin, tmp, logf)
+	withProxy := slices.ContainsFunc(chosen, func(s scenario) bool { return s.via == viaProxyFloor })
+	bins, err := findBinaries(ctx, binaries{hub: o.hubBin, example: o.exampleBin, floor: o.floorBin, proxyFloor: o.proxyFloorBin}, withProxy, tmp, logf)
 	if err != nil {
 		return explain(err)
 	}
@@ -246,6 +253,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		return explain(err)
 	}
 	t.exampleURL = "http://" + exAddr + "/mcp"
+	var proxy *procset.Proc
+	if withProxy {
+		if proxy, t.proxyURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, t.exampleURL); err != nil {
+			return explain(err)
+		}
+	}
 	cfg := filepath.Join(tmp, "mcp_servers.yaml")
 	if err := os.WriteFile(cfg, []byte(hubConfig(t.exampleURL, bins.example, o.httpServers)), 0o644); err != nil {
 		return err
@@ -314,11 +327,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	for r := range o.runs {
 		for i, s := range chosen {
 			for _, m := range modes {
-				var h *procset.Proc
-				if s.viaHub {
-					h = hub
+				var gw *procset.Proc // the process whose CPU and RSS are taken
+				switch s.via {
+				case viaHub:
+					gw = hub
+				case viaProxyFloor:
+					gw = proxy
 				}
-				w, err := measure(ctx, callers[i][:m.clients], o.warmup, o.duration, h, hz)
+				w, err := measure(ctx, callers[i][:m.clients], o.warmup, o.duration, gw, hz)
 				if err != nil {
 					return explain(fmt.Errorf("%s %s, run %d: %w", s.name, m.name, r+1, err))
 				}
@@ -376,6 +392,23 @@ func httpServerName(i int) string {
 		return "http"
 	}
 	return "http" + strconv.Itoa(i+1)
+}
+
+// startProxyFloor starts cmd/proxy-floor in front of upstream and returns
+// it and its URL.
+func startProxyFloor(ctx context.Context, procs *procset.Set, bin, dir, upstream string) (*procset.Proc, string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := procs.Start("proxy-floor", dir, nil, bin, "--listen", addr, "--upstream", upstream)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitTCP(ctx, addr, p); err != nil {
+		return nil, "", err
+	}
+	return p, "http://" + addr + "/mcp", nil
 }
 
 // measureFloor starts cmd/dep-floor, makes it serve a few requests (the

@@ -20,11 +20,12 @@ import (
 
 func TestMain(m *testing.M) { procsettest.Main(m) }
 
-// binaryFlags are -mcphub, -example and -floor for the binaries of this tree.
+// binaryFlags are -mcphub, -example, -floor and -proxy-floor for the
+// binaries of this tree.
 func binaryFlags(t *testing.T) []string {
 	t.Helper()
-	bins := procsettest.Binaries(t, "mcphub", "example-server", "dep-floor")
-	return []string{"-mcphub", bins[0], "-example", bins[1], "-floor", bins[2]}
+	bins := procsettest.Binaries(t, "mcphub", "example-server", "dep-floor", "proxy-floor")
+	return []string{"-mcphub", bins[0], "-example", bins[1], "-floor", bins[2], "-proxy-floor", bins[3]}
 }
 
 // TestRunJSON runs the tool with tiny settings on a subset of the
@@ -36,7 +37,7 @@ func TestRunJSON(t *testing.T) {
 	}
 	const scaleServers, scaleTools = 40, 25
 	args := append(binaryFlags(t), "-json", "-d", "300ms", "-warmup", "100ms", "-n", "1", "-c", "2",
-		"-tools-requests", "100", "-scenarios", "rest-http,rest-stdio",
+		"-tools-requests", "100", "-scenarios", "rest-http,rest-stdio,floor-http",
 		"-scale-servers", strconv.Itoa(scaleServers), "-scale-tools", strconv.Itoa(scaleTools),
 		"-scale-list-delay", "30ms", "-scale-tools-requests", "20")
 	procs := newProcSet()
@@ -69,10 +70,11 @@ func TestRunJSON(t *testing.T) {
 	}
 	checkScale(t, rep.Scale, scaleServers, scaleTools, 30*time.Millisecond)
 	// The baselines of the chosen scenarios are added; mcp-http is not.
-	want := map[string]bool{"direct-http": false, "rest-http": true, "direct-stdio": false, "rest-stdio": true}
+	// Through a gateway (the hub, or proxy-floor) a run has its figures.
+	want := map[string]bool{"direct-http": false, "rest-http": true, "direct-stdio": false, "rest-stdio": true, "floor-http": true}
 	got := map[string]int{}
 	for _, r := range rep.Results {
-		viaHub, ok := want[r.Scenario]
+		viaGateway, ok := want[r.Scenario]
 		if !ok {
 			t.Errorf("unexpected scenario %q", r.Scenario)
 			continue
@@ -85,13 +87,18 @@ func TestRunJSON(t *testing.T) {
 		if r.CallsPerSec <= 0 || r.Calls <= 0 || r.Ratio <= 0 || r.P50us <= 0 || r.P50us > r.P99us || len(r.Runs) != 1 {
 			t.Errorf("%s: %+v", name, r)
 		}
-		if !viaHub && r.Ratio != 1 {
+		if !viaGateway && r.Ratio != 1 {
 			t.Errorf("%s: a baseline's ratio is %v", name, r.Ratio)
 		}
-		if hubFigures := r.HubCPUusPerCall != nil && r.HubRSSPeakKB != nil && r.HubAddedP50us != nil; hubFigures != viaHub {
-			t.Errorf("%s: hub figures present = %v, want %v", name, hubFigures, viaHub)
-		} else if viaHub && (*r.HubCPUusPerCall < 0 || *r.HubRSSPeakKB < rep.HubRSSIdleKB/2) {
-			t.Errorf("%s: hub CPU %v µs/call, RSS peak %d kB", name, *r.HubCPUusPerCall, *r.HubRSSPeakKB)
+		// The floor proxy is a small program: its RSS is below the hub's.
+		minRSS, maxRSS := rep.HubRSSIdleKB/2, int64(1<<40)
+		if r.Scenario == "floor-http" {
+			minRSS, maxRSS = 1, rep.HubRSSIdleKB
+		}
+		if figures := r.HubCPUusPerCall != nil && r.HubRSSPeakKB != nil && r.HubAddedP50us != nil; figures != viaGateway {
+			t.Errorf("%s: gateway figures present = %v, want %v", name, figures, viaGateway)
+		} else if viaGateway && (*r.HubCPUusPerCall <= 0 || *r.HubRSSPeakKB < minRSS || *r.HubRSSPeakKB > maxRSS) {
+			t.Errorf("%s: gateway CPU %v µs/call, RSS peak %d kB (hub idle %d kB)", name, *r.HubCPUusPerCall, *r.HubRSSPeakKB, rep.HubRSSIdleKB)
 		}
 	}
 	for s := range want {

@@ -97,7 +97,8 @@ type result struct {
 	// Ratio is this scenario's calls/s over its baseline's, both medians
 	// of the same mode (1 for a baseline).
 	Ratio float64 `json:"ratio"`
-	// HubAddedP50us is p50 minus the baseline's p50 (hub scenarios only).
+	// HubAddedP50us is p50 minus the baseline's p50 (scenarios through a
+	// gateway only: the hub, or cmd/proxy-floor for floor-http).
 	HubAddedP50us *float64 `json:"hub_added_p50_us,omitempty"`
 	Runs          []window `json:"runs"`
 }
@@ -156,7 +157,7 @@ func summarize(chosen []scenario, modes []mode, runs map[string][]window) []resu
 				window: med, Runs: runs[key(s.name, m)]}
 			if base, ok := medians[key(s.baseline, m)]; ok && base.CallsPerSec > 0 {
 				r.Ratio = med.CallsPerSec / base.CallsPerSec
-				if s.viaHub {
+				if s.via != viaNone {
 					added := med.P50us - base.P50us
 					r.HubAddedP50us = &added
 				}
@@ -212,7 +213,7 @@ func writeTable(w io.Writer, r *report) error {
 	// Numbers align right; the names are padded to one width, so that they
 	// read as left-aligned.
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario    \tmode\tcalls/s\tp50 µs\tp90 µs\tp99 µs\t× direct\thub +p50 µs\thub CPU µs/call\thub RSS peak MB\t")
+	fmt.Fprintln(tw, "scenario    \tmode\tcalls/s\tp50 µs\tp90 µs\tp99 µs\t× direct\tgateway +p50 µs\tgateway CPU µs/call\tgateway RSS peak MB\t")
 	for _, x := range r.Results {
 		added, cpu, rss := "-", "-", "-"
 		if x.HubAddedP50us != nil {
@@ -238,7 +239,8 @@ func writeTable(w io.Writer, r *report) error {
 			fmt.Fprintf(&b, "  %-13s %s\n", x.Scenario, x.What)
 		}
 	}
-	fmt.Fprintf(&b, "hub CPU = user+sys of the hub process over the measured window ÷ calls; RSS peak sampled every 100 ms, max over the runs\n")
+	fmt.Fprintf(&b, "gateway: the hub, or cmd/proxy-floor for floor-http; CPU = user+sys of its process over the measured window ÷ calls;\n"+
+		"RSS peak sampled every 100 ms, max over the runs\n")
 	fmt.Fprintf(&b, "total runtime: %.1f s\n", r.TotalSeconds)
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -30,10 +30,21 @@ type target struct {
 	procs      *procset.Set
 	bins       binaries
 	exampleURL string // the example server's Streamable HTTP endpoint
+	proxyURL   string // cmd/proxy-floor in front of exampleURL (floor-http only)
 	hubBase    string // http://127.0.0.1:port of the hub
 	// rest is the keep-alive client every REST caller shares.
 	rest *http.Client
 }
+
+// via is the gateway between a scenario's client and the example server:
+// the process whose CPU and RSS a run takes.
+type via int
+
+const (
+	viaNone       via = iota // a baseline: the direct call
+	viaHub                   // the hub
+	viaProxyFloor            // cmd/proxy-floor, the net/http floor
+)
 
 // scenario is one way of calling echo.
 type scenario struct {
@@ -41,7 +52,7 @@ type scenario struct {
 	// baseline is the direct scenario this one is compared with (its own
 	// name for a baseline).
 	baseline string
-	viaHub   bool
+	via      via
 	what     string
 	// setup makes n callers (the concurrent mode uses them all, the
 	// sequential one the first) and the functions that release them, one
@@ -52,15 +63,17 @@ type scenario struct {
 // scenarios in the order they run and are reported: each baseline before
 // the scenarios compared with it.
 var scenarios = []scenario{
-	{"direct-http", "direct-http", false, "mcp-go client → example server over Streamable HTTP (one session per client)",
+	{"direct-http", "direct-http", viaNone, "mcp-go client → example server over Streamable HTTP (one session per client)",
 		mcpScenario(func(t *target) string { return t.exampleURL }, "echo")},
-	{"rest-http", "direct-http", true, "POST /mcp_hub/call http__echo (one keep-alive http.Client)",
+	{"rest-http", "direct-http", viaHub, "POST /mcp_hub/call http__echo (one keep-alive http.Client)",
 		restScenario("http__echo")},
-	{"mcp-http", "direct-http", true, "mcp-go client → hub /mcp tools/call http__echo (one session per client)",
+	{"mcp-http", "direct-http", viaHub, "mcp-go client → hub /mcp tools/call http__echo (one session per client)",
 		mcpScenario(func(t *target) string { return t.hubBase + "/mcp" }, "http__echo")},
-	{"direct-stdio", "direct-stdio", false, "mcp-go stdio client → example server child (all calls on one child)",
+	{"floor-http", "direct-http", viaProxyFloor, "mcp-go client → cmd/proxy-floor (net/http server and Transport, passing through) → example server",
+		mcpScenario(func(t *target) string { return t.proxyURL }, "echo")},
+	{"direct-stdio", "direct-stdio", viaNone, "mcp-go stdio client → example server child (all calls on one child)",
 		stdioScenario},
-	{"rest-stdio", "direct-stdio", true, "POST /mcp_hub/call stdio__echo (all calls on the hub's one child)",
+	{"rest-stdio", "direct-stdio", viaHub, "POST /mcp_hub/call stdio__echo (all calls on the hub's one child)",
 		restScenario("stdio__echo")},
 }
 

@@ -1,0 +1,107 @@
+// Command proxy-floor is the cost floor of any Go gateway served by
+// net/http: a pass-through proxy with the standard library only. It hands
+// every request to one upstream URL with a tuned http.Transport and copies
+// the answer back, decoding nothing. mcphub-bench calls the example server
+// through it (scenario floor-http) beside the same call through the hub, so
+// that the hub's CPU per call and added latency are read against what
+// net/http's server and client cost by themselves on the same machine in
+// the same run. gin serves the hub on net/http's server, so no hub can go
+// below this server half; the hub's client half is its own (inline.go).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:8091", "address to serve on")
+	upstream := flag.String("upstream", "", "URL every request is sent to (e.g. http://127.0.0.1:8081/mcp)")
+	flag.Parse()
+	if err := run(*listen, *upstream); err != nil {
+		fmt.Fprintln(os.Stderr, "proxy-floor:", err)
+		os.Exit(1)
+	}
+}
+
+func run(listen, upstream string) error {
+	if upstream == "" {
+		return errors.New("-upstream is required")
+	}
+	client := &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 256, // not Go's default 2: one connection per concurrent call
+		IdleConnTimeout:     90 * time.Second,
+	}}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Addr: listen, Handler: pass(client, upstream), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	}
+}
+
+// pass forwards each request as it came, headers and body streamed, and
+// copies the answer back: an event stream event by event, anything else in
+// one write where it fits net/http's buffer.
+func pass(client *http.Client, upstream string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out, err := http.NewRequestWithContext(r.Context(), r.Method, upstream, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		out.ContentLength = r.ContentLength
+		for k, v := range r.Header {
+			out.Header[k] = v
+		}
+		resp, err := client.Do(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		var dst io.Writer = w
+		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+			dst = flushing{w}
+		}
+		if _, err := io.Copy(dst, resp.Body); err != nil && r.Context().Err() == nil {
+			slog.Warn("copying the answer", "err", err)
+		}
+	})
+}
+
+// flushing sends each chunk on at once, so that an event stream (an MCP
+// server may answer any POST with one) reaches the client as it comes.
+type flushing struct{ w http.ResponseWriter }
+
+func (f flushing) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if fl, ok := f.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	return n, err
+}
