@@ -126,13 +126,17 @@ func checkScale(t *testing.T, s *scaleReport, servers, tools int, listDelay time
 	delayMs := float64(listDelay.Milliseconds())
 	if s.DirectList.MedianMs < delayMs || len(s.DirectList.RunsMs) != 5 ||
 		s.DirectSession.MedianMs < delayMs || len(s.DirectSession.RunsMs) != 1 ||
+		s.DirectAll.MedianMs < delayMs || len(s.DirectAll.RunsMs) != 1 ||
 		s.Startup.MedianMs < delayMs || len(s.Startup.RunsMs) != 1 || s.Ready.MedianMs < s.Startup.MedianMs ||
 		s.QuietMs <= 0 || s.HubCPUMs < 0 || s.HubCPUQuietMs < s.HubCPUMs {
-		t.Errorf("scale times: direct %+v %+v, startup %+v, ready %+v, quiet %v ms, CPU %v/%v ms",
-			s.DirectSession, s.DirectList, s.Startup, s.Ready, s.QuietMs, s.HubCPUMs, s.HubCPUQuietMs)
+		t.Errorf("scale times: direct %+v %+v %+v, startup %+v, ready %+v, quiet %v ms, CPU %v/%v ms",
+			s.DirectSession, s.DirectList, s.DirectAll, s.Startup, s.Ready, s.QuietMs, s.HubCPUMs, s.HubCPUQuietMs)
 	}
 	if got := s.OverSlowestMs; got != s.Startup.MedianMs-s.DirectSession.MedianMs {
 		t.Errorf("over the slowest server: %v ms", got)
+	}
+	if got := s.AllOverSlowestMs; got != s.DirectAll.MedianMs-s.DirectSession.MedianMs {
+		t.Errorf("all at once without the hub, over the slowest server: %v ms", got)
 	}
 	if s.ToolsGET.Requests != 20 || s.ToolsGET.P50us <= 0 || s.ToolsGET.Bytes < servers*tools*100 ||
 		s.HubRSSIdleKB <= 0 || s.HubRSSAnonIdleKB <= 0 {
@@ -269,6 +273,7 @@ func TestTable(t *testing.T) {
 		HubRSSIdleKB: 30 << 10, Scale: &scaleReport{
 			Servers: 100, ToolsPerServer: 50, ListDelay: "100ms", ToolsListed: 5000, ServersUp: 100,
 			DirectSession: startup{MedianMs: 104, RunsMs: []float64{104}}, DirectList: startup{MedianMs: 102, RunsMs: []float64{102}},
+			DirectAll: startup{MedianMs: 250, RunsMs: []float64{250}}, AllOverSlowestMs: 146,
 			Startup: startup{MedianMs: 900, RunsMs: []float64{900}}, OverSlowestMs: 796, SumMs: 10400,
 			ToolsGET: toolsGET{Requests: 300, Bytes: 1935011, P50us: 600}, HubRSSIdleKB: 110 << 10,
 		}}
@@ -281,6 +286,7 @@ func TestTable(t *testing.T) {
 		"hub RSS idle (quiet), 10 HTTP + 1 stdio servers up (11 ready), before load: 30.0 MB",
 		"scale: hub with 100 Streamable HTTP servers (s001 …: one example server) × 50 tools, tools/list delayed 100ms:",
 		"initialize + tools/list 104.0 ms",
+		"the same 100 sessions at once without the hub (mcp-go clients in one process): 250.0 ms (median of 250.0) = slowest server +146.0 ms",
 		"hub startup → first GET /mcp_hub/tools with all 5000 tools: 900.0 ms",
 		"= slowest server +796.0 ms (servers one after the other: ≥ 10400 ms)",
 		"GET /mcp_hub/tools with 5000 tools, 300 sequential (1935011 bytes): p50 600 µs",

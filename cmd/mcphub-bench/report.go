@@ -261,6 +261,8 @@ func writeScale(b *strings.Builder, s *scaleReport) {
 		s.Servers, s.ToolsPerServer, s.ListDelay)
 	fmt.Fprintf(b, "example server alone (mcp-go client): initialize + tools/list %.1f ms (median of %s), tools/list %.1f ms (median of %d)\n",
 		s.DirectSession.MedianMs, joinFloats(s.DirectSession.RunsMs, 1), s.DirectList.MedianMs, len(s.DirectList.RunsMs))
+	fmt.Fprintf(b, "the same %d sessions at once without the hub (mcp-go clients in one process): %.1f ms (median of %s) = slowest server %+.1f ms\n",
+		s.Servers, s.DirectAll.MedianMs, joinFloats(s.DirectAll.RunsMs, 1), s.AllOverSlowestMs)
 	fmt.Fprintf(b, "hub startup → first GET /mcp_hub/tools with all %d tools: %.1f ms (median of %s ms; CPU meanwhile: hub %.0f ms, example server %.0f ms)\n",
 		s.Servers*s.ToolsPerServer, s.Startup.MedianMs, joinFloats(s.Startup.RunsMs, 1), s.HubCPUMs, s.ExampleCPUMs)
 	fmt.Fprintf(b, "  = slowest server %+.1f ms (servers one after the other: ≥ %.0f ms); all servers ready: %.1f ms (median)\n",

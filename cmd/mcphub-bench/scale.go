@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcphub/mcphub/internal/procset"
@@ -87,6 +90,12 @@ type scaleReport struct {
 	// open session.
 	DirectSession startup `json:"direct_session"`
 	DirectList    startup `json:"direct_list"`
+	// DirectAll is Servers fresh sessions opened at once from the bench's
+	// one process (initialize and tools/list each), until the last list,
+	// once per run: a concurrent discovery without the hub, on the same
+	// cores; AllOverSlowestMs its median minus DirectSession's.
+	DirectAll        startup `json:"direct_all"`
+	AllOverSlowestMs float64 `json:"all_over_slowest_ms"`
 	// Startup is hub process start → first 200 of GET /mcp_hub/tools
 	// listing all Servers × ToolsPerServer tools, once per run; HubCPUMs
 	// the hub's CPU time (user+sys) by then, median.
@@ -161,6 +170,16 @@ func runScale(ctx context.Context, procs *procset.Set, bins binaries, tmp string
 	}
 	logf("scale: example server alone: initialize + tools/list %.1f ms, tools/list %.1f ms",
 		rep.DirectSession.MedianMs, rep.DirectList.MedianMs)
+	for range o.runs {
+		took, err := directAll(ctx, url, o.servers, o.tools)
+		if err != nil {
+			return nil, err
+		}
+		rep.DirectAll.RunsMs = append(rep.DirectAll.RunsMs, millis(took))
+	}
+	rep.DirectAll.MedianMs = median(rep.DirectAll.RunsMs)
+	rep.AllOverSlowestMs = rep.DirectAll.MedianMs - rep.DirectSession.MedianMs
+	logf("scale: %d sessions at once without the hub: %.1f ms", o.servers, rep.DirectAll.MedianMs)
 
 	cfg := filepath.Join(tmp, "mcp_servers_scale.yaml")
 	if err := os.WriteFile(cfg, []byte(scaleConfig(url, o.servers)), 0o644); err != nil {
@@ -229,34 +248,62 @@ func runScale(ctx context.Context, procs *procset.Set, bins binaries, tmp string
 	return rep, nil
 }
 
+// listTools lists c's tools, which must be want on one page.
+func listTools(ctx context.Context, c *client.Client, want int) error {
+	res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		return fmt.Errorf("tools/list: %w", err)
+	}
+	if len(res.Tools) != want || res.NextCursor != "" {
+		return fmt.Errorf("tools/list: %d tools (next cursor %q), want %d on one page", len(res.Tools), res.NextCursor, want)
+	}
+	return nil
+}
+
+// directAll opens n fresh sessions to the example server at url at once,
+// each listing its want tools, and returns how long until the last list;
+// then it closes them.
+func directAll(ctx context.Context, url string, n, want int) (time.Duration, error) {
+	closers := make([]func(), n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range n {
+		wg.Go(func() {
+			c, closeFn, err := newHTTPClient(ctx, url)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			closers[i] = closeFn
+			errs[i] = listTools(ctx, c, want)
+		})
+	}
+	wg.Wait()
+	took := time.Since(t0)
+	closers = slices.DeleteFunc(closers, func(f func()) bool { return f == nil })
+	if err := errors.Join(append(errs, closeConcurrently(closers))...); err != nil {
+		return 0, fmt.Errorf("%d sessions at once to %s: %w", n, url, err)
+	}
+	return took, nil
+}
+
 // directList times the example server at url alone: runs fresh sessions'
 // initialize and tools/list, then 5 tools/list on the last session. Each
 // list must hold want tools.
 func directList(ctx context.Context, url string, want, runs int) (session, list startup, err error) {
-	listTools := func(c interface {
-		ListTools(context.Context, mcp.ListToolsRequest) (*mcp.ListToolsResult, error)
-	}) error {
-		res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
-		if err != nil {
-			return fmt.Errorf("tools/list: %w", err)
-		}
-		if len(res.Tools) != want || res.NextCursor != "" {
-			return fmt.Errorf("tools/list: %d tools (next cursor %q), want %d on one page", len(res.Tools), res.NextCursor, want)
-		}
-		return nil
-	}
 	for i := range runs {
 		t0 := time.Now()
 		c, closeFn, err := newHTTPClient(ctx, url)
 		if err != nil {
 			return session, list, err
 		}
-		err = listTools(c)
+		err = listTools(ctx, c, want)
 		session.RunsMs = append(session.RunsMs, millis(time.Since(t0)))
 		if err == nil && i == runs-1 {
 			for range 5 {
 				t1 := time.Now()
-				if err = listTools(c); err != nil {
+				if err = listTools(ctx, c, want); err != nil {
 					break
 				}
 				list.RunsMs = append(list.RunsMs, millis(time.Since(t1)))
