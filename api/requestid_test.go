@@ -282,9 +282,10 @@ func TestRequestIDInLogs(t *testing.T) {
 			t.Fatalf("status %d, %s %q; body %s", r.status, reqid.Header, r.header.Get(reqid.Header), r.body)
 		}
 		sink.waitLine(t, id, "http", map[string]string{"path": "/mcp_hub/call", "status": fmt.Sprint(r.status)})
-		sink.waitLine(t, id, "tool call", map[string]string{"server": "tiny", "tool": "boom", "outcome": "error", "err": "boom"})
+		// A JSON-RPC error from the server: outcome as calls_total names it.
+		sink.waitLine(t, id, "tool call", map[string]string{"server": "tiny", "tool": "boom", "outcome": "protocol", "err": "boom"})
 		sink.waitLine(t, id, "downstream request", map[string]string{"server": "tiny", "method": "tools/call", "err": "boom"})
-		audit.waitLine(t, id, "call", map[string]string{"server": "tiny", "outcome": "error", "error": "boom"})
+		audit.waitLine(t, id, "call", map[string]string{"server": "tiny", "outcome": "protocol", "error": "boom"})
 	})
 	t.Run("generated id logged", func(t *testing.T) {
 		r := e.send(t, http.MethodPost, "/mcp_hub/call", callJSON("web__echo", `{"message":"anon"}`))

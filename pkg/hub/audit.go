@@ -15,20 +15,19 @@ import (
 // recordCall reports a finished call attempt twice: one line in the hub's
 // log (at debug, like the access log: at info a busy hub would write a line
 // per call; the audit log is the record to keep) with the request id its
-// context carries, and one record in the audit log.
+// context carries, and one record in the audit log. Both name the outcome
+// as the calls_total metric does (outcome).
 func (h *Hub) recordCall(ctx context.Context, caller string, t catalog.Tool, args json.RawMessage, start time.Time, res *CallResult, err error) {
 	took := time.Since(start)
-	c := callRecord{outcome: "ok"}
+	c := callRecord{outcome: outcome(res, err)}
 	var pending *PendingError
 	switch {
 	case errors.As(err, &pending):
-		c.outcome, c.approvalID = "pending", pending.Request.ID
+		c.approvalID = pending.Request.ID
 	case err != nil:
 		// Scrubbed here because the audit sink is not the hub's scrubbed
 		// log: downstream errors quote endpoints, which may carry keys.
-		c.outcome, c.err = "error", h.Config().Scrub(err.Error())
-	case res.IsError:
-		c.outcome = "tool_error"
+		c.err = h.Config().Scrub(err.Error())
 	}
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		attrs := []slog.Attr{
@@ -51,7 +50,7 @@ func (h *Hub) recordCall(ctx context.Context, caller string, t catalog.Tool, arg
 
 // callRecord is how a call attempt ended.
 type callRecord struct {
-	outcome    string // ok, tool_error, pending, error
+	outcome    string // one of the Outcome constants
 	approvalID string // pending
 	err        string // error, scrubbed
 }
