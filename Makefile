@@ -37,12 +37,14 @@ image:
 ## sequential and 16 concurrent, as ratios to the direct call, and the RSS of
 ## cmd/dep-floor (the libraries the hub is built on, alone) beside the hub's, and
 ## the call through cmd/proxy-floor (a bare net/http pass-through: the CPU and
-## latency floor of any gateway on net/http) beside the hub's; about 2½ minutes.
+## latency floor of any gateway on net/http) and through mcp-hub (the most
+## popular Node MCP hub, an npm test peer) beside the hub's; about 3 minutes.
 ## Options: make bench BENCHFLAGS="-json -d 5s"
 BENCHFLAGS ?=
 bench: build
 	$(GO) build $(BUILDFLAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/dep-floor ./cmd/dep-floor
 	$(GO) build $(BUILDFLAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/proxy-floor ./cmd/proxy-floor
+	./scripts/install-test-peers.sh --npm
 	$(GO) run ./cmd/mcphub-bench $(BENCHFLAGS)
 
 ## soak: the soak tool (cmd/mcphub-soak): mixed traffic (calls, streams,

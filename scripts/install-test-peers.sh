@@ -6,7 +6,8 @@
 # Dockerfile linter pinned in test/deploy/package-lock.json (hadolint is in
 # neither Debian bookworm nor npm; test/deploy runs it too when it is on
 # PATH), Debian's tini (the image's init, /usr/bin/tini) and systemd-analyze.
-# Idempotent and quiet: does nothing when they are there.
+# Idempotent and quiet: does nothing when they are there. With --npm it
+# installs test/peers' npm packages only (make bench needs mcp-hub from there).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -71,6 +72,9 @@ install_deploy_lint() {
 }
 
 install_npm_peers
+if [ "${1:-}" = "--npm" ]; then
+  exit 0
+fi
 install_deploy_lint
 apt_install /usr/bin/chromium chromium "the browser test in test/browser"
 apt_install /usr/bin/tini tini "test/deploy (the container image's init)"

@@ -10,6 +10,8 @@
 //	rest-http     POST /mcp_hub/call http__echo
 //	mcp-http      mcp-go client → hub /mcp, http__echo
 //	floor-http    mcp-go client → cmd/proxy-floor → example server
+//	nodehub-rest  POST /api/servers/tools of mcp-hub (Node), server http, echo
+//	nodehub-mcp   mcp-go SSE client → mcp-hub /mcp, http__echo
 //	direct-stdio  mcp-go stdio client → example server child
 //	rest-stdio    POST /mcp_hub/call stdio__echo
 //
@@ -18,7 +20,9 @@
 // machine are noisy. floor-http is the cost floor of any gateway served by
 // net/http: cmd/proxy-floor passes requests through with the standard
 // library alone, and its CPU per call and added latency are taken as the
-// hub's are. It also measures the hub's startup (process start →
+// hub's are. The nodehub scenarios measure mcp-hub, the most popular Node
+// MCP hub (an npm test peer; left out when it is not installed), side by
+// side with the hub in the same run. It also measures the hub's startup (process start →
 // first GET /mcp_hub/tools listing http__echo), GET /mcp_hub/tools latency,
 // the hub's RSS once all its servers are up and it is quiet, and its CPU
 // time per call and RSS under load.
@@ -96,6 +100,7 @@ type options struct {
 	exampleBin       string
 	floorBin         string
 	proxyFloorBin    string
+	nodeHub          string
 	toolsRequests    int
 	httpServers      int
 	timeout          time.Duration
@@ -110,8 +115,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintf(stderr, "Usage: mcphub-bench [flags]\n\nScenarios: %s\n\nFlags:\n", strings.Join(scenarioNames(), ", "))
 		fs.PrintDefaults()
 	}
-	// 3 s, not 5: with the defaults (6 scenarios × 2 modes × 3 runs) a 5 s
-	// window would make 180 s of load alone; 3 s keeps a run near 2 minutes.
+	// 3 s, not 5: with the defaults (8 scenarios × 2 modes × 3 runs) a 5 s
+	// window would make 240 s of load alone; 3 s keeps a run near 3 minutes.
 	fs.DurationVar(&o.duration, "d", 3*time.Second, "measured `duration` of each run of each scenario and mode")
 	fs.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "warm-up before each measured run (not counted)")
 	fs.IntVar(&o.runs, "n", 3, "runs of each scenario and mode; the median run (by calls/s) is reported")
@@ -122,6 +127,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.exampleBin, "example", "", "example-server `binary` (default: ./bin/example-server if fresh, else a fresh go build)")
 	fs.StringVar(&o.floorBin, "floor", "", "dep-floor `binary`, the libraries the hub is built on alone, for the RSS floor (default: ./bin/dep-floor if fresh, else a fresh go build)")
 	fs.StringVar(&o.proxyFloorBin, "proxy-floor", "", "proxy-floor `binary`, a bare net/http pass-through for scenario floor-http (default: ./bin/proxy-floor if fresh, else a fresh go build)")
+	fs.StringVar(&o.nodeHub, "node-hub", "", "mcp-hub's `cli.js`, the Node hub measured side by side (scenarios nodehub-rest, nodehub-mcp; default: test/peers' when installed by scripts/install-test-peers.sh and node is on PATH; \"off\": leave them out)")
 	fs.IntVar(&o.toolsRequests, "tools-requests", 1000, "sequential GET /mcp_hub/tools requests for its latency")
 	fs.IntVar(&o.httpServers, "http-servers", 10, "Streamable HTTP servers in the hub's configuration (`N`: http, http2 … httpN, all the one example server)")
 	fs.BoolVar(&o.scale.on, "scale", true, "run the scale phase (false: skip it)")
@@ -179,6 +185,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	}
 	began := time.Now()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "mcphub-bench: "+format+"\n", a...) }
+	if chosen, err = withNodeHub(chosen, &o, logf); err != nil {
+		return err
+	}
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, fmt.Errorf("-timeout %v reached", o.timeout))
@@ -253,6 +262,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		return explain(err)
 	}
 	t.exampleURL = "http://" + exAddr + "/mcp"
+	var nodeHub *procset.Proc
+	if slices.ContainsFunc(chosen, func(s scenario) bool { return s.via == viaNodeHub }) {
+		if nodeHub, t.nodeHubBase, err = startNodeHub(ctx, procs, o.nodeHub, tmp, t.exampleURL); err != nil {
+			return explain(err)
+		}
+		logf("%s (node) serving at %s", nodeHubName, t.nodeHubBase)
+	}
 	var proxy *procset.Proc
 	if withProxy {
 		if proxy, t.proxyURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, t.exampleURL); err != nil {
@@ -333,6 +349,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 					gw = hub
 				case viaProxyFloor:
 					gw = proxy
+				case viaNodeHub:
+					gw = nodeHub
 				}
 				w, err := measure(ctx, callers[i][:m.clients], o.warmup, o.duration, gw, hz)
 				if err != nil {
@@ -392,6 +410,33 @@ func httpServerName(i int) string {
 		return "http"
 	}
 	return "http" + strconv.Itoa(i+1)
+}
+
+// withNodeHub settles the Node hub's scenarios: kept when mcp-hub is there
+// (o.nodeHub, else test/peers'), left out of "all" with a note when it is
+// not, an error when asked for by name.
+func withNodeHub(chosen []scenario, o *options, logf func(string, ...any)) ([]scenario, error) {
+	if !slices.ContainsFunc(chosen, func(s scenario) bool { return s.via == viaNodeHub }) {
+		return chosen, nil
+	}
+	switch o.nodeHub {
+	case "off":
+	case "":
+		o.nodeHub = defaultNodeHub()
+	default:
+		if _, err := os.Stat(o.nodeHub); err != nil {
+			return nil, fmt.Errorf("-node-hub: %w", err)
+		}
+	}
+	if o.nodeHub != "" && o.nodeHub != "off" {
+		return chosen, nil
+	}
+	named := strings.Contains(o.scenarios, "nodehub")
+	if named {
+		return nil, fmt.Errorf("-scenarios names a nodehub scenario, but %s is not installed (./scripts/install-test-peers.sh, and node on PATH) or -node-hub is off", nodeHubName)
+	}
+	logf("%s is not installed or -node-hub is off: the nodehub scenarios are left out", nodeHubName)
+	return slices.DeleteFunc(slices.Clone(chosen), func(s scenario) bool { return s.via == viaNodeHub }), nil
 }
 
 // startProxyFloor starts cmd/proxy-floor in front of upstream and returns

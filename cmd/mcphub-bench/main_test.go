@@ -36,8 +36,20 @@ func TestRunJSON(t *testing.T) {
 		t.Skip("starts processes and puts load on them")
 	}
 	const scaleServers, scaleTools = 40, 25
+	scenarios := "rest-http,rest-stdio,floor-http"
+	// The Node hub is a test peer: there with make test, perhaps not with
+	// a bare go test.
+	withNodeHub := defaultNodeHub() != ""
+	switch {
+	case withNodeHub:
+		scenarios += ",nodehub-rest,nodehub-mcp"
+	case os.Getenv("MCPHUB_REQUIRE_PEERS") == "1":
+		t.Fatalf("MCPHUB_REQUIRE_PEERS=1 but %s is not installed (./scripts/install-test-peers.sh) or node is not on PATH", nodeHubName)
+	default:
+		t.Logf("%s not installed: its scenarios are not run", nodeHubName)
+	}
 	args := append(binaryFlags(t), "-json", "-d", "300ms", "-warmup", "100ms", "-n", "1", "-c", "2",
-		"-tools-requests", "100", "-scenarios", "rest-http,rest-stdio,floor-http",
+		"-tools-requests", "100", "-scenarios", scenarios,
 		"-scale-servers", strconv.Itoa(scaleServers), "-scale-tools", strconv.Itoa(scaleTools),
 		"-scale-list-delay", "30ms", "-scale-tools-requests", "20")
 	procs := newProcSet()
@@ -72,6 +84,9 @@ func TestRunJSON(t *testing.T) {
 	// The baselines of the chosen scenarios are added; mcp-http is not.
 	// Through a gateway (the hub, or proxy-floor) a run has its figures.
 	want := map[string]bool{"direct-http": false, "rest-http": true, "direct-stdio": false, "rest-stdio": true, "floor-http": true}
+	if withNodeHub {
+		want["nodehub-rest"], want["nodehub-mcp"] = true, true
+	}
 	got := map[string]int{}
 	for _, r := range rep.Results {
 		viaGateway, ok := want[r.Scenario]
@@ -92,8 +107,11 @@ func TestRunJSON(t *testing.T) {
 		}
 		// The floor proxy is a small program: its RSS is below the hub's.
 		minRSS, maxRSS := rep.HubRSSIdleKB/2, int64(1<<40)
-		if r.Scenario == "floor-http" {
+		switch r.Scenario {
+		case "floor-http":
 			minRSS, maxRSS = 1, rep.HubRSSIdleKB
+		case "nodehub-rest", "nodehub-mcp":
+			minRSS = 1
 		}
 		if figures := r.HubCPUusPerCall != nil && r.HubRSSPeakKB != nil && r.HubAddedP50us != nil; figures != viaGateway {
 			t.Errorf("%s: gateway figures present = %v, want %v", name, figures, viaGateway)
@@ -300,5 +318,31 @@ func TestTable(t *testing.T) {
 	out.Reset()
 	if err := writeTable(&out, rep); err != nil || strings.Contains(out.String(), "scale:") {
 		t.Errorf("without a scale phase: %v\n%s", err, out.String())
+	}
+}
+
+// TestNodeHubOff checks that without mcp-hub "all" leaves its scenarios
+// out and naming one is an error.
+func TestNodeHubOff(t *testing.T) {
+	all, err := selectScenarios("all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options{scenarios: "all", nodeHub: "off"}
+	got, err := withNodeHub(all, &o, t.Logf)
+	if err != nil || len(got) != len(all)-2 || slices.ContainsFunc(got, func(s scenario) bool { return s.via == viaNodeHub }) {
+		t.Errorf("all, -node-hub off: %v, %v", scenarioList(got), err)
+	}
+	named, err := selectScenarios("nodehub-mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = options{scenarios: "nodehub-mcp", nodeHub: "off"}
+	if _, err := withNodeHub(named, &o, t.Logf); err == nil {
+		t.Error("nodehub-mcp named with -node-hub off: no error")
+	}
+	o = options{scenarios: "all", nodeHub: filepath.Join(t.TempDir(), "missing.js")}
+	if _, err := withNodeHub(all, &o, t.Logf); err == nil {
+		t.Error("-node-hub naming a missing file: no error")
 	}
 }

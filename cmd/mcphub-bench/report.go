@@ -239,8 +239,8 @@ func writeTable(w io.Writer, r *report) error {
 			fmt.Fprintf(&b, "  %-13s %s\n", x.Scenario, x.What)
 		}
 	}
-	fmt.Fprintf(&b, "gateway: the hub, or cmd/proxy-floor for floor-http; CPU = user+sys of its process over the measured window ÷ calls;\n"+
-		"RSS peak sampled every 100 ms, max over the runs\n")
+	fmt.Fprintf(&b, "gateway: the hub, cmd/proxy-floor for floor-http, %s for nodehub-*; CPU = user+sys of its process over the measured window ÷ calls;\n"+
+		"RSS peak sampled every 100 ms, max over the runs\n", nodeHubName)
 	fmt.Fprintf(&b, "total runtime: %.1f s\n", r.TotalSeconds)
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -31,7 +31,9 @@ type target struct {
 	bins       binaries
 	exampleURL string // the example server's Streamable HTTP endpoint
 	proxyURL   string // cmd/proxy-floor in front of exampleURL (floor-http only)
-	hubBase    string // http://127.0.0.1:port of the hub
+	// nodeHubBase is http://127.0.0.1:port of mcp-hub (nodehub-* only).
+	nodeHubBase string
+	hubBase     string // http://127.0.0.1:port of the hub
 	// rest is the keep-alive client every REST caller shares.
 	rest *http.Client
 }
@@ -44,6 +46,7 @@ const (
 	viaNone       via = iota // a baseline: the direct call
 	viaHub                   // the hub
 	viaProxyFloor            // cmd/proxy-floor, the net/http floor
+	viaNodeHub               // mcp-hub, the Node hub measured side by side (nodehub.go)
 )
 
 // scenario is one way of calling echo.
@@ -71,6 +74,10 @@ var scenarios = []scenario{
 		mcpScenario(func(t *target) string { return t.hubBase + "/mcp" }, "http__echo")},
 	{"floor-http", "direct-http", viaProxyFloor, "mcp-go client → cmd/proxy-floor (net/http server and Transport, passing through) → example server",
 		mcpScenario(func(t *target) string { return t.proxyURL }, "echo")},
+	{"nodehub-rest", "direct-http", viaNodeHub, "POST /api/servers/tools of " + nodeHubName + " (Node) → example server (one keep-alive http.Client)",
+		nodeHubRESTScenario},
+	{"nodehub-mcp", "direct-http", viaNodeHub, "mcp-go SSE client → " + nodeHubName + " /mcp (legacy SSE, its only MCP endpoint) http__echo (one session per client)",
+		nodeHubMCPScenario},
 	{"direct-stdio", "direct-stdio", viaNone, "mcp-go stdio client → example server child (all calls on one child)",
 		stdioScenario},
 	{"rest-stdio", "direct-stdio", viaHub, "POST /mcp_hub/call stdio__echo (all calls on the hub's one child)",

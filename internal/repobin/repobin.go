@@ -41,7 +41,7 @@ func Resolve(ctx context.Context, dir string, logf func(string, ...any), bins ..
 			continue
 		}
 		if root == "" {
-			if root, err = moduleRoot(); err != nil {
+			if root, err = ModuleRoot(); err != nil {
 				return "", fmt.Errorf("%w (or give the binaries' flags)", err)
 			}
 			if newest, err = newestSource(root); err != nil {
@@ -81,9 +81,9 @@ func Resolve(ctx context.Context, dir string, logf func(string, ...any), bins ..
 	return strings.Join(hows, ", "), nil
 }
 
-// moduleRoot walks up from the working directory to the go.mod of
+// ModuleRoot walks up from the working directory to the go.mod of
 // ModulePath.
-func moduleRoot() (string, error) {
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
