@@ -26,8 +26,9 @@ type window struct {
 	P50us       float64 `json:"p50_us"`
 	P90us       float64 `json:"p90_us"`
 	P99us       float64 `json:"p99_us"`
-	// The gateway's figures, for scenarios through one only: the hub's, or
-	// cmd/proxy-floor's for floor-http (the names predate the floor).
+	// The gateway's figures, for scenarios through one only (result's
+	// Gateway: the hub, cmd/proxy-floor or mcp-hub; the names predate the
+	// other two).
 	HubCPUusPerCall *float64 `json:"hub_cpu_us_per_call,omitempty"`
 	HubRSSPeakKB    *int64   `json:"hub_rss_peak_kb,omitempty"`
 }
@@ -72,10 +73,10 @@ func drive(ctx context.Context, callers []caller, d time.Duration) ([]time.Durat
 	return slices.Concat(per...), elapsed, nil
 }
 
-// measure warms callers up, then measures one window of d. With hub set,
-// it also takes the hub's CPU time over the window and samples its RSS
-// every 100 ms.
-func measure(ctx context.Context, callers []caller, warmup, d time.Duration, hub *procset.Proc, hz int64) (window, error) {
+// measure warms callers up, then measures one window of d. With gw (the
+// gateway the callers go through) set, it also takes gw's CPU time over the
+// window and samples its RSS every 100 ms.
+func measure(ctx context.Context, callers []caller, warmup, d time.Duration, gw *procset.Proc, hz int64) (window, error) {
 	if warmup > 0 {
 		if _, _, err := drive(ctx, callers, warmup); err != nil {
 			return window{}, fmt.Errorf("warm-up: %w", err)
@@ -83,18 +84,18 @@ func measure(ctx context.Context, callers []caller, warmup, d time.Duration, hub
 	}
 	var st0 procset.Stat
 	var sampler *rssSampler
-	if hub != nil {
+	if gw != nil {
 		var err error
-		if st0, err = procset.ReadStat(hub.PID()); err != nil {
+		if st0, err = procset.ReadStat(gw.PID()); err != nil {
 			return window{}, err
 		}
-		sampler = startRSSSampler(hub.PID(), 100*time.Millisecond)
+		sampler = startRSSSampler(gw.PID(), 100*time.Millisecond)
 	}
 	lat, elapsed, err := drive(ctx, callers, d)
 	var w window
-	if hub != nil {
+	if gw != nil {
 		peak, serr := sampler.stop()
-		st1, cerr := procset.ReadStat(hub.PID())
+		st1, cerr := procset.ReadStat(gw.PID())
 		if err == nil {
 			err = errors.Join(serr, cerr)
 		}

@@ -50,6 +50,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -185,7 +186,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	}
 	began := time.Now()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "mcphub-bench: "+format+"\n", a...) }
-	if chosen, err = withNodeHub(chosen, &o, logf); err != nil {
+	chosen, nodeHubJS, err := withNodeHub(chosen, o, logf)
+	if err != nil {
 		return err
 	}
 	if o.timeout > 0 {
@@ -242,8 +244,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	logf("run %s: %d scenarios × %d modes × %d runs of %v (+%v warm-up): about %.0f s of load%s",
 		procs.RunID(), len(chosen), len(modes), o.runs, o.duration, o.warmup, load.Seconds(), o.scale.plan())
 
-	withProxy := slices.ContainsFunc(chosen, func(s scenario) bool { return s.via == viaProxyFloor })
-	bins, err := findBinaries(ctx, binaries{hub: o.hubBin, example: o.exampleBin, floor: o.floorBin, proxyFloor: o.proxyFloorBin}, withProxy, tmp, logf)
+	bins, err := findBinaries(ctx, binaries{hub: o.hubBin, example: o.exampleBin, floor: o.floorBin, proxyFloor: o.proxyFloorBin},
+		uses(chosen, viaProxyFloor), tmp, logf)
 	if err != nil {
 		return explain(err)
 	}
@@ -262,19 +264,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		return explain(err)
 	}
 	t.exampleURL = "http://" + exAddr + "/mcp"
-	var nodeHub *procset.Proc
-	if slices.ContainsFunc(chosen, func(s scenario) bool { return s.via == viaNodeHub }) {
-		if nodeHub, t.nodeHubBase, err = startNodeHub(ctx, procs, o.nodeHub, tmp, t.exampleURL); err != nil {
-			return explain(err)
-		}
-		logf("%s (node) serving at %s", nodeHubName, t.nodeHubBase)
-	}
-	var proxy *procset.Proc
-	if withProxy {
-		if proxy, t.proxyURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, t.exampleURL); err != nil {
-			return explain(err)
-		}
-	}
 	cfg := filepath.Join(tmp, "mcp_servers.yaml")
 	if err := os.WriteFile(cfg, []byte(hubConfig(t.exampleURL, bins.example, o.httpServers)), 0o644); err != nil {
 		return err
@@ -324,6 +313,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		return explain(err)
 	}
 
+	// The other gateways run only through the load: not beside the hub's
+	// startups, its idle reading or the scale phase.
+	var proxy, nodeHub *procset.Proc
+	if uses(chosen, viaProxyFloor) {
+		if proxy, t.proxyURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, t.exampleURL); err != nil {
+			return explain(err)
+		}
+	}
+	if uses(chosen, viaNodeHub) {
+		rep.NodeHub = nodeHubVersion(ctx, nodeHubJS)
+		if nodeHub, t.nodeHubBase, err = startNodeHub(ctx, procs, nodeHubJS, tmp, t.exampleURL); err != nil {
+			return explain(err)
+		}
+		logf("%s serving at %s", rep.NodeHub, t.nodeHubBase)
+	}
+
 	t.rest = &http.Client{Transport: &http.Transport{
 		MaxIdleConns: 4 * o.concurrency, MaxIdleConnsPerHost: 4 * o.concurrency, IdleConnTimeout: time.Minute,
 	}}
@@ -362,6 +367,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		}
 	}
 	rep.Results = summarize(chosen, modes, runs)
+	// The clients end, then the other gateways: the scale phase runs without them.
+	cerr := closeConcurrently(closers)
+	closers = nil
+	for _, p := range []*procset.Proc{proxy, nodeHub} {
+		if p != nil {
+			cerr = errors.Join(cerr, procs.Stop(p, 10*time.Second))
+		}
+	}
+	if cerr != nil {
+		return explain(cerr)
+	}
 
 	// The scale phase has a hub and an example server of its own; the
 	// call scenarios' processes stay up, idle, until the cleanup.
@@ -412,31 +428,40 @@ func httpServerName(i int) string {
 	return "http" + strconv.Itoa(i+1)
 }
 
-// withNodeHub settles the Node hub's scenarios: kept when mcp-hub is there
-// (o.nodeHub, else test/peers'), left out of "all" with a note when it is
-// not, an error when asked for by name.
-func withNodeHub(chosen []scenario, o *options, logf func(string, ...any)) ([]scenario, error) {
-	if !slices.ContainsFunc(chosen, func(s scenario) bool { return s.via == viaNodeHub }) {
-		return chosen, nil
+// withNodeHub settles the Node hub's scenarios and returns mcp-hub's entry
+// point (o.nodeHub, else test/peers'): they are kept when it is there and
+// node is on PATH, left out of "all" with a note when not, and an error
+// when named in -scenarios.
+func withNodeHub(chosen []scenario, o options, logf func(string, ...any)) ([]scenario, string, error) {
+	if !uses(chosen, viaNodeHub) {
+		return chosen, "", nil
 	}
-	switch o.nodeHub {
+	js, missing := o.nodeHub, ""
+	switch js {
 	case "off":
+		js, missing = "", "-node-hub is off"
 	case "":
-		o.nodeHub = defaultNodeHub()
+		if js = defaultNodeHub(); js == "" {
+			missing = "mcp-hub is not installed in test/peers (./scripts/install-test-peers.sh --npm)"
+		}
 	default:
-		if _, err := os.Stat(o.nodeHub); err != nil {
-			return nil, fmt.Errorf("-node-hub: %w", err)
+		if _, err := os.Stat(js); err != nil {
+			return nil, "", fmt.Errorf("-node-hub: %w", err)
 		}
 	}
-	if o.nodeHub != "" && o.nodeHub != "off" {
-		return chosen, nil
+	if _, err := exec.LookPath("node"); js != "" && err != nil {
+		js, missing = "", "node is not on PATH"
 	}
-	named := strings.Contains(o.scenarios, "nodehub")
-	if named {
-		return nil, fmt.Errorf("-scenarios names a nodehub scenario, but %s is not installed (./scripts/install-test-peers.sh, and node on PATH) or -node-hub is off", nodeHubName)
+	if js != "" {
+		return chosen, js, nil
 	}
-	logf("%s is not installed or -node-hub is off: the nodehub scenarios are left out", nodeHubName)
-	return slices.DeleteFunc(slices.Clone(chosen), func(s scenario) bool { return s.via == viaNodeHub }), nil
+	for name := range strings.SplitSeq(o.scenarios, ",") {
+		if s, ok := scenarioNamed(strings.TrimSpace(name)); ok && s.via == viaNodeHub {
+			return nil, "", fmt.Errorf("-scenarios names %s, but %s", s.name, missing)
+		}
+	}
+	logf("the nodehub scenarios are left out: %s", missing)
+	return slices.DeleteFunc(slices.Clone(chosen), func(s scenario) bool { return s.via == viaNodeHub }), "", nil
 }
 
 // startProxyFloor starts cmd/proxy-floor in front of upstream and returns

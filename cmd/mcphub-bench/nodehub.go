@@ -1,20 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 
 	"github.com/mcphub/mcphub/internal/procset"
 	"github.com/mcphub/mcphub/internal/repobin"
@@ -25,11 +25,12 @@ import (
 // test/peers/package.json and installed by scripts/install-test-peers.sh.
 // It serves a REST call (POST /api/servers/tools) and an aggregated MCP
 // endpoint over legacy SSE (GET /mcp, POST /messages), and reaches the
-// example server over Streamable HTTP as the hub does.
-const nodeHubName = "mcp-hub 4.2.1"
+// example server over Streamable HTTP as the hub does. It listens on every
+// interface (it has no host option) without authentication while the bench
+// runs.
 
 // defaultNodeHub is mcp-hub's entry point where the peers script installs
-// it, or "" when it is not there or node is not on PATH.
+// it, or "" when it is not there.
 func defaultNodeHub() string {
 	root, err := repobin.ModuleRoot()
 	if err != nil {
@@ -39,15 +40,28 @@ func defaultNodeHub() string {
 	if _, err := os.Stat(js); err != nil {
 		return ""
 	}
-	if _, err := exec.LookPath("node"); err != nil {
-		return ""
-	}
 	return js
+}
+
+// nodeHubVersion names the mcp-hub whose entry point is js and the node
+// that runs it, for the report: "mcp-hub 4.2.1 on node v20.20.2".
+func nodeHubVersion(ctx context.Context, js string) string {
+	name := "mcp-hub"
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(js), "..", "package.json")); err == nil {
+		var pkg struct{ Name, Version string }
+		if json.Unmarshal(b, &pkg) == nil && pkg.Name != "" {
+			name = pkg.Name + " " + pkg.Version
+		}
+	}
+	if out, err := exec.CommandContext(ctx, "node", "--version").Output(); err == nil {
+		name += " on node " + strings.TrimSpace(string(out))
+	}
+	return name
 }
 
 // startNodeHub starts mcp-hub (its cli.js under node) with the example
 // server at exampleURL as its one server "http", and waits until it is
-// connected. Its state and logs go to dir, not the user's home.
+// connected. Its state, logs and caches go to dir, not the user's home.
 func startNodeHub(ctx context.Context, procs *procset.Set, js, dir, exampleURL string) (*procset.Proc, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
@@ -63,6 +77,9 @@ func startNodeHub(ctx context.Context, procs *procset.Set, js, dir, exampleURL s
 		return nil, "", err
 	}
 	home := filepath.Join(dir, "mcp-hub-home")
+	if err := seedMarketplaceCache(home); err != nil {
+		return nil, "", err
+	}
 	// env(1) execs node: the process measured is node's.
 	p, err := procs.Start("mcp-hub (node)", dir, nil, "env", "HOME="+home,
 		"XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home, "XDG_STATE_HOME="+home,
@@ -75,6 +92,23 @@ func startNodeHub(ctx context.Context, procs *procset.Set, js, dir, exampleURL s
 		return nil, "", err
 	}
 	return p, base, nil
+}
+
+// seedMarketplaceCache writes a fresh, one-entry marketplace catalog where
+// mcp-hub caches it ($XDG_DATA_HOME/mcp-hub/cache/registry.json). Without
+// one it fetches the catalog from the internet at start, with no timeout,
+// and reports ready only after: the bench must not depend on the network.
+func seedMarketplaceCache(home string) error {
+	dir := filepath.Join(home, "mcp-hub", "cache")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cache, _ := json.Marshal(map[string]any{
+		"registry":            map[string]any{"servers": []any{map[string]any{}}},
+		"lastFetchedAt":       time.Now().UnixMilli(),
+		"serverDocumentation": map[string]any{},
+	})
+	return os.WriteFile(filepath.Join(dir, "registry.json"), cache, 0o644)
 }
 
 // waitNodeHub polls mcp-hub's GET /api/health until it is ready with its
@@ -104,7 +138,7 @@ func waitNodeHub(ctx context.Context, base string, p *procset.Proc) error {
 			return p.ExitError()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: not ready with its server connected after 30 s; GET /api/health: %s", nodeHubName, last)
+			return fmt.Errorf("mcp-hub: not ready with its server connected after 30 s; GET /api/health: %s", last)
 		}
 		select {
 		case <-ctx.Done():
@@ -114,59 +148,36 @@ func waitNodeHub(ctx context.Context, base string, p *procset.Proc) error {
 	}
 }
 
-// nodeHubRESTScenario is n callers of mcp-hub's POST /api/servers/tools
-// on the shared keep-alive client: its REST call, as rest-http is the hub's.
-func nodeHubRESTScenario(_ context.Context, t *target, n int) ([]caller, []func(), error) {
-	body, err := json.Marshal(map[string]any{"server_name": "http", "tool": "echo", "arguments": map[string]any{"message": message}})
-	if err != nil {
-		return nil, nil, err
-	}
-	url := t.nodeHubBase + "/api/servers/tools"
-	want := []byte(`"text":"` + message + `"`)
-	call := func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := t.rest.Do(req)
-		if err != nil {
-			return fmt.Errorf("%s POST /api/servers/tools: %w", nodeHubName, err)
-		}
-		got, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("%s POST /api/servers/tools: %w", nodeHubName, err)
-		}
-		if resp.StatusCode != http.StatusOK || !bytes.Contains(got, want) {
-			return fmt.Errorf("%s POST /api/servers/tools: %d %.500s", nodeHubName, resp.StatusCode, got)
-		}
-		return nil
-	}
-	callers := make([]caller, n)
-	for i := range callers {
-		callers[i] = call
-	}
-	return callers, []func(){t.rest.CloseIdleConnections}, nil
-}
+// nodeHubRESTScenario is n callers of mcp-hub's POST /api/servers/tools on
+// the shared keep-alive client: its REST call, as rest-http is the hub's.
+var nodeHubRESTScenario = postScenario(func(t *target) string { return t.nodeHubBase + "/api/servers/tools" },
+	map[string]any{"server_name": "http", "tool": "echo", "arguments": map[string]any{"message": message}},
+	`"text":"`+message+`"`)
 
 // nodeHubMCPScenario is n mcp-go clients of mcp-hub's aggregated MCP
-// endpoint (legacy SSE, the only one it serves), each with its own
-// session, calling http__echo.
+// endpoint (legacy SSE, the only one it serves), each with its own session
+// and HTTP transport (as mcpScenario's clients have), calling http__echo.
 func nodeHubMCPScenario(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
 	var closers []func()
+	fail := func(err error) ([]caller, []func(), error) {
+		return nil, nil, errors.Join(fmt.Errorf("mcp-hub /mcp: %w", err), closeConcurrently(closers))
+	}
 	callers := make([]caller, n)
 	for i := range callers {
-		c, err := client.NewSSEMCPClient(t.nodeHubBase + "/mcp")
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+		c, err := client.NewSSEMCPClient(t.nodeHubBase+"/mcp", transport.WithHTTPClient(hc))
 		if err != nil {
-			return nil, nil, errors.Join(err, closeConcurrently(closers))
+			return fail(err)
 		}
-		closers = append(closers, func() { _ = c.Close() })
+		closers = append(closers, func() {
+			_ = c.Close()
+			hc.CloseIdleConnections()
+		})
 		if err := c.Start(ctx); err != nil {
-			return nil, nil, errors.Join(fmt.Errorf("%s /mcp: %w", nodeHubName, err), closeConcurrently(closers))
+			return fail(err)
 		}
 		if err := initialize(ctx, c); err != nil {
-			return nil, nil, errors.Join(fmt.Errorf("%s /mcp: %w", nodeHubName, err), closeConcurrently(closers))
+			return fail(err)
 		}
 		callers[i] = mcpCaller(c, "http__echo")
 	}

@@ -44,10 +44,13 @@ type report struct {
 	// the hub is built on (gin, gin-swagger with swag, mcp-go, viper,
 	// r3labs/sse, the Prometheus client) linked and serving, without the
 	// hub, after a few requests.
-	FloorRSSIdleKB     int64    `json:"floor_rss_idle_kb"`
-	FloorRSSAnonIdleKB int64    `json:"floor_rss_anon_idle_kb"`
-	FloorRSSFileIdleKB int64    `json:"floor_rss_file_idle_kb"`
-	Results            []result `json:"results"`
+	FloorRSSIdleKB     int64 `json:"floor_rss_idle_kb"`
+	FloorRSSAnonIdleKB int64 `json:"floor_rss_anon_idle_kb"`
+	FloorRSSFileIdleKB int64 `json:"floor_rss_file_idle_kb"`
+	// NodeHub is the mcp-hub and node the nodehub scenarios ran ("mcp-hub
+	// 4.2.1 on node v20.20.2"), when they ran.
+	NodeHub string   `json:"node_hub,omitempty"`
+	Results []result `json:"results"`
 	// Scale is the scale phase (nil with -scale=false).
 	Scale        *scaleReport `json:"scale,omitempty"`
 	TotalSeconds float64      `json:"total_seconds"`
@@ -93,6 +96,9 @@ type result struct {
 	Mode     string `json:"mode"` // "seq" or "c<N>"
 	Clients  int    `json:"clients"`
 	What     string `json:"what"`
+	// Gateway is what the scenario calls through: "mcphub", "proxy-floor"
+	// or "mcp-hub" ("" for a baseline); the hub_* figures are its.
+	Gateway string `json:"gateway,omitempty"`
 	window
 	// Ratio is this scenario's calls/s over its baseline's, both medians
 	// of the same mode (1 for a baseline).
@@ -154,7 +160,7 @@ func summarize(chosen []scenario, modes []mode, runs map[string][]window) []resu
 				continue
 			}
 			r := result{Scenario: s.name, Baseline: s.baseline, Mode: m.name, Clients: m.clients, What: s.what,
-				window: med, Runs: runs[key(s.name, m)]}
+				Gateway: s.via.String(), window: med, Runs: runs[key(s.name, m)]}
 			if base, ok := medians[key(s.baseline, m)]; ok && base.CallsPerSec > 0 {
 				r.Ratio = med.CallsPerSec / base.CallsPerSec
 				if s.via != viaNone {
@@ -192,6 +198,9 @@ func writeTable(w io.Writer, r *report) error {
 	fmt.Fprintf(&b, "machine: nproc %d, %s, Linux %s, %s %s; CLK_TCK %d (%s)\n",
 		m.NProc, orUnknown(m.CPU), orUnknown(m.Kernel), m.Go, m.OS, m.ClkTck, m.ClkTckSource)
 	fmt.Fprintf(&b, "binaries: %s\n", r.Binaries)
+	if r.NodeHub != "" {
+		fmt.Fprintf(&b, "side by side: %s (scenarios nodehub-*)\n", r.NodeHub)
+	}
 	s := r.Settings
 	fmt.Fprintf(&b, "method: each scenario %d× %s after a %s warm-up, runs interleaved across scenarios; median run (by calls/s) shown;\n"+
 		"        sequential (1 client) and %d concurrent clients; ratios are calls/s over the direct baseline measured in the same run\n",
@@ -239,8 +248,8 @@ func writeTable(w io.Writer, r *report) error {
 			fmt.Fprintf(&b, "  %-13s %s\n", x.Scenario, x.What)
 		}
 	}
-	fmt.Fprintf(&b, "gateway: the hub, cmd/proxy-floor for floor-http, %s for nodehub-*; CPU = user+sys of its process over the measured window ÷ calls;\n"+
-		"RSS peak sampled every 100 ms, max over the runs\n", nodeHubName)
+	fmt.Fprintf(&b, "gateway: the hub, cmd/proxy-floor for floor-http, mcp-hub for nodehub-*; CPU = user+sys of its process over the measured window ÷ calls;\n"+
+		"RSS peak sampled every 100 ms, max over the runs\n")
 	fmt.Fprintf(&b, "total runtime: %.1f s\n", r.TotalSeconds)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -262,7 +271,7 @@ func writeScale(b *strings.Builder, s *scaleReport) {
 	fmt.Fprintf(b, "example server alone (mcp-go client): initialize + tools/list %.1f ms (median of %s), tools/list %.1f ms (median of %d)\n",
 		s.DirectSession.MedianMs, joinFloats(s.DirectSession.RunsMs, 1), s.DirectList.MedianMs, len(s.DirectList.RunsMs))
 	fmt.Fprintf(b, "the same %d sessions at once without the hub (mcp-go clients in one process): %.1f ms (median of %s) = slowest server %+.1f ms\n",
-		s.Servers, s.DirectAll.MedianMs, joinFloats(s.DirectAll.RunsMs, 1), s.AllOverSlowestMs)
+		s.Servers, s.DirectAll.MedianMs, joinFloats(s.DirectAll.RunsMs, 1), s.DirectAllOverSlowestMs)
 	fmt.Fprintf(b, "hub startup → first GET /mcp_hub/tools with all %d tools: %.1f ms (median of %s ms; CPU meanwhile: hub %.0f ms, example server %.0f ms)\n",
 		s.Servers*s.ToolsPerServer, s.Startup.MedianMs, joinFloats(s.Startup.RunsMs, 1), s.HubCPUMs, s.ExampleCPUMs)
 	fmt.Fprintf(b, "  = slowest server %+.1f ms (servers one after the other: ≥ %.0f ms); all servers ready: %.1f ms (median)\n",

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,14 +75,42 @@ var scenarios = []scenario{
 		mcpScenario(func(t *target) string { return t.hubBase + "/mcp" }, "http__echo")},
 	{"floor-http", "direct-http", viaProxyFloor, "mcp-go client → cmd/proxy-floor (net/http server and Transport, passing through) → example server",
 		mcpScenario(func(t *target) string { return t.proxyURL }, "echo")},
-	{"nodehub-rest", "direct-http", viaNodeHub, "POST /api/servers/tools of " + nodeHubName + " (Node) → example server (one keep-alive http.Client)",
+	{"nodehub-rest", "direct-http", viaNodeHub, "POST /api/servers/tools of mcp-hub (Node) → example server (one keep-alive http.Client)",
 		nodeHubRESTScenario},
-	{"nodehub-mcp", "direct-http", viaNodeHub, "mcp-go SSE client → " + nodeHubName + " /mcp (legacy SSE, its only MCP endpoint) http__echo (one session per client)",
+	{"nodehub-mcp", "direct-http", viaNodeHub, "mcp-go SSE client → mcp-hub /mcp (legacy SSE, its only MCP endpoint) http__echo (one session per client)",
 		nodeHubMCPScenario},
 	{"direct-stdio", "direct-stdio", viaNone, "mcp-go stdio client → example server child (all calls on one child)",
 		stdioScenario},
 	{"rest-stdio", "direct-stdio", viaHub, "POST /mcp_hub/call stdio__echo (all calls on the hub's one child)",
 		restScenario("stdio__echo")},
+}
+
+// String names the gateway for the report.
+func (v via) String() string {
+	switch v {
+	case viaHub:
+		return "mcphub"
+	case viaProxyFloor:
+		return "proxy-floor"
+	case viaNodeHub:
+		return "mcp-hub"
+	}
+	return ""
+}
+
+// uses says whether any of chosen goes through v.
+func uses(chosen []scenario, v via) bool {
+	return slices.ContainsFunc(chosen, func(s scenario) bool { return s.via == v })
+}
+
+// scenarioNamed is the scenario called name.
+func scenarioNamed(name string) (scenario, bool) {
+	for _, s := range scenarios {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return scenario{}, false
 }
 
 func scenarioNames() []string {
@@ -240,32 +269,39 @@ func mcpCaller(c *client.Client, tool string) caller {
 // restScenario is n callers of POST /mcp_hub/call on the shared keep-alive
 // client.
 func restScenario(tool string) func(context.Context, *target, int) ([]caller, []func(), error) {
+	body := map[string]any{
+		"id": "call_bench", "type": "function",
+		"function": map[string]any{"name": tool, "arguments": map[string]any{"message": message}},
+	}
+	return postScenario(func(t *target) string { return t.hubBase + "/mcp_hub/call" }, body, `"success":true`)
+}
+
+// postScenario is n callers that POST body as JSON to url on the shared
+// keep-alive client and expect a 200 whose body holds want.
+func postScenario(url func(*target) string, body any, want string) func(context.Context, *target, int) ([]caller, []func(), error) {
 	return func(_ context.Context, t *target, n int) ([]caller, []func(), error) {
-		body, err := json.Marshal(map[string]any{
-			"id": "call_bench", "type": "function",
-			"function": map[string]any{"name": tool, "arguments": map[string]any{"message": message}},
-		})
+		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, nil, err
 		}
-		url := t.hubBase + "/mcp_hub/call"
+		u := url(t)
 		call := func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(b))
 			if err != nil {
 				return err
 			}
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := t.rest.Do(req)
 			if err != nil {
-				return fmt.Errorf("POST /mcp_hub/call %s: %w", tool, err)
+				return fmt.Errorf("POST %s: %w", u, err)
 			}
 			got, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if err != nil {
-				return fmt.Errorf("POST /mcp_hub/call %s: %w", tool, err)
+				return fmt.Errorf("POST %s: %w", u, err)
 			}
-			if resp.StatusCode != http.StatusOK || !bytes.Contains(got, []byte(`"success":true`)) {
-				return fmt.Errorf("POST /mcp_hub/call %s: %d %s", tool, resp.StatusCode, got)
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(got, []byte(want)) {
+				return fmt.Errorf("POST %s: %d %.500s", u, resp.StatusCode, got)
 			}
 			return nil
 		}

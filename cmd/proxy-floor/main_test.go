@@ -17,7 +17,7 @@ import (
 func TestPassJSON(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.Method != http.MethodPost || r.Header.Get("Mcp-Session-Id") != "s1" || string(body) != `{"id":1}` {
+		if r.Method != http.MethodPost || r.Header.Get("Mcp-Session-Id") != "s1" || r.ContentLength != 8 || string(body) != `{"id":1}` {
 			http.Error(w, "unexpected request", http.StatusTeapot)
 			return
 		}
