@@ -36,8 +36,8 @@ image:
 ## server called directly and through the hub (REST and /mcp, HTTP and stdio),
 ## sequential and 16 concurrent, as ratios to the direct call, and the RSS of
 ## cmd/dep-floor (the libraries the hub is built on, alone) beside the hub's, and
-## the call through cmd/proxy-floor (a bare net/http pass-through: the CPU and
-## latency floor of any gateway on net/http) and through mcp-hub (the most
+## the call through cmd/proxy-floor (a bare net/http pass-through: what
+## net/http's server and client cost by themselves) and through mcp-hub (the most
 ## popular Node MCP hub, an npm test peer) beside the hub's; about 3 minutes.
 ## Options: make bench BENCHFLAGS="-json -d 5s"
 BENCHFLAGS ?=

@@ -1,12 +1,13 @@
-// Command proxy-floor is the cost floor of any Go gateway served by
-// net/http: a pass-through proxy with the standard library only. It hands
-// every request to one upstream URL with a tuned http.Transport and copies
-// the answer back, decoding nothing. mcphub-bench calls the example server
+// Command proxy-floor is the net/http reference for a gateway's cost: a
+// pass-through proxy with the standard library only. It hands every
+// request to one upstream URL with a tuned http.Transport and copies the
+// answer back, decoding nothing. mcphub-bench calls the example server
 // through it (scenario floor-http) beside the same call through the hub, so
 // that the hub's CPU per call and added latency are read against what
 // net/http's server and client cost by themselves on the same machine in
-// the same run. gin serves the hub on net/http's server, so no hub can go
-// below this server half; the hub's client half is its own (inline.go).
+// the same run. Its server half is a floor for the hub, which gin serves on
+// net/http's server; its client half is not: the hub's own (inline.go) is
+// cheaper.
 package main
 
 import (
