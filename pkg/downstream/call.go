@@ -275,6 +275,7 @@ func (s *session) reinitialize(ctx context.Context, gen int64) error {
 		return err
 	}
 	s.generation.Add(1)
+	s.relisten() // the GET stream follows the new session
 	s.log.InfoContext(ctx, "session re-initialized after the server forgot it")
 	return nil
 }

@@ -28,8 +28,8 @@ import (
 // written in one append, the answer is split in place (internal/rawjson),
 // and the session's end cancels the request through context.AfterFunc.
 //
-// mcp-go keeps the handshake, the GET stream, the notifications the hub
-// sends, and every case this path does not own: a 401 or a 404 (mcp-go
+// mcp-go keeps the handshake, the notifications the hub sends, and every
+// case this path does not own (the GET stream is the hub's: listen.go): a 401 or a 404 (mcp-go
 // records that the session ended, which its GET stream waits on), a session
 // other than the one the handshake gave, and the 2026-07-28 protocol.
 type poster struct {
@@ -488,6 +488,10 @@ func (s *session) dispatch(ctx context.Context, data []byte, id int64, method st
 		}
 	case msg.method != nil:
 		s.answerServer(ctx, s.postable(), msg)
+	case msg.id != nil && id == noRequest:
+		// A response on the GET stream answers nothing the hub asked
+		// there: skipped, as mcp-go does.
+		s.log.Debug("response on the GET stream skipped", "id", truncate(string(msg.id), 64))
 	case msg.id != nil:
 		res, err := msg.answer(method, id)
 		return res, true, err

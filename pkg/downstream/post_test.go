@@ -23,8 +23,10 @@ import (
 type scripted struct {
 	t    *testing.T
 	call func(w http.ResponseWriter, id json.RawMessage) // answers tools/call
-	get  func(w http.ResponseWriter, r *http.Request)    // answers a GET; nil: 405
-	del  func(w http.ResponseWriter, r *http.Request)    // answers a DELETE; nil: 200
+	get  func(w http.ResponseWriter, r *http.Request)    // answers a GET resuming a stream; nil: 405
+	// listen answers the standalone GET stream (no Last-Event-ID); nil: 405.
+	listen func(w http.ResponseWriter, r *http.Request)
+	del    func(w http.ResponseWriter, r *http.Request) // answers a DELETE; nil: 200
 	// session is the id initialize gives ("" for none; set before the
 	// server starts, or under mu); a request with another id gets 404.
 	session   string
@@ -52,11 +54,14 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests = append(s.requests, seenRequest{method: "GET", header: r.Header.Clone()})
 		s.mu.Unlock()
-		if s.get == nil || r.Header.Get("Last-Event-ID") == "" {
+		switch {
+		case r.Header.Get("Last-Event-ID") == "" && s.listen != nil:
+			s.listen(w, r)
+		case r.Header.Get("Last-Event-ID") == "" || s.get == nil:
 			w.WriteHeader(http.StatusMethodNotAllowed) // no stream for notifications
-			return
+		default:
+			s.get(w, r)
 		}
-		s.get(w, r)
 		return
 	}
 	if r.Method == http.MethodDelete { // the session's end, at Stop

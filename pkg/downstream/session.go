@@ -65,6 +65,8 @@ type session struct {
 
 	progress sync.Map // progress token (string) → func(Progress)
 
+	listen listener // Streamable HTTP before 2026-07-28: see listen.go
+
 	onListChanged func(kind string)
 }
 
@@ -110,6 +112,11 @@ func openSession(ctx context.Context, parent context.Context, srv config.Server,
 		s.close()
 		return nil, err
 	}
+	if s.post != nil && !mcp.IsModernProtocol(srv.ProtocolVersion) {
+		// The GET stream is how list_changed reaches the hub between calls;
+		// 2026-07-28 has none.
+		s.startListening()
+	}
 	return s, nil
 }
 
@@ -137,16 +144,12 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 			transport.WithResponseTimeout(24*time.Hour),
 			transport.WithSSELogger(log))
 	case config.TransportStreamableHTTP:
-		opts := []transport.StreamableHTTPCOption{
+		// No WithContinuousListening: the hub keeps the GET stream itself
+		// (listen.go), once the handshake is done.
+		tr, err := transport.NewStreamableHTTP(s.srv.Endpoint,
 			transport.WithHTTPBasicClient(httpClient),
 			transport.WithHTTPHeaders(s.srv.Headers),
-			transport.WithHTTPLogger(log),
-		}
-		if !mcp.IsModernProtocol(s.srv.ProtocolVersion) {
-			// The GET stream is how list_changed reaches us between calls.
-			opts = append(opts, transport.WithContinuousListening())
-		}
-		tr, err := transport.NewStreamableHTTP(s.srv.Endpoint, opts...)
+			transport.WithHTTPLogger(log))
 		if err != nil {
 			return nil, err
 		}
@@ -288,6 +291,9 @@ func (s *session) close() {
 	}
 	if s.tr != nil {
 		_ = s.tr.Close()
+	}
+	if s.listen.done != nil {
+		<-s.listen.done // its context is the session's, cancelled above
 	}
 	if s.proc != nil {
 		s.proc.stop() // closes stdout: the stdio reader returns

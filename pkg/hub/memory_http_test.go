@@ -188,11 +188,11 @@ func settleIdle() { time.Sleep(300 * time.Millisecond) }
 // may hold at each layer, about twice what it holds now (November 2026:
 // downstream.Conn 47 KB of heap and 40 KB of stacks in 9 goroutines, the
 // hub 66 KB and 38 KB, with its MCP endpoints 90 KB and 40 KB; 5 goroutines
-// since the inline HTTP transport): they catch a goroutine or a buffer too
-// many per server, not small drifts.
+// since the inline HTTP transport, 2 since the hub's own GET stream): they
+// catch a goroutine or a buffer too many per server, not small drifts.
 const (
 	maxBytesPerHTTPServer      = 256 << 10 // heap and stacks
-	maxGoroutinesPerHTTPServer = 7
+	maxGoroutinesPerHTTPServer = 3
 )
 
 // TestIdleMemoryPerHTTPServer reports the idle cost of one configured

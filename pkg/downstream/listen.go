@@ -1,0 +1,166 @@
+package downstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The standalone GET stream of a Streamable HTTP session: how a server's
+// notifications (list_changed, progress) and requests reach the hub between
+// calls. The hub keeps it itself, on the session's one goroutine, and reads
+// it with the POST path's event reader (readEvents, dispatch). mcp-go's
+// listener cost three goroutines per server, logged every retry at ERROR,
+// and did not notice a restarted server until the next request.
+
+// listenRetry is how long the listener waits before it opens the stream
+// again after it failed or ended, as mcp-go did (nanoseconds; atomic for
+// the tests that shorten it).
+var listenRetry = func() *atomic.Int64 {
+	var d atomic.Int64
+	d.Store(int64(time.Second))
+	return &d
+}()
+
+// noRequest is the request id the GET stream's reader expects: none. The
+// hub's ids start at firstRequestID and mcp-go's at 1.
+const noRequest int64 = 0
+
+// listener is the session's GET stream state.
+type listener struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc // ends the stream open now (nil: none)
+	done   chan struct{}      // closed when listen returns; nil: not started
+}
+
+// startListening starts the GET stream's goroutine; close waits for it.
+func (s *session) startListening() {
+	s.listen.done = make(chan struct{})
+	go s.listenLoop()
+}
+
+// relisten ends the stream open now, so that it opens again on the session
+// a re-initialisation gave.
+func (s *session) relisten() {
+	s.listen.mu.Lock()
+	defer s.listen.mu.Unlock()
+	if s.listen.cancel != nil {
+		s.listen.cancel()
+	}
+}
+
+func (s *session) listenLoop() {
+	defer close(s.listen.done)
+	openedGen := int64(-1) // the generation the stream last opened on
+	for s.ctx.Err() == nil {
+		gen := s.generation.Load()
+		p := s.postable()
+		if p == nil {
+			// mcp-go forgot the session (a request met a 404) and the
+			// request path is re-initialising it: wait for the new one.
+			if !s.waitGeneration(gen) {
+				return
+			}
+			continue
+		}
+		ctx, cancel := context.WithCancel(s.ctx)
+		s.listen.mu.Lock()
+		s.listen.cancel = cancel
+		s.listen.mu.Unlock()
+		if s.generation.Load() != gen { // re-initialised meanwhile: relisten missed it
+			cancel()
+		}
+		opened, status, err := s.listenOnce(ctx, p)
+		moved := ctx.Err() != nil
+		cancel()
+		if opened {
+			openedGen = gen
+		}
+		switch {
+		case s.ctx.Err() != nil:
+			return
+		case status == http.StatusMethodNotAllowed:
+			s.log.Debug("the server offers no GET stream")
+			return
+		case status == http.StatusNotFound && openedGen != gen:
+			// Refused on a session it never opened on: the server offers no
+			// stream (it should say 405), as mcp-go judged it.
+			s.log.Debug("the server refused the GET stream on a new session; not listening")
+			return
+		case status == http.StatusNotFound:
+			// The server forgot the session (it restarted, or the session
+			// expired). A request finds that out and re-initialises; ping
+			// now, so that notifications are not lost until the next call.
+			s.log.Info("the server forgot the session; re-initializing it")
+			pctx, pcancel := context.WithTimeout(s.ctx, s.srv.Timeout)
+			_, perr := s.request(pctx, "ping", nil)
+			pcancel()
+			if perr == nil {
+				continue
+			}
+			s.log.Debug("ping after the GET stream's 404 failed", "err", perr)
+		case moved:
+			continue // a new session: listen on it at once
+		case err != nil:
+			s.log.Debug("GET stream failed; opening it again", "err", err, "retry_in", time.Duration(listenRetry.Load()))
+		}
+		if !sleepCtx(s.ctx, time.Duration(listenRetry.Load())) {
+			return
+		}
+	}
+}
+
+// listenOnce opens the GET stream and reads it until it ends. opened says
+// whether the server accepted it; status is the HTTP status (0: none).
+func (s *session) listenOnce(ctx context.Context, p *poster) (opened bool, status int, err error) {
+	req, err := s.newPost(ctx, p, http.MethodGet, nil, hdrSSE)
+	if err != nil {
+		return false, 0, err
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return false, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return false, resp.StatusCode, fmt.Errorf("HTTP status %d", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); mediaType(ct) != "text/event-stream" {
+		return false, resp.StatusCode, fmt.Errorf("content type %q", truncate(ct, 64))
+	}
+	var cur sseCursor
+	_, _, err = s.readEvents(ctx, resp.Body, &cur, noRequest, "the GET stream")
+	if err == nil {
+		err = errors.New("the server ended the stream")
+	}
+	return true, resp.StatusCode, err
+}
+
+// waitGeneration waits until the session is re-initialised past gen, or
+// ends; it says whether the session is still open.
+func (s *session) waitGeneration(gen int64) bool {
+	for s.generation.Load() == gen {
+		if !sleepCtx(s.ctx, time.Duration(listenRetry.Load())) {
+			return false
+		}
+	}
+	return true
+}
+
+// sleepCtx waits d, or until ctx ends; it says whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
