@@ -53,7 +53,7 @@ apt_install() {
 }
 
 install_npm_peers() {
-  cd "$root/test/peers"
+  cd "$root/test/peers" || return 1
   if ! command -v npm >/dev/null; then
     echo "install-test-peers: npm is required (Node.js 18+)" >&2
     return 1

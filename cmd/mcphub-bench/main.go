@@ -379,7 +379,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	}
 
 	// The scale phase has a hub and an example server of its own; the
-	// call scenarios' processes stay up, idle, until the cleanup.
+	// call scenarios' hub and example server stay up, idle, until the
+	// cleanup.
 	if o.scale.on {
 		if rep.Scale, err = runScale(ctx, procs, bins, tmp, o.scale, hz, logf); err != nil {
 			return explain(fmt.Errorf("scale phase: %w", err))
@@ -446,6 +447,13 @@ func withNodeHub(chosen []scenario, o options, logf func(string, ...any)) ([]sce
 	default:
 		if _, err := os.Stat(js); err != nil {
 			return nil, "", fmt.Errorf("-node-hub: %w", err)
+		}
+		var err error
+		if js, err = filepath.Abs(js); err != nil { // node runs in the run's directory
+			return nil, "", fmt.Errorf("-node-hub: %w", err)
+		}
+		if _, err := exec.LookPath("node"); err != nil {
+			return nil, "", fmt.Errorf("-node-hub is set, but node is not on PATH: %w", err)
 		}
 	}
 	if _, err := exec.LookPath("node"); js != "" && err != nil {

@@ -347,4 +347,16 @@ func TestNodeHubOff(t *testing.T) {
 	if _, _, err := withNodeHub(all, options{scenarios: "all", nodeHub: filepath.Join(t.TempDir(), "missing.js")}, t.Logf); err == nil {
 		t.Error("-node-hub naming a missing file: no error")
 	}
+	// A relative path is made absolute: node runs in the run's directory.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cli.js"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	if _, err := exec.LookPath("node"); err == nil {
+		_, js, err := withNodeHub(all, options{scenarios: "all", nodeHub: "cli.js"}, t.Logf)
+		if err != nil || js != filepath.Join(dir, "cli.js") {
+			t.Errorf("-node-hub cli.js: %q, %v", js, err)
+		}
+	}
 }
