@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,7 @@ func (s *session) relisten() {
 func (s *session) listenLoop() {
 	defer close(s.listen.done)
 	openedGen := int64(-1) // the generation the stream last opened on
+	failures := 0          // in a row, without the stream opening: the backoff
 	for s.ctx.Err() == nil {
 		gen := s.generation.Load()
 		p := s.postable()
@@ -76,43 +78,70 @@ func (s *session) listenLoop() {
 			cancel()
 		}
 		opened, status, err := s.listenOnce(ctx, p)
-		moved := ctx.Err() != nil
+		moved := ctx.Err() != nil || s.generation.Load() != gen
 		cancel()
 		if opened {
-			openedGen = gen
+			openedGen, failures = gen, 0
 		}
 		switch {
 		case s.ctx.Err() != nil:
 			return
+		case moved:
+			continue // a new session: listen on it at once
 		case status == http.StatusMethodNotAllowed:
 			s.log.Debug("the server offers no GET stream")
 			return
 		case status == http.StatusNotFound && openedGen != gen:
 			// Refused on a session it never opened on: the server offers no
 			// stream (it should say 405), as mcp-go judged it.
-			s.log.Debug("the server refused the GET stream on a new session; not listening")
+			s.log.Debug("the server refused the GET stream on this session; not listening")
 			return
 		case status == http.StatusNotFound:
 			// The server forgot the session (it restarted, or the session
 			// expired). A request finds that out and re-initialises; ping
 			// now, so that notifications are not lost until the next call.
-			s.log.Info("the server forgot the session; re-initializing it")
 			pctx, pcancel := context.WithTimeout(s.ctx, s.srv.Timeout)
 			_, perr := s.request(pctx, "ping", nil)
 			pcancel()
-			if perr == nil {
-				continue
+			var rpcErr *RPCError
+			switch {
+			case s.generation.Load() != gen:
+				continue // re-initialised: listen on the new session at once
+			case perr == nil || errors.As(perr, &rpcErr):
+				// The server still knows the session, only not for the
+				// stream: one more 404 on it ends listening, as above.
+				openedGen = -1
+			default:
+				s.log.Debug("ping after the GET stream's 404 failed", "err", perr)
 			}
-			s.log.Debug("ping after the GET stream's 404 failed", "err", perr)
-		case moved:
-			continue // a new session: listen on it at once
+		case err != nil && opened:
+			s.log.Debug("GET stream ended; opening it again", "err", err)
 		case err != nil:
-			s.log.Debug("GET stream failed; opening it again", "err", err, "retry_in", time.Duration(listenRetry.Load()))
+			failures++
+			level := slog.LevelDebug
+			if failures == 1 {
+				level = slog.LevelWarn // once per run of failures, not per retry
+			}
+			s.log.Log(s.ctx, level, "GET stream failed; opening it again", "err", err, "retry_in", s.listenDelay(failures))
 		}
-		if !sleepCtx(s.ctx, time.Duration(listenRetry.Load())) {
+		if !sleepCtx(s.ctx, s.listenDelay(failures)) {
 			return
 		}
 	}
+}
+
+// maxListenBackoff bounds the wait between GET streams that fail in a row.
+const maxListenBackoff = 30 * time.Second
+
+// listenDelay is the wait before the next GET stream after failures in a
+// row: listenRetry, doubled for each failure after the first, at most
+// maxListenBackoff.
+func (s *session) listenDelay(failures int) time.Duration {
+	d := time.Duration(listenRetry.Load())
+	for i := 1; i < failures && d < maxListenBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxListenBackoff)
 }
 
 // listenOnce opens the GET stream and reads it until it ends. opened says

@@ -3,6 +3,8 @@ package downstream_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,16 +37,29 @@ func (s *scripted) count(method, session string) int {
 	return n
 }
 
-// TestListenNotification checks that a notification on the GET stream
-// reaches the hub between calls: list_changed makes it list the tools again.
+// TestListenNotification checks that the GET stream reaches the hub
+// between calls: list_changed makes it list the tools again, and a request
+// from the server is answered.
 func TestListenNotification(t *testing.T) {
 	s := &scripted{}
 	s.listen = func(w http.ResponseWriter, r *http.Request) {
-		openStream(w, r, true, `{"jsonrpc":"2.0","id":7,"result":{}}`, listChanged) // a stray response is skipped
+		openStream(w, r, true,
+			`{"jsonrpc":"2.0","id":7,"result":{}}`, // a stray response: skipped
+			`{"jsonrpc":"2.0","id":"srv-1","method":"ping"}`,
+			listChanged)
 	}
 	startScripted(t, s)
 	waitFor(t, "tools/list again after list_changed on the GET stream", 5*time.Second, func() bool {
 		return s.count("tools/list", "") >= 2
+	})
+	waitFor(t, "the server's ping answered", 5*time.Second, func() bool {
+		for _, r := range s.seen() {
+			if r.method == "" && strings.Contains(r.body, `"id":"srv-1"`) && strings.Contains(r.body, `"result"`) &&
+				r.header.Get("Mcp-Session-Id") == "sess-1" {
+				return true
+			}
+		}
+		return false
 	})
 	if n := s.count("GET", "sess-1"); n != 1 {
 		t.Errorf("%d GET streams opened, want the one held open", n)
@@ -72,6 +87,12 @@ func TestListenFollowsSession(t *testing.T) {
 	}
 	startScripted(t, s)
 	waitFor(t, "the ended stream opened again", 5*time.Second, func() bool { return s.count("GET", "sess-1") >= 3 })
+	// Not at once: after the retry interval (20 ms here).
+	before := s.count("GET", "sess-1")
+	time.Sleep(200 * time.Millisecond)
+	if n := s.count("GET", "sess-1") - before; n > 12 {
+		t.Errorf("%d GET streams in 200 ms: reopened without waiting", n)
+	}
 
 	s.mu.Lock()
 	s.session = "sess-2" // the server restarted: sess-1 is unknown now
@@ -96,8 +117,31 @@ func TestListenStopsOn405(t *testing.T) {
 	defer downstream.SetListenRetry(20 * time.Millisecond)()
 	s := &scripted{} // no listen: 405
 	startScripted(t, s)
+	waitFor(t, "the GET stream asked for", 5*time.Second, func() bool { return s.count("GET", "") >= 1 })
 	time.Sleep(200 * time.Millisecond) // ten retry intervals
 	if n := s.count("GET", ""); n != 1 {
 		t.Errorf("%d GET requests, want 1", n)
+	}
+}
+
+// TestListen404OnLiveSession checks that a server which refuses the GET
+// stream with 404 while the session still works for requests is pinged
+// once and then left alone, not pinged in a loop.
+func TestListen404OnLiveSession(t *testing.T) {
+	defer downstream.SetListenRetry(20 * time.Millisecond)()
+	s := &scripted{}
+	var opened atomic.Bool
+	s.listen = func(w http.ResponseWriter, r *http.Request) {
+		if opened.CompareAndSwap(false, true) {
+			openStream(w, r, false) // works once, then ends
+			return
+		}
+		http.Error(w, "no stream here", http.StatusNotFound)
+	}
+	startScripted(t, s)
+	waitFor(t, "a ping after the 404", 5*time.Second, func() bool { return s.count("ping", "") >= 1 })
+	time.Sleep(300 * time.Millisecond) // fifteen retry intervals
+	if p, g, i := s.count("ping", ""), s.count("GET", ""), s.count("initialize", ""); p != 1 || g != 3 || i != 1 {
+		t.Errorf("%d pings, %d GETs, %d initialize; want 1 ping, 3 GETs (opened, 404 and ping, 404 and stop), no re-initialisation", p, g, i)
 	}
 }
