@@ -122,9 +122,9 @@ func (s *session) listenLoop() {
 			if failures == 1 {
 				level = slog.LevelWarn // once per run of failures, not per retry
 			}
-			s.log.Log(s.ctx, level, "GET stream failed; opening it again", "err", err, "retry_in", s.listenDelay(failures))
+			s.log.Log(s.ctx, level, "GET stream failed; opening it again", "err", err, "retry_in", listenDelay(failures))
 		}
-		if !sleepCtx(s.ctx, s.listenDelay(failures)) {
+		if !sleepCtx(s.ctx, listenDelay(failures)) {
 			return
 		}
 	}
@@ -136,7 +136,7 @@ const maxListenBackoff = 30 * time.Second
 // listenDelay is the wait before the next GET stream after failures in a
 // row: listenRetry, doubled for each failure after the first, at most
 // maxListenBackoff.
-func (s *session) listenDelay(failures int) time.Duration {
+func listenDelay(failures int) time.Duration {
 	d := time.Duration(listenRetry.Load())
 	for i := 1; i < failures && d < maxListenBackoff; i++ {
 		d *= 2

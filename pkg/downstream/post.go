@@ -29,9 +29,9 @@ import (
 // and the session's end cancels the request through context.AfterFunc.
 //
 // mcp-go keeps the handshake, the notifications the hub sends, and every
-// case this path does not own (the GET stream is the hub's: listen.go): a 401 or a 404 (mcp-go
-// records that the session ended, which its GET stream waits on), a session
-// other than the one the handshake gave, and the 2026-07-28 protocol.
+// case this path does not own: a 401 or a 404 (mcp-go records that the
+// session ended), a session other than the one the handshake gave, and the
+// 2026-07-28 protocol. The GET stream is the hub's too (listen.go).
 type poster struct {
 	client  *http.Client
 	url     string
