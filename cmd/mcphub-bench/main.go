@@ -19,10 +19,11 @@
 // baseline measured in the same run, since absolute figures on a shared
 // machine are noisy. floor-http is the net/http reference: cmd/proxy-floor
 // passes requests through with the standard library alone, and its CPU per
-// call and added latency are taken as the hub's are. The nodehub scenarios measure mcp-hub, the most popular Node
-// MCP hub (an npm test peer; left out when it is not installed), side by
-// side with the hub in the same run. It also measures the hub's startup (process start →
-// first GET /mcp_hub/tools listing http__echo), GET /mcp_hub/tools latency,
+// call and added latency are taken as the hub's are. The nodehub scenarios
+// measure mcp-hub, the most popular Node MCP hub (an npm test peer; left
+// out when it is not installed), side by side with the hub in the same run.
+// It also measures the hub's startup (process start → first GET
+// /mcp_hub/tools listing http__echo), GET /mcp_hub/tools latency,
 // the hub's RSS once all its servers are up and it is quiet, and its CPU
 // time per call and RSS under load.
 //
