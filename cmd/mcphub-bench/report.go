@@ -104,7 +104,7 @@ type result struct {
 	// of the same mode (1 for a baseline).
 	Ratio float64 `json:"ratio"`
 	// HubAddedP50us is p50 minus the baseline's p50 (scenarios through a
-	// gateway only: the hub, or cmd/proxy-floor for floor-http).
+	// gateway only; see Gateway).
 	HubAddedP50us *float64 `json:"hub_added_p50_us,omitempty"`
 	Runs          []window `json:"runs"`
 }
