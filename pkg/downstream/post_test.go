@@ -1,6 +1,7 @@
 package downstream_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -565,5 +567,43 @@ func TestPostErrorNullIsNoError(t *testing.T) {
 	res, err := c.CallTool(context.Background(), "echo", nil, nil)
 	if err != nil || string(res) != okResult {
 		t.Fatalf("got %s, %v", res, err)
+	}
+}
+
+// TestPostRedirectFollowed checks that a call answered with a redirect
+// (which the hub's own request path does not follow itself) is sent again
+// where it points, with its body and headers, and answered from there.
+func TestPostRedirectFollowed(t *testing.T) {
+	s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
+	s.t, s.session = t, "sess-1"
+	var redirected atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if r.Method == http.MethodPost && r.URL.Path != "/moved" && bytes.Contains(body, []byte(`"tools/call"`)) {
+			redirected.Add(1)
+			http.Redirect(w, r, "/moved", http.StatusTemporaryRedirect)
+			return
+		}
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	cfg := httpServerConfig(ts.URL)
+	cfg.Headers = map[string]string{"Authorization": "Bearer t0ken"}
+	c, _ := startConn(t, cfg)
+	waitReady(t, c)
+	res, err := c.CallTool(context.Background(), "echo", json.RawMessage(`{"a":1}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two redirects: the hub's own path meets the first and hands the call
+	// to http.Client, which asks again and follows.
+	if string(res) != okResult || redirected.Load() != 2 {
+		t.Errorf("result %s after %d redirects, want it as sent after 2", res, redirected.Load())
+	}
+	call := s.lastCall(t)
+	if call.header.Get("Mcp-Session-Id") != "sess-1" || call.header.Get("Authorization") != "Bearer t0ken" ||
+		!strings.Contains(call.body, `"arguments":{"a":1}`) {
+		t.Errorf("the redirected call lost its headers or body: %v %s", call.header, call.body)
 	}
 }
