@@ -66,6 +66,15 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// truncateBytes is truncate of b, converting only what it keeps: a body
+// quoted in an error may weigh megabytes.
+func truncateBytes(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
+}
+
 // serverClosedIdle reports net/http's error for a pooled connection the
 // server closed just before the request was written (the error value is
 // unexported): the request never left.

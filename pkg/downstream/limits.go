@@ -68,6 +68,10 @@ func (l *lineLimitReader) Read(p []byte) (int, error) {
 type limitBodies struct {
 	next http.RoundTripper
 	max  int
+	// ownPath skips the id check of big bodies (hasID): the poster's
+	// requests (post.go) read the id themselves, and a body without one
+	// costs them no more than one with.
+	ownPath bool
 }
 
 // streamKey carries a request's *streamState to the transport, which
@@ -98,6 +102,24 @@ func withStreamState(ctx context.Context) (context.Context, *streamState) {
 
 // CloseIdleConnections closes the pool's idle connections.
 func (t limitBodies) CloseIdleConnections() { closeIdle(t.next) }
+
+// ownPathTransport is the transport of a client newHTTPClient made, as the
+// poster's requests take it: without sessionEnds (the poster sends no
+// DELETE) and without limitBodies' id check, which would scan a big body a
+// second time before the poster scans it. Another client's transport is
+// taken as it is.
+func ownPathTransport(c *http.Client) http.RoundTripper {
+	if se, ok := c.Transport.(sessionEnds); ok {
+		if lb, ok := se.next.(limitBodies); ok {
+			lb.ownPath = true
+			return lb
+		}
+	}
+	if c.Transport == nil {
+		return http.DefaultTransport
+	}
+	return c.Transport
+}
 
 // closeIdle passes CloseIdleConnections on to the RoundTripper a wrapper
 // wraps. Without it, http.Client.CloseIdleConnections would not reach the
@@ -132,7 +154,7 @@ func (t limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(body) > bigBody && !hasID(body) {
+	if len(body) > bigBody && !t.ownPath && !hasID(body) {
 		return nil, fmt.Errorf("%w: a %d-byte response without a JSON-RPC id", ErrProtocol, len(body))
 	}
 	resp.Body = bufferedBody{bytes.NewReader(body), body}
@@ -140,7 +162,8 @@ func (t limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// bigBody is the size from which a JSON body is checked for an id.
+// bigBody is the size from which a JSON body is checked for an id, on
+// mcp-go's paths.
 const bigBody = 256 << 10
 
 // hasID reports whether a JSON-RPC message (or each message of a batch)

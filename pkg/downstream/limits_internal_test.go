@@ -125,3 +125,31 @@ func TestCloseIdleConnectionsReachesThePool(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestOwnPathSkipsIDCheck checks that a big JSON body without an id is
+// refused on mcp-go's path (whose error would quote all of it) and passed
+// whole to the poster's path, which reads the id itself.
+func TestOwnPathSkipsIDCheck(t *testing.T) {
+	big := `{"jsonrpc":"2.0","result":{"text":"` + strings.Repeat("x", bigBody) + `"}}`
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, big)
+	}))
+	defer ts.Close()
+	c := newHTTPClient(ts.URL, nil, 16<<20)
+	defer c.CloseIdleConnections()
+
+	req, _ := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader("{}"))
+	if _, err := c.Do(req); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "without a JSON-RPC id") {
+		t.Errorf("mcp-go's path: %v, want the id check's error", err)
+	}
+	req, _ = http.NewRequest(http.MethodPost, ts.URL, strings.NewReader("{}"))
+	resp, err := ownPathTransport(c).RoundTrip(req)
+	if err != nil {
+		t.Fatalf("the poster's path: %v", err)
+	}
+	defer resp.Body.Close()
+	if b, err := bodyBytes(resp.Body); err != nil || len(b) != len(big) {
+		t.Errorf("the poster's path got %d bytes (%v), want all %d", len(b), err, len(big))
+	}
+}

@@ -34,6 +34,7 @@ import (
 // 2026-07-28 protocol. The GET stream is the hub's too (listen.go).
 type poster struct {
 	client  *http.Client
+	rt      http.RoundTripper // client's transport, for this path: see ownPathTransport
 	url     string
 	headers http.Header // configured, canonical keys; applied last, as mcp-go does
 	tr      *transport.StreamableHTTP
@@ -58,21 +59,17 @@ func newPoster(client *http.Client, endpoint string, headers map[string]string, 
 	for k, v := range headers {
 		h.Set(k, v)
 	}
-	return &poster{client: client, url: endpoint, headers: h, tr: tr}
+	return &poster{client: client, rt: ownPathTransport(client), url: endpoint, headers: h, tr: tr}
 }
 
-// do sends a request straight to the client's transport. http.Client's
+// do sends a request straight to the client's transport (rt). http.Client's
 // redirect bookkeeping (a copy of the headers and of the URL for each
 // request, for redirects MCP servers do not send) was 6 allocations and
 // 650 bytes per REST call (BenchmarkCallHandler, 379 → 373) and about 2%
 // of the hub's CPU (perf, REST at 16 concurrent). A redirect that comes
 // all the same is followed by the client, as before.
 func (p *poster) do(req *http.Request) (*http.Response, error) {
-	rt := p.client.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	resp, err := rt.RoundTrip(req)
+	resp, err := p.rt.RoundTrip(req)
 	if err != nil || !isRedirect(resp) {
 		return resp, err
 	}
@@ -186,7 +183,7 @@ func (s *session) postRequest(ctx context.Context, p *poster, id int64, method s
 		if msg, ok := splitMessage(b); ok && msg.isResponse() {
 			return msg.answer(method, id)
 		}
-		return nil, fmt.Errorf("%s failed with HTTP status %d: %s", method, code, truncate(string(b), 256))
+		return nil, fmt.Errorf("%s failed with HTTP status %d: %s", method, code, truncateBytes(b, 256))
 	}
 
 	switch ct := resp.Header.Get("Content-Type"); mediaType(ct) {
@@ -198,9 +195,9 @@ func (s *session) postRequest(ctx context.Context, p *poster, id int64, method s
 		msg, ok := splitMessage(b)
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("%w: the answer to %s is not a JSON object: %s", ErrProtocol, method, truncate(string(b), 128))
+			return nil, fmt.Errorf("%w: the answer to %s is not a JSON object: %s", ErrProtocol, method, truncateBytes(b, 128))
 		case !msg.isResponse():
-			return nil, fmt.Errorf("%w: the answer to %s has no JSON-RPC id: %s", ErrProtocol, method, truncate(string(b), 128))
+			return nil, fmt.Errorf("%w: the answer to %s has no JSON-RPC id: %s", ErrProtocol, method, truncateBytes(b, 128))
 		}
 		return msg.answer(method, id)
 	case "text/event-stream":
@@ -294,12 +291,12 @@ func (m message) isResponse() bool { return m.method == nil && m.id != nil }
 // answer is the response's result or error, if it answers request id.
 func (m message) answer(method string, id int64) (json.RawMessage, error) {
 	if !sameID(m.id, id) {
-		return nil, fmt.Errorf("%w: %s answered with id %s, the request had id %d", ErrProtocol, method, truncate(string(m.id), 64), id)
+		return nil, fmt.Errorf("%w: %s answered with id %s, the request had id %d", ErrProtocol, method, truncateBytes(m.id, 64), id)
 	}
 	if m.err != nil {
 		var e RPCError
 		if err := json.Unmarshal(m.err, &e); err != nil {
-			return nil, fmt.Errorf("%w: %s answered with an error that is not a JSON-RPC error: %s", ErrProtocol, method, truncate(string(m.err), 128))
+			return nil, fmt.Errorf("%w: %s answered with an error that is not a JSON-RPC error: %s", ErrProtocol, method, truncateBytes(m.err, 128))
 		}
 		if string(e.Data) == "null" {
 			e.Data = nil // as rawData has it for mcp-go's path
@@ -530,7 +527,7 @@ func (s *session) dispatch(ctx context.Context, data []byte, id int64, method st
 	case msg.id != nil && id == noRequest:
 		// A response on the GET stream answers nothing the hub asked
 		// there: skipped, as mcp-go does.
-		s.log.Debug("response on the GET stream skipped", "id", truncate(string(msg.id), 64))
+		s.log.Debug("response on the GET stream skipped", "id", truncateBytes(msg.id, 64))
 	case msg.id != nil:
 		res, err := msg.answer(method, id)
 		return res, true, err
