@@ -139,8 +139,10 @@ func TestListen404OnLiveSession(t *testing.T) {
 		http.Error(w, "no stream here", http.StatusNotFound)
 	}
 	startScripted(t, s)
-	waitFor(t, "a ping after the 404", 5*time.Second, func() bool { return s.count("ping", "") >= 1 })
-	time.Sleep(300 * time.Millisecond) // fifteen retry intervals
+	waitFor(t, "a ping after the 404, and one more 404", 5*time.Second, func() bool {
+		return s.count("ping", "") >= 1 && s.count("GET", "") >= 3
+	})
+	time.Sleep(200 * time.Millisecond) // ten retry intervals: nothing more
 	if p, g, i := s.count("ping", ""), s.count("GET", ""), s.count("initialize", ""); p != 1 || g != 3 || i != 1 {
 		t.Errorf("%d pings, %d GETs, %d initialize; want 1 ping, 3 GETs (opened, 404 and ping, 404 and stop), no re-initialisation", p, g, i)
 	}
