@@ -11,7 +11,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,9 +20,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/serveuntil"
 )
 
 func main() {
@@ -46,19 +45,7 @@ func run(listen, upstream string) error {
 		MaxIdleConnsPerHost: 256, // not Go's default 2: one connection per concurrent call
 		IdleConnTimeout:     90 * time.Second,
 	}}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	srv := &http.Server{Addr: listen, Handler: pass(client, upstream), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	}
+	return serveuntil.Signal(&http.Server{Addr: listen, Handler: pass(client, upstream), ReadHeaderTimeout: 10 * time.Second})
 }
 
 // pass forwards each request as it came, headers and body streamed, and

@@ -1,0 +1,40 @@
+// Package serveuntil runs the small HTTP servers of the repository's
+// reference commands (cmd/dep-floor, cmd/proxy-floor) until the process is
+// told to stop.
+package serveuntil
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// shutdownTimeout bounds the graceful shutdown once a signal came.
+const shutdownTimeout = 5 * time.Second
+
+// Signal serves srv until SIGINT or SIGTERM, then shuts it down
+// gracefully. It returns the server's error if it could not serve, and nil
+// after a clean shutdown.
+func Signal(srv *http.Server) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) { // the serving goroutine has ended
+		return err
+	}
+	return nil
+}
