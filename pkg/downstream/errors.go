@@ -77,7 +77,9 @@ func truncateBytes(b []byte, n int) string {
 
 // serverClosedIdle reports net/http's error for a pooled connection the
 // server closed just before the request was written (the error value is
-// unexported): the request never left.
+// unexported): the request never left. Only net/http's Transport (https,
+// proxies) gives it; inline.go peeks at a pooled connection before reusing
+// it and reports errClosedIdle instead.
 func serverClosedIdle(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "http: server closed idle connection")
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -46,7 +47,7 @@ type lines struct {
 
 	done       chan struct{} // closed when the reader stops or Close is called
 	readerDone chan struct{} // closed when the reader has returned
-	startedCh  chan struct{} // closed by Start
+	startedOK  atomic.Bool   // set by Start
 	doneOnce   sync.Once
 	closeOnce  sync.Once
 	startOnce  sync.Once
@@ -62,7 +63,6 @@ func newLines(in io.WriteCloser, out io.Reader, log *slog.Logger) *lines {
 		done:    make(chan struct{}),
 
 		readerDone: make(chan struct{}),
-		startedCh:  make(chan struct{}),
 	}
 }
 
@@ -70,7 +70,7 @@ func newLines(in io.WriteCloser, out io.Reader, log *slog.Logger) *lines {
 // close of the session closed the pipe); ctx is not needed for that.
 func (l *lines) Start(context.Context) error {
 	l.startOnce.Do(func() {
-		close(l.startedCh)
+		l.startedOK.Store(true)
 		go l.read()
 		go l.answer()
 	})
@@ -101,14 +101,7 @@ func (l *lines) Close() error {
 }
 
 // started reports whether Start ran (and so a reader will close readerDone).
-func (l *lines) started() bool {
-	select {
-	case <-l.startedCh:
-		return true
-	default:
-		return false
-	}
-}
+func (l *lines) started() bool { return l.startedOK.Load() }
 
 // end unblocks every waiting request.
 func (l *lines) end() { l.doneOnce.Do(func() { close(l.done) }) }

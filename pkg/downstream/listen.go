@@ -3,13 +3,13 @@ package downstream
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcphub/mcphub/pkg/config"
 )
 
 // The standalone GET stream of a Streamable HTTP session: how a server's
@@ -58,8 +58,10 @@ func (s *session) relisten() {
 func (s *session) listenLoop() {
 	defer close(s.listen.done)
 	openedGen := int64(-1) // the generation the stream last opened on
-	failures := 0          // in a row, without the stream opening: the backoff
+	// Streams that fail to open in a row wait longer each time.
+	failing := backoff{cfg: config.Backoff{Initial: time.Duration(listenRetry.Load()), Max: maxListenBackoff}}
 	for s.ctx.Err() == nil {
+		delay := time.Duration(listenRetry.Load())
 		gen := s.generation.Load()
 		p := s.postable()
 		if p == nil {
@@ -81,7 +83,8 @@ func (s *session) listenLoop() {
 		moved := ctx.Err() != nil || s.generation.Load() != gen
 		cancel()
 		if opened {
-			openedGen, failures = gen, 0
+			openedGen = gen
+			failing.reset()
 		}
 		switch {
 		case s.ctx.Err() != nil:
@@ -89,12 +92,12 @@ func (s *session) listenLoop() {
 		case moved:
 			continue // a new session: listen on it at once
 		case status == http.StatusMethodNotAllowed:
-			s.log.Debug("the server offers no GET stream")
+			s.log.Info("the server offers no GET stream: its notifications between calls are not heard")
 			return
 		case status == http.StatusNotFound && openedGen != gen:
 			// Refused on a session it never opened on: the server offers no
 			// stream (it should say 405), as mcp-go judged it.
-			s.log.Debug("the server refused the GET stream on this session; not listening")
+			s.log.Info("the server refused the GET stream on this session: its notifications between calls are not heard")
 			return
 		case status == http.StatusNotFound:
 			// The server forgot the session (it restarted, or the session
@@ -117,14 +120,14 @@ func (s *session) listenLoop() {
 		case err != nil && opened:
 			s.log.Debug("GET stream ended; opening it again", "err", err)
 		case err != nil:
-			failures++
 			level := slog.LevelDebug
-			if failures == 1 {
+			if failing.attempt == 0 {
 				level = slog.LevelWarn // once per run of failures, not per retry
 			}
-			s.log.Log(s.ctx, level, "GET stream failed; opening it again", "err", err, "retry_in", listenDelay(failures))
+			delay = failing.next()
+			s.log.Log(s.ctx, level, "GET stream failed; opening it again", "err", err, "retry_in", delay)
 		}
-		if !sleepCtx(s.ctx, listenDelay(failures)) {
+		if !sleepCtx(s.ctx, delay) {
 			return
 		}
 	}
@@ -133,42 +136,20 @@ func (s *session) listenLoop() {
 // maxListenBackoff bounds the wait between GET streams that fail in a row.
 const maxListenBackoff = 30 * time.Second
 
-// listenDelay is the wait before the next GET stream after failures in a
-// row: listenRetry, doubled for each failure after the first, at most
-// maxListenBackoff.
-func listenDelay(failures int) time.Duration {
-	d := time.Duration(listenRetry.Load())
-	for i := 1; i < failures && d < maxListenBackoff; i++ {
-		d *= 2
-	}
-	return min(d, maxListenBackoff)
-}
-
 // listenOnce opens the GET stream and reads it until it ends. opened says
 // whether the server accepted it; status is the HTTP status (0: none).
 func (s *session) listenOnce(ctx context.Context, p *poster) (opened bool, status int, err error) {
-	req, err := s.newPost(ctx, p, http.MethodGet, nil, hdrSSE)
+	resp, status, err := s.openStream(ctx, p, "")
 	if err != nil {
-		return false, 0, err
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return false, 0, err
+		return false, status, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return false, resp.StatusCode, fmt.Errorf("HTTP status %d", resp.StatusCode)
-	}
-	if ct := resp.Header.Get("Content-Type"); mediaType(ct) != "text/event-stream" {
-		return false, resp.StatusCode, fmt.Errorf("content type %q", truncate(ct, 64))
-	}
 	var cur sseCursor
 	_, _, err = s.readEvents(ctx, resp.Body, &cur, noRequest, "the GET stream")
 	if err == nil {
 		err = errors.New("the server ended the stream")
 	}
-	return true, resp.StatusCode, err
+	return true, status, err
 }
 
 // waitGeneration waits until the session is re-initialised past gen, or

@@ -76,7 +76,7 @@ func (p *poster) do(req *http.Request) (*http.Response, error) {
 	// The server did nothing with the request but point elsewhere: send it
 	// again through the client, which meets the redirect again and follows
 	// it as net/http does (the method, the headers, the body).
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	drain(resp.Body, 4<<10)
 	resp.Body.Close()
 	again := req.Clone(req.Context())
 	if req.GetBody != nil {
@@ -385,31 +385,45 @@ func (s *session) resume(ctx context.Context, p *poster, cur *sseCursor) (body i
 	if cur.retry > 0 {
 		delay = max(cur.retry, minResumeDelay)
 	}
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+	if !sleepCtx(ctx, delay) {
 		return nil, func() {}, ctx.Err()
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	resp, _, err := s.openStream(ctx, p, cur.lastID)
+	if err != nil {
+		cancel()
+		return nil, func() {}, err
+	}
+	return resp.Body, func() { cancel(); resp.Body.Close() }, nil
+}
+
+// openStream opens an event stream with a GET on the session: the
+// standalone GET stream (listen.go), or, after lastID, a request's stream
+// the server ended early. status is the HTTP status (0: none); the caller
+// closes the body of a stream it got.
+func (s *session) openStream(ctx context.Context, p *poster, lastID string) (resp *http.Response, status int, err error) {
 	req, err := s.newPost(ctx, p, http.MethodGet, nil, hdrSSE)
 	if err != nil {
-		cancel()
-		return nil, func() {}, err
+		return nil, 0, err
 	}
-	req.Header.Set("Last-Event-ID", cur.lastID)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		cancel()
-		return nil, func() {}, err
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
 	}
-	release = func() { cancel(); resp.Body.Close() }
-	if resp.StatusCode != http.StatusOK || mediaType(resp.Header.Get("Content-Type")) != "text/event-stream" {
-		release()
-		return nil, func() {}, fmt.Errorf("HTTP status %d, content type %q", resp.StatusCode, truncate(resp.Header.Get("Content-Type"), 64))
+	if resp, err = p.client.Do(req); err != nil {
+		return nil, 0, err
 	}
-	return resp.Body, release, nil
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || mediaType(ct) != "text/event-stream" {
+		drain(resp.Body, 4<<10)
+		resp.Body.Close()
+		return nil, resp.StatusCode, fmt.Errorf("HTTP status %d, content type %q", resp.StatusCode, truncate(ct, 64))
+	}
+	return resp, resp.StatusCode, nil
+}
+
+// drain reads up to n bytes of a body about to be closed, so that its
+// connection can be kept alive.
+func drain(body io.Reader, n int64) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, n))
 }
 
 // readEvents reads one stream until the response to request id (done), its
@@ -557,7 +571,7 @@ func (s *session) answerServer(ctx context.Context, p *poster, msg message) {
 		s.log.Debug("answer to a server request not sent", "err", err)
 		return
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	drain(resp.Body, 64<<10)
 	cancel()
 	resp.Body.Close()
 }

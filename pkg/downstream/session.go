@@ -380,7 +380,7 @@ func transportLost(err error) error {
 // streamBroke is transportLost for the event stream answering one request.
 func streamBroke(method string, err error) error {
 	if errors.Is(err, ErrMessageTooLarge) {
-		return fmt.Errorf("%w: %w", ErrProtocol, err)
+		return transportLost(err)
 	}
 	return fmt.Errorf("%w: the event stream answering %s broke: %w", ErrNotConnected, method, err)
 }
