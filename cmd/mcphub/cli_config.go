@@ -146,32 +146,25 @@ func (c *cli) configShow(args []string) int {
 		return c.fail(err)
 	}
 	var cfg *config.Config
+	l := config.Loader{LookupEnv: c.lookupEnv}
 	if found {
 		ctx, cancel := context.WithTimeout(context.Background(), configLoadTimeout)
 		defer cancel()
-		l := config.Loader{LookupEnv: c.lookupEnv}
-		if cfg, err = l.Load(ctx, files); err != nil {
-			var ve *config.ValidationError
-			if errors.As(err, &ve) {
-				fmt.Fprintf(c.stderr, "%v\n", ve)
-				return exitError
-			}
-			return c.fail(err)
-		}
+		cfg, err = l.Load(ctx, files)
 	} else {
 		// What the hub runs without a file (see run): the default
 		// server and the token from the environment, refused as the hub
 		// refuses it.
 		fmt.Fprintln(c.stderr, "mcphub: no config file found (looked for "+searchedFiles()+"); using the built-in default")
-		l := config.Loader{LookupEnv: c.lookupEnv}
-		if cfg, err = l.Default(); err != nil {
-			var ve *config.ValidationError
-			if errors.As(err, &ve) {
-				fmt.Fprintf(c.stderr, "%v\n", ve)
-				return exitError
-			}
-			return c.fail(err)
+		cfg, err = l.Default()
+	}
+	if err != nil {
+		var ve *config.ValidationError
+		if errors.As(err, &ve) {
+			fmt.Fprintf(c.stderr, "%v\n", ve)
+			return exitError
 		}
+		return c.fail(err)
 	}
 	view := newConfigView(cfg.Redacted())
 	if *asJSON {

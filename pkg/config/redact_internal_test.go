@@ -8,7 +8,7 @@ import (
 
 func TestHider(t *testing.T) {
 	t.Parallel()
-	hide := hider([]string{"abc", "secret", "secret-longer", "1"})
+	hide := newSecretHider([]string{"abc", "secret", "secret-longer", "1"}).hide
 	for in, want := range map[string]string{
 		"":                       "",
 		"abc":                    "<redacted>",

@@ -282,7 +282,7 @@ var noSecrets = &secretHider{}
 
 // minSecretLen is the length, in bytes, from which a secret is replaced
 // inside other text. Shorter ones are hidden only when they are the whole
-// value (see hider) or not at all (Scrub): replacing them inside other
+// value (see secretHider) or not at all (Scrub): replacing them inside other
 // text would mangle it (a "1" in every address) and show where they were
 // anyway.
 const minSecretLen = 4
@@ -316,11 +316,6 @@ func (h *secretHider) hide(v string) string {
 	}
 	return h.r.Replace(v)
 }
-
-// hider returns a function that replaces every secret in a string by
-// RedactedValue. Secrets shorter than minSecretLen are hidden only when
-// they are the whole value.
-func hider(secrets []string) func(string) string { return newSecretHider(secrets).hide }
 
 // secretReplacer builds a replacer from old, new pairs, or returns nil if
 // none is left: each old value once (its first pair wins), those shorter

@@ -264,10 +264,9 @@ type Server struct {
 	// wherever they show (Redacted, Scrub), since a placeholder may sit in
 	// any field, an argument such as --api-key=${env:API_KEY} for one.
 	secrets []string
-	// hidden hides secrets (Hide, Redacted, Scrub): built once when Load
-	// decodes the entry, and shared by copies of the Server, which is safe
-	// because it is never changed after. Hide checks it was built from
-	// this secrets list.
+	// hidden hides secrets (Hide, Redacted): built once when Load decodes
+	// the entry, and shared by copies of the Server, which is safe because
+	// it is never changed after.
 	hidden *secretHider
 
 	// Origin says where the server was defined, for messages only; it is not

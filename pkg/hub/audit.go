@@ -16,7 +16,8 @@ import (
 // log (at debug, like the access log: at info a busy hub would write a line
 // per call; the audit log is the record to keep) with the request id its
 // context carries, and one record in the audit log. Both name the outcome
-// as the calls_total metric does (outcome).
+// as the calls_total metric does (outcome), except a claimed result (an MCP
+// client taking the result of an approved run), recorded by that result.
 func (h *Hub) recordCall(ctx context.Context, caller string, t catalog.Tool, args json.RawMessage, start time.Time, res *CallResult, err error) {
 	took := time.Since(start)
 	c := callRecord{outcome: outcome(res, err)}

@@ -19,8 +19,9 @@ import (
 type Observer interface {
 	// CallDone reports one call's disposition. Every Call counts once:
 	// run (ok, tool_error or the error it failed with), held for approval
-	// (pending), or refused before it could run. A held call that is
-	// approved counts once more when Approve runs it.
+	// (pending), or refused before it could run. A held call counts once
+	// more: with its result when Approve runs it, or rejected / expired
+	// when its caller waited for a decision that was no.
 	CallDone(CallStats)
 	// ApprovalDecided reports an approval request decided: "approved",
 	// "rejected", "expired" (by nobody, at its TTL) or "reopened" (an
