@@ -167,3 +167,49 @@ func (s *rssSampler) stop() (int64, error) {
 	<-s.done
 	return s.peak, s.err
 }
+
+// paired is one window in which one client alternated a baseline's call
+// and the same call through a gateway. Both medians come from the same
+// spell of the shared machine, which moves the baseline alone by 10–40%
+// between the windows the other figures are taken in.
+type paired struct {
+	Pairs      int     `json:"pairs"`
+	BaseP50us  float64 `json:"base_p50_us"`
+	ViaP50us   float64 `json:"via_p50_us"`
+	AddedP50us float64 `json:"added_p50_us"` // ViaP50us − BaseP50us
+}
+
+// measurePaired warms up, then calls base and via in turn on one goroutine
+// for d (a pair is started only before d has passed).
+func measurePaired(ctx context.Context, base, via caller, warmup, d time.Duration) (paired, error) {
+	var baseLat, viaLat []time.Duration
+	alternate := func(ctx context.Context) error {
+		t0 := time.Now()
+		if err := base(ctx); err != nil {
+			return fmt.Errorf("direct: %w", err)
+		}
+		t1 := time.Now()
+		if err := via(ctx); err != nil {
+			return err
+		}
+		baseLat, viaLat = append(baseLat, t1.Sub(t0)), append(viaLat, time.Since(t1))
+		return nil
+	}
+	if warmup > 0 {
+		if _, _, err := drive(ctx, []caller{alternate}, warmup); err != nil {
+			return paired{}, fmt.Errorf("warm-up: %w", err)
+		}
+		baseLat, viaLat = baseLat[:0], viaLat[:0]
+	}
+	if _, _, err := drive(ctx, []caller{alternate}, d); err != nil {
+		return paired{}, err
+	}
+	if len(viaLat) == 0 {
+		return paired{}, errors.New("no pair completed in the window")
+	}
+	slices.Sort(baseLat)
+	slices.Sort(viaLat)
+	p := paired{Pairs: len(viaLat), BaseP50us: micros(percentile(baseLat, 0.5)), ViaP50us: micros(percentile(viaLat, 0.5))}
+	p.AddedP50us = p.ViaP50us - p.BaseP50us
+	return p, nil
+}

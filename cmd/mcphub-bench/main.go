@@ -97,6 +97,7 @@ type options struct {
 	concurrency      int
 	scenarios        string
 	json             bool
+	paired           bool
 	hubBin           string
 	exampleBin       string
 	floorBin         string
@@ -124,6 +125,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.concurrency, "c", 16, "concurrent clients of the concurrent mode (1: sequential only)")
 	fs.StringVar(&o.scenarios, "scenarios", "all", "comma-separated `list` of scenarios to run (their baselines are added)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
+	fs.BoolVar(&o.paired, "paired", true, "after each run's sequential mode of a scenario through a gateway, one more window in which one client alternates its call with its baseline's: the gateway-added p50 within one spell of the machine")
 	fs.StringVar(&o.hubBin, "mcphub", "", "mcphub `binary` (default: ./bin/mcphub if fresh, else a fresh go build)")
 	fs.StringVar(&o.exampleBin, "example", "", "example-server `binary` (default: ./bin/example-server if fresh, else a fresh go build)")
 	fs.StringVar(&o.floorBin, "floor", "", "dep-floor `binary`, the libraries the hub is built on alone, for the RSS floor (default: ./bin/dep-floor if fresh, else a fresh go build)")
@@ -240,7 +242,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		Scenarios: scenarioList(chosen),
 	}, HubHTTPServers: o.httpServers, HubStdioServers: 1}
 	hz := rep.Machine.ClkTck
-	load := time.Duration(o.runs*len(chosen)*len(modes)) * (o.duration + o.warmup)
+	windows := len(chosen) * len(modes)
+	if o.paired {
+		windows += gatewayScenarios(chosen)
+	}
+	load := time.Duration(o.runs*windows) * (o.duration + o.warmup)
 	logf("run %s: %d scenarios × %d modes × %d runs of %v (+%v warm-up): about %.0f s of load%s",
 		procs.RunID(), len(chosen), len(modes), o.runs, o.duration, o.warmup, load.Seconds(), o.scale.plan())
 
@@ -345,6 +351,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	// Runs are interleaved (run 1 of every scenario, then run 2, ...) so
 	// that a slow spell of the shared machine hits every scenario alike.
 	runs := map[string][]window{}
+	pairs := map[string][]paired{}
 	for r := range o.runs {
 		for i, s := range chosen {
 			for _, m := range modes {
@@ -364,9 +371,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 				runs[s.name+"/"+m.name] = append(runs[s.name+"/"+m.name], w)
 				logf("run %d/%d  %-12s %-4s %8.0f calls/s  p50 %6.0f µs", r+1, o.runs, s.name, m.name, w.CallsPerSec, w.P50us)
 			}
+			if !o.paired || s.via == viaNone {
+				continue
+			}
+			base := slices.IndexFunc(chosen, func(b scenario) bool { return b.name == s.baseline })
+			p, err := measurePaired(ctx, callers[base][0], callers[i][0], o.warmup, o.duration)
+			if err != nil {
+				return explain(fmt.Errorf("%s paired with %s, run %d: %w", s.name, s.baseline, r+1, err))
+			}
+			pairs[s.name] = append(pairs[s.name], p)
+			logf("run %d/%d  %-12s pair %5d pairs      p50 %6.0f µs, %s %.0f µs: %+.0f µs",
+				r+1, o.runs, s.name, p.Pairs, p.ViaP50us, s.baseline, p.BaseP50us, p.AddedP50us)
 		}
 	}
-	rep.Results = summarize(chosen, modes, runs)
+	rep.Results = summarize(chosen, modes, runs, pairs)
 	// The clients end, then the other gateways: the scale phase runs without them.
 	cerr := closeConcurrently(closers)
 	closers = nil

@@ -124,6 +124,19 @@ func TestRunJSON(t *testing.T) {
 			t.Errorf("%s: gateway CPU %v µs/call, RSS peak %d kB (hub idle %d kB)", name, *r.HubCPUusPerCall, *r.HubRSSPeakKB, rep.HubRSSIdleKB)
 		}
 	}
+	for _, r := range rep.Results {
+		// -paired is on by default: one paired window per run, in the
+		// sequential result of a scenario through a gateway only.
+		name := r.Scenario + " " + r.Mode
+		if wantPaired := want[r.Scenario] && r.Mode == "seq"; (r.Paired != nil) != wantPaired {
+			t.Errorf("%s: paired figures present = %v, want %v", name, r.Paired != nil, wantPaired)
+		} else if wantPaired {
+			p := r.Paired
+			if p.Pairs <= 0 || p.BaseP50us <= 0 || p.ViaP50us <= 0 || p.AddedP50us != p.ViaP50us-p.BaseP50us || len(r.PairedRuns) != 1 {
+				t.Errorf("%s: paired %+v, %d runs", name, *p, len(r.PairedRuns))
+			}
+		}
+	}
 	for s := range want {
 		if got[s] != 2 {
 			t.Errorf("scenario %s: %d results, want 2 (seq and c2)", s, got[s])
@@ -300,6 +313,12 @@ func TestTable(t *testing.T) {
 			Startup: startup{MedianMs: 900, RunsMs: []float64{900}}, OverSlowestMs: 796, SumMs: 10400,
 			ToolsGET: toolsGET{Requests: 300, Bytes: 1935011, P50us: 600}, HubRSSIdleKB: 110 << 10,
 		}}
+	added, cpu, peak := 180.0, 150.0, int64(33<<10)
+	rep.Results = []result{
+		{Scenario: "direct-http", Mode: "seq", Ratio: 1, window: window{CallsPerSec: 3000, P50us: 300, P90us: 400, P99us: 900}},
+		{Scenario: "rest-http", Mode: "seq", Ratio: 0.6, HubAddedP50us: &added, Paired: &paired{Pairs: 900, BaseP50us: 310, ViaP50us: 452, AddedP50us: 142},
+			window: window{CallsPerSec: 1800, P50us: 480, P90us: 600, P99us: 1500, HubCPUusPerCall: &cpu, HubRSSPeakKB: &peak}},
+	}
 	var out bytes.Buffer
 	if err := writeTable(&out, rep); err != nil {
 		t.Fatal(err)
@@ -314,6 +333,9 @@ func TestTable(t *testing.T) {
 		"= slowest server +796.0 ms (servers one after the other: ≥ 10400 ms)",
 		"GET /mcp_hub/tools with 5000 tools, 300 sequential (1935011 bytes): p50 600 µs",
 		"hub RSS idle, 100 servers up (of 100): 110.0 MB",
+		"gateway +p50 µs  paired +p50 µs  gateway CPU µs/call",
+		"  rest-http     seq      1800     480     600    1500     0.60×             +180            +142                  150                 33.0",
+		"  direct-http   seq      3000     300     400     900     1.00×                -               -                    -                    -",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in:\n%s", want, out.String())

@@ -107,6 +107,10 @@ type result struct {
 	// gateway only; see Gateway).
 	HubAddedP50us *float64 `json:"hub_added_p50_us,omitempty"`
 	Runs          []window `json:"runs"`
+	// Paired is the median (by AddedP50us) of the paired windows, in the
+	// sequential mode of a scenario through a gateway (with -paired).
+	Paired     *paired  `json:"paired,omitempty"`
+	PairedRuns []paired `json:"paired_runs,omitempty"`
 }
 
 func machineInfo() machine {
@@ -132,8 +136,9 @@ func machineInfo() machine {
 }
 
 // summarize turns the runs of every scenario and mode into results, with
-// ratios to the baselines.
-func summarize(chosen []scenario, modes []mode, runs map[string][]window) []result {
+// ratios to the baselines, and the paired windows of each scenario into its
+// sequential result.
+func summarize(chosen []scenario, modes []mode, runs map[string][]window, pairs map[string][]paired) []result {
 	key := func(s string, m mode) string { return s + "/" + m.name }
 	medians := map[string]window{}
 	for _, s := range chosen {
@@ -167,6 +172,11 @@ func summarize(chosen []scenario, modes []mode, runs map[string][]window) []resu
 					added := med.P50us - base.P50us
 					r.HubAddedP50us = &added
 				}
+			}
+			if ps := pairs[s.name]; len(ps) > 0 && m.clients == 1 {
+				sorted := slices.Clone(ps)
+				slices.SortFunc(sorted, func(a, b paired) int { return cmpFloat(a.AddedP50us, b.AddedP50us) })
+				r.Paired, r.PairedRuns = &sorted[(len(sorted)-1)/2], ps
 			}
 			out = append(out, r)
 		}
@@ -222,11 +232,14 @@ func writeTable(w io.Writer, r *report) error {
 	// Numbers align right; the names are padded to one width, so that they
 	// read as left-aligned.
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario    \tmode\tcalls/s\tp50 µs\tp90 µs\tp99 µs\t× direct\tgateway +p50 µs\tgateway CPU µs/call\tgateway RSS peak MB\t")
+	fmt.Fprintln(tw, "scenario    \tmode\tcalls/s\tp50 µs\tp90 µs\tp99 µs\t× direct\tgateway +p50 µs\tpaired +p50 µs\tgateway CPU µs/call\tgateway RSS peak MB\t")
 	for _, x := range r.Results {
-		added, cpu, rss := "-", "-", "-"
+		added, pair, cpu, rss := "-", "-", "-", "-"
 		if x.HubAddedP50us != nil {
 			added = fmt.Sprintf("%+.0f", *x.HubAddedP50us)
+		}
+		if x.Paired != nil {
+			pair = fmt.Sprintf("%+.0f", x.Paired.AddedP50us)
 		}
 		if x.HubCPUusPerCall != nil {
 			cpu = fmt.Sprintf("%.0f", *x.HubCPUusPerCall)
@@ -234,8 +247,8 @@ func writeTable(w io.Writer, r *report) error {
 		if x.HubRSSPeakKB != nil {
 			rss = fmt.Sprintf("%.1f", float64(*x.HubRSSPeakKB)/1024)
 		}
-		fmt.Fprintf(tw, "%-12s\t%-4s\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f×\t%s\t%s\t%s\t\n",
-			x.Scenario, x.Mode, x.CallsPerSec, x.P50us, x.P90us, x.P99us, x.Ratio, added, cpu, rss)
+		fmt.Fprintf(tw, "%-12s\t%-4s\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f×\t%s\t%s\t%s\t%s\t\n",
+			x.Scenario, x.Mode, x.CallsPerSec, x.P50us, x.P90us, x.P99us, x.Ratio, added, pair, cpu, rss)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -249,7 +262,8 @@ func writeTable(w io.Writer, r *report) error {
 		}
 	}
 	fmt.Fprintf(&b, "gateway: the hub, cmd/proxy-floor for floor-http, mcp-hub for nodehub-*; CPU = user+sys of its process over the measured window ÷ calls;\n"+
-		"RSS peak sampled every 100 ms, max over the runs\n")
+		"RSS peak sampled every 100 ms, max over the runs; paired +p50: one client alternating the direct call and the call through the gateway\n"+
+		"in one more window of each run, p50 through the gateway minus the direct p50 of that window (median over the runs)\n")
 	fmt.Fprintf(&b, "total runtime: %.1f s\n", r.TotalSeconds)
 	_, err := io.WriteString(w, b.String())
 	return err

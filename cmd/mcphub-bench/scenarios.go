@@ -103,6 +103,17 @@ func uses(chosen []scenario, v via) bool {
 	return slices.ContainsFunc(chosen, func(s scenario) bool { return s.via == v })
 }
 
+// gatewayScenarios counts the scenarios of chosen that go through a gateway.
+func gatewayScenarios(chosen []scenario) int {
+	n := 0
+	for _, s := range chosen {
+		if s.via != viaNone {
+			n++
+		}
+	}
+	return n
+}
+
 // scenarioNamed is the scenario called name.
 func scenarioNamed(name string) (scenario, bool) {
 	for _, s := range scenarios {
