@@ -40,10 +40,11 @@ type hubStart struct {
 	took, cpu time.Duration
 }
 
-// startHub starts the hub on cfg at a free loopback port and waits until
-// GET /mcp_hub/tools satisfies want, polling every poll, at most wait.
+// startHub starts the hub on cfg at a free loopback port, with extra
+// flags, and waits until GET /mcp_hub/tools satisfies want, polling every
+// poll, at most wait.
 func startHub(ctx context.Context, procs *procset.Set, bins binaries, dir, cfg string, want listed,
-	poll, wait time.Duration, hz int64) (hubStart, error) {
+	poll, wait time.Duration, hz int64, extra ...string) (hubStart, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return hubStart{}, err
@@ -52,7 +53,7 @@ func startHub(ctx context.Context, procs *procset.Set, bins binaries, dir, cfg s
 	hc := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
 	t0 := time.Now()
-	p, err := procs.Start("mcphub", dir, nil, bins.hub, "-c", cfg, "--listen", addr, "--log-level", "warn")
+	p, err := procs.Start("mcphub", dir, nil, bins.hub, append([]string{"-c", cfg, "--listen", addr, "--log-level", "warn"}, extra...)...)
 	if err != nil {
 		return hubStart{}, err
 	}

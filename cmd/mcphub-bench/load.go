@@ -75,12 +75,18 @@ func drive(ctx context.Context, callers []caller, d time.Duration) ([]time.Durat
 
 // measure warms callers up, then measures one window of d. With gw (the
 // gateway the callers go through) set, it also takes gw's CPU time over the
-// window and samples its RSS every 100 ms.
-func measure(ctx context.Context, callers []caller, warmup, d time.Duration, gw *procset.Proc, hz int64) (window, error) {
+// window and samples its RSS every 100 ms. With during set, it is called as
+// the window begins, and the function it returns when the window ended.
+func measure(ctx context.Context, callers []caller, warmup, d time.Duration, gw *procset.Proc, hz int64,
+	during func(d time.Duration) (end func() error)) (window, error) {
 	if warmup > 0 {
 		if _, _, err := drive(ctx, callers, warmup); err != nil {
 			return window{}, fmt.Errorf("warm-up: %w", err)
 		}
+	}
+	end := func() error { return nil }
+	if during != nil {
+		end = during(d)
 	}
 	var st0 procset.Stat
 	var sampler *rssSampler
@@ -92,6 +98,7 @@ func measure(ctx context.Context, callers []caller, warmup, d time.Duration, gw 
 		sampler = startRSSSampler(gw.PID(), 100*time.Millisecond)
 	}
 	lat, elapsed, err := drive(ctx, callers, d)
+	err = errors.Join(err, end())
 	var w window
 	if gw != nil {
 		peak, serr := sampler.stop()

@@ -98,6 +98,7 @@ type options struct {
 	scenarios        string
 	json             bool
 	paired           bool
+	pprofDir         string
 	hubBin           string
 	exampleBin       string
 	floorBin         string
@@ -126,6 +127,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.scenarios, "scenarios", "all", "comma-separated `list` of scenarios to run (their baselines are added)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 	fs.BoolVar(&o.paired, "paired", true, "after each run's sequential mode of a scenario through a gateway, one more window in which one client alternates its call with its baseline's: the gateway-added p50 within one spell of the machine")
+	fs.StringVar(&o.pprofDir, "pprof", "", "write a CPU profile of the hub over each measured window of a scenario through it to `DIR`/<scenario>-<mode>-run<N>.pprof (the hub's --pprof listener; read with go tool pprof)")
 	fs.StringVar(&o.hubBin, "mcphub", "", "mcphub `binary` (default: ./bin/mcphub if fresh, else a fresh go build)")
 	fs.StringVar(&o.exampleBin, "example", "", "example-server `binary` (default: ./bin/example-server if fresh, else a fresh go build)")
 	fs.StringVar(&o.floorBin, "floor", "", "dep-floor `binary`, the libraries the hub is built on alone, for the RSS floor (default: ./bin/dep-floor if fresh, else a fresh go build)")
@@ -241,6 +243,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		Duration: o.duration.String(), Warmup: o.warmup.String(), Runs: o.runs, Concurrency: o.concurrency,
 		Scenarios: scenarioList(chosen),
 	}, HubHTTPServers: o.httpServers, HubStdioServers: 1}
+	if o.pprofDir != "" {
+		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
+			return fmt.Errorf("-pprof: %w", err)
+		}
+		rep.Profiles = o.pprofDir
+	}
 	hz := rep.Machine.ClkTck
 	windows := len(chosen) * len(modes)
 	if o.paired {
@@ -277,8 +285,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 
 	// Startup, once per run: every hub but the last is stopped again.
 	var hub *procset.Proc
+	var prof *profiler
 	for i := range o.runs {
-		hs, err := startHub(ctx, procs, bins, tmp, cfg, listing(`"http__echo"`), time.Millisecond, 30*time.Second, hz)
+		var extra []string
+		if o.pprofDir != "" {
+			addr, err := freeAddr()
+			if err != nil {
+				return err
+			}
+			extra = []string{"--pprof", addr}
+			prof = &profiler{dir: o.pprofDir, base: "http://" + addr, hc: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
+		}
+		hs, err := startHub(ctx, procs, bins, tmp, cfg, listing(`"http__echo"`), time.Millisecond, 30*time.Second, hz, extra...)
 		if err != nil {
 			return explain(err)
 		}
@@ -364,7 +382,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 				case viaNodeHub:
 					gw = nodeHub
 				}
-				w, err := measure(ctx, callers[i][:m.clients], o.warmup, o.duration, gw, hz)
+				w, err := measure(ctx, callers[i][:m.clients], o.warmup, o.duration, gw, hz,
+					profileHub(ctx, prof, s, fmt.Sprintf("%s-%s-run%d", s.name, m.name, r+1)))
 				if err != nil {
 					return explain(fmt.Errorf("%s %s, run %d: %w", s.name, m.name, r+1, err))
 				}

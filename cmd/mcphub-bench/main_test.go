@@ -50,8 +50,9 @@ func TestRunJSON(t *testing.T) {
 	default:
 		t.Log("mcp-hub not installed: its scenarios are not run")
 	}
+	profiles := t.TempDir()
 	args := append(binaryFlags(t), "-json", "-d", "300ms", "-warmup", "100ms", "-n", "1", "-c", "2",
-		"-tools-requests", "100", "-scenarios", scenarios,
+		"-tools-requests", "100", "-scenarios", scenarios, "-pprof", profiles,
 		"-scale-servers", strconv.Itoa(scaleServers), "-scale-tools", strconv.Itoa(scaleTools),
 		"-scale-list-delay", "30ms", "-scale-tools-requests", "20")
 	procs := newProcSet()
@@ -136,6 +137,28 @@ func TestRunJSON(t *testing.T) {
 				t.Errorf("%s: paired %+v, %d runs", name, *p, len(r.PairedRuns))
 			}
 		}
+	}
+	// -pprof: one CPU profile per window through the hub, none for the others.
+	var wantProfiles []string
+	for _, r := range rep.Results {
+		if r.Gateway == "mcphub" {
+			wantProfiles = append(wantProfiles, r.Scenario+"-"+r.Mode+"-run1.pprof")
+		}
+	}
+	entries, err := os.ReadDir(profiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotProfiles []string
+	for _, e := range entries {
+		gotProfiles = append(gotProfiles, e.Name())
+		if b, err := os.ReadFile(filepath.Join(profiles, e.Name())); err != nil || !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+			t.Errorf("profile %s is not gzipped: %v", e.Name(), err)
+		}
+	}
+	slices.Sort(wantProfiles)
+	if rep.Profiles != profiles || len(wantProfiles) != 4 || !slices.Equal(gotProfiles, wantProfiles) {
+		t.Errorf("profiles in %q: %q, want %q", rep.Profiles, gotProfiles, wantProfiles)
 	}
 	for s := range want {
 		if got[s] != 2 {

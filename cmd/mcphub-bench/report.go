@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -49,8 +50,10 @@ type report struct {
 	FloorRSSFileIdleKB int64 `json:"floor_rss_file_idle_kb"`
 	// NodeHub is the mcp-hub and node the nodehub scenarios ran ("mcp-hub
 	// 4.2.1 on node v20.20.2"), when they ran.
-	NodeHub string   `json:"node_hub,omitempty"`
-	Results []result `json:"results"`
+	NodeHub string `json:"node_hub,omitempty"`
+	// Profiles is the folder of the hub's CPU profiles (-pprof), if taken.
+	Profiles string   `json:"profiles,omitempty"`
+	Results  []result `json:"results"`
 	// Scale is the scale phase (nil with -scale=false).
 	Scale        *scaleReport `json:"scale,omitempty"`
 	TotalSeconds float64      `json:"total_seconds"`
@@ -264,6 +267,10 @@ func writeTable(w io.Writer, r *report) error {
 	fmt.Fprintf(&b, "gateway: the hub, cmd/proxy-floor for floor-http, mcp-hub for nodehub-*; CPU = user+sys of its process over the measured window ÷ calls;\n"+
 		"RSS peak sampled every 100 ms, max over the runs; paired +p50: one client alternating the direct call and the call through the gateway\n"+
 		"in one more window of each run, p50 through the gateway minus the direct p50 of that window (median over the runs)\n")
+	if r.Profiles != "" {
+		fmt.Fprintf(&b, "the hub's CPU profiles over its windows (taken while measuring: they cost the hub a little CPU): go tool pprof -top %s\n",
+			filepath.Join(r.Profiles, "<scenario>-<mode>-run<N>.pprof"))
+	}
 	fmt.Fprintf(&b, "total runtime: %.1f s\n", r.TotalSeconds)
 	_, err := io.WriteString(w, b.String())
 	return err

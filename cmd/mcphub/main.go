@@ -46,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "log format: text (logfmt) or json (one object a line)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	insecure := fs.Bool("insecure-no-auth", false, "allow a non-loopback listen address without auth tokens")
+	pprofAddr := fs.String("pprof", "", "serve Go's runtime profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060 (default off)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -122,7 +123,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	a, err := app.New(cfg, app.Options{Logger: log, Load: load, Listen: *listen, OpenAPI: mcphub.OpenAPI, Version: version, InsecureNoAuth: *insecure})
+	a, err := app.New(cfg, app.Options{Logger: log, Load: load, Listen: *listen, OpenAPI: mcphub.OpenAPI, Version: version, InsecureNoAuth: *insecure, Pprof: *pprofAddr})
 	if err != nil {
 		fmt.Fprintf(stderr, "mcphub: %v\n", err)
 		return 1

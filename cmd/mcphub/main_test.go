@@ -324,6 +324,31 @@ func TestRefusesOpenListenWithoutAuth(t *testing.T) {
 	}
 }
 
+// TestPprofFlag: --pprof serves Go's profiles on a loopback address of
+// its own, and refuses any other.
+func TestPprofFlag(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "mcp_servers.yaml", "servers: []\n")
+	code, _, stderr := runToExit(t, dir, childEnv(), "--listen", "127.0.0.1:0", "--pprof", "0.0.0.0:0")
+	if code != 1 || !strings.Contains(stderr, "refusing to serve profiles on 0.0.0.0:0") {
+		t.Errorf("--pprof 0.0.0.0:0: exit %d, stderr:\n%s", code, stderr)
+	}
+	p := runHub(t, dir, childEnv(), "--listen", "127.0.0.1:0", "--pprof", "127.0.0.1:0")
+	p.addr()
+	p.waitLog(`msg="pprof listening"`)
+	m := regexp.MustCompile(`msg="pprof listening" addr=(\S+)`).FindStringSubmatch(p.stderr.String())
+	resp, err := p.client.Get("http://" + m[1] + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "--pprof") {
+		t.Errorf("GET /debug/pprof/cmdline: %d %q", resp.StatusCode, body)
+	}
+}
+
 // TestReloadKeepsOpenListenAuthenticated: a reload is held to the start's
 // rule, so an edit that drops every token cannot open a hub listening on
 // every interface to anyone.

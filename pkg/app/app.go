@@ -37,6 +37,10 @@ type Options struct {
 	// InsecureNoAuth allows listening on a non-loopback address without
 	// auth tokens (a warning is logged). Without it New refuses.
 	InsecureNoAuth bool
+	// Pprof, when set, is a loopback address ("127.0.0.1:6060") on which
+	// Go's runtime profiles are served (net/http/pprof), apart from the
+	// API. New refuses any other address.
+	Pprof string
 }
 
 // openAudit opens the audit log's sink: JSON lines to a file (appended,
@@ -86,6 +90,10 @@ type App struct {
 	srv        *http.Server
 	ln         net.Listener
 	addr       string
+	pprofAddr  string
+	pprof      *pprofServer // while started, with Options.Pprof
+	// pprofDone is closed when the pprof server's goroutine returned.
+	pprofDone chan struct{}
 
 	mu       sync.Mutex
 	started  bool
@@ -119,6 +127,11 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		}
 		opts.Logger.Warn("listening on a non-loopback address without authentication: anyone who can reach it can call every tool",
 			"addr", addr)
+	}
+	if opts.Pprof != "" {
+		if err := checkPprofAddr(opts.Pprof); err != nil {
+			return nil, err
+		}
 	}
 	if load := opts.Load; load != nil && !opts.InsecureNoAuth {
 		// A reload is held to the same rule as the start: a config without
@@ -177,6 +190,8 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		mcp:        mcp,
 		closeAudit: closeAudit,
 		addr:       addr,
+		pprofAddr:  opts.Pprof,
+		pprofDone:  make(chan struct{}),
 		srv:        srv,
 		serveErr:   make(chan error, 1),
 		stopSettle: func() {},
@@ -195,6 +210,19 @@ func (a *App) Start() error {
 	ln, err := net.Listen("tcp", a.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.addr, err)
+	}
+	if a.pprofAddr != "" {
+		if a.pprof, err = listenPprof(a.pprofAddr); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		go func() {
+			defer close(a.pprofDone)
+			if err := a.pprof.serve(); err != nil {
+				a.log.Error("pprof server failed", "err", err)
+			}
+		}()
+		a.log.Info("pprof listening", "addr", a.pprof.ln.Addr().String())
 	}
 	a.ln = ln
 	a.started = true
@@ -231,6 +259,17 @@ func (a *App) Addr() string {
 	return a.addr
 }
 
+// PprofAddr is the address Go's profiles are served on ("" without
+// Options.Pprof or before Start).
+func (a *App) PprofAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pprof != nil {
+		return a.pprof.ln.Addr().String()
+	}
+	return ""
+}
+
 // Hub is the app's hub.
 func (a *App) Hub() *hub.Hub { return a.hub }
 
@@ -251,11 +290,15 @@ func (a *App) Stop(ctx context.Context) error {
 		return nil
 	}
 	a.stopped = true
-	started, stopSettle := a.started, a.stopSettle
+	started, stopSettle, pp := a.started, a.stopSettle, a.pprof
 	a.mu.Unlock()
 	stopSettle()
 	if started {
 		<-a.settled // returns at once: its context just ended
+	}
+	if pp != nil {
+		_ = pp.close() // a profile being taken is cut: nothing waits for one
+		<-a.pprofDone
 	}
 
 	var errs []error
