@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,7 +100,7 @@ type Conn struct {
 	cfg    config.Server
 	opts   Options
 	log    *slog.Logger
-	client *http.Client
+	client *httpClient
 
 	sess   atomic.Pointer[session]
 	status atomic.Pointer[Status]

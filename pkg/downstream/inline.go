@@ -351,11 +351,11 @@ type inlineBody struct {
 	ctx  context.Context
 	stop func() bool // unregisters abort from ctx
 	keep bool        // neither side asked to close the connection
-	once sync.Once
 
 	// abort runs on its own goroutine and may come after the exchange
 	// finished (callers often end the context once they read the body):
-	// finished tells it the connection is no longer the exchange's.
+	// finished tells it the connection is no longer the exchange's, and
+	// finish that it already ran.
 	mu                sync.Mutex
 	finished, aborted bool
 }
@@ -374,18 +374,20 @@ func (b *inlineBody) abort() {
 // finish ends the exchange once: whole says the body was read to its end,
 // and the connection is pooled if it may be kept; else it is closed.
 func (b *inlineBody) finish(whole bool) {
-	b.once.Do(func() {
-		b.stop()
-		b.mu.Lock()
-		b.finished = true
-		reuse := whole && b.keep && !b.aborted
+	b.mu.Lock()
+	if b.finished {
 		b.mu.Unlock()
-		if reuse {
-			b.t.put(b.c)
-			return
-		}
-		b.c.nc.Close()
-	})
+		return
+	}
+	b.finished = true
+	reuse := whole && b.keep && !b.aborted
+	b.mu.Unlock()
+	b.stop() // an abort still to come finds the exchange finished
+	if reuse {
+		b.t.put(b.c)
+		return
+	}
+	b.c.nc.Close()
 }
 
 func (b *inlineBody) Read(p []byte) (int, error) {

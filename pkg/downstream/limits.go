@@ -103,24 +103,6 @@ func withStreamState(ctx context.Context) (context.Context, *streamState) {
 // CloseIdleConnections closes the pool's idle connections.
 func (t limitBodies) CloseIdleConnections() { closeIdle(t.next) }
 
-// ownPathTransport is the transport of a client newHTTPClient made, as the
-// poster's requests take it: without sessionEnds (the poster sends no
-// DELETE) and without limitBodies' id check, which would scan a big body a
-// second time before the poster scans it. Another client's transport is
-// taken as it is.
-func ownPathTransport(c *http.Client) http.RoundTripper {
-	if se, ok := c.Transport.(sessionEnds); ok {
-		if lb, ok := se.next.(limitBodies); ok {
-			lb.ownPath = true
-			return lb
-		}
-	}
-	if c.Transport == nil {
-		return http.DefaultTransport
-	}
-	return c.Transport
-}
-
 // closeIdle passes CloseIdleConnections on to the RoundTripper a wrapper
 // wraps. Without it, http.Client.CloseIdleConnections would not reach the
 // pool, and a stopped connection's kept-alive connections (a socket and 8 KB

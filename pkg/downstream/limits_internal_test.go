@@ -144,7 +144,7 @@ func TestOwnPathSkipsIDCheck(t *testing.T) {
 		t.Errorf("mcp-go's path: %v, want the id check's error", err)
 	}
 	req, _ = http.NewRequest(http.MethodPost, ts.URL, strings.NewReader("{}"))
-	resp, err := ownPathTransport(c).RoundTrip(req)
+	resp, err := c.own.RoundTrip(req)
 	if err != nil {
 		t.Fatalf("the poster's path: %v", err)
 	}

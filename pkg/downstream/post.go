@@ -33,8 +33,7 @@ import (
 // session ended), a session other than the one the handshake gave, and the
 // 2026-07-28 protocol. The GET stream is the hub's too (listen.go).
 type poster struct {
-	client  *http.Client
-	rt      http.RoundTripper // client's transport, for this path: see ownPathTransport
+	client  *httpClient
 	url     string
 	headers http.Header // configured, canonical keys; applied last, as mcp-go does
 	tr      *transport.StreamableHTTP
@@ -54,22 +53,22 @@ var (
 	hdrSSE    = []string{"text/event-stream"}
 )
 
-func newPoster(client *http.Client, endpoint string, headers map[string]string, tr *transport.StreamableHTTP) *poster {
+func newPoster(client *httpClient, endpoint string, headers map[string]string, tr *transport.StreamableHTTP) *poster {
 	h := make(http.Header, len(headers))
 	for k, v := range headers {
 		h.Set(k, v)
 	}
-	return &poster{client: client, rt: ownPathTransport(client), url: endpoint, headers: h, tr: tr}
+	return &poster{client: client, url: endpoint, headers: h, tr: tr}
 }
 
-// do sends a request straight to the client's transport (rt). http.Client's
+// do sends a request straight to the client's own transport. http.Client's
 // redirect bookkeeping (a copy of the headers and of the URL for each
 // request, for redirects MCP servers do not send) was 6 allocations and
 // 650 bytes per REST call (BenchmarkCallHandler, 379 → 373) and about 2%
 // of the hub's CPU (perf, REST at 16 concurrent). A redirect that comes
 // all the same is followed by the client, as before.
 func (p *poster) do(req *http.Request) (*http.Response, error) {
-	resp, err := p.rt.RoundTrip(req)
+	resp, err := p.client.own.RoundTrip(req)
 	if err != nil || !isRedirect(resp) {
 		return resp, err
 	}

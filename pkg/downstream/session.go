@@ -79,10 +79,11 @@ type Progress struct {
 
 // openSession starts the transport and performs the handshake. ctx bounds
 // only the handshake; the session lives until close.
-func openSession(ctx context.Context, parent context.Context, srv config.Server, httpClient *http.Client, maxMessage int, clientVersion string, log *slog.Logger, onListChanged func(string)) (*session, error) {
+func openSession(ctx context.Context, parent context.Context, srv config.Server, httpClient *httpClient, maxMessage int, clientVersion string, log *slog.Logger, onListChanged func(string)) (*session, error) {
 	sctx, cancel := context.WithCancel(parent)
 	s := &session{srv: srv, log: log, ctx: sctx, cancel: cancel, dead: make(chan struct{}), onListChanged: onListChanged, maxMessage: maxMessage, clientVersion: clientVersion}
 	s.nextID.Store(firstRequestID)
+	s.listen.moved = make(chan struct{}, 1)
 
 	tr, err := s.newTransport(httpClient)
 	if err != nil {
@@ -120,7 +121,7 @@ func openSession(ctx context.Context, parent context.Context, srv config.Server,
 	return s, nil
 }
 
-func (s *session) newTransport(httpClient *http.Client) (transport.Interface, error) {
+func (s *session) newTransport(httpClient *httpClient) (transport.Interface, error) {
 	log := s.log.With("component", "transport")
 	switch s.srv.Transport {
 	case config.TransportStdio:
@@ -137,7 +138,7 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 		return s.lines, nil
 	case config.TransportSSE:
 		return transport.NewSSE(s.srv.Endpoint,
-			transport.WithHTTPClient(httpClient),
+			transport.WithHTTPClient(httpClient.Client),
 			transport.WithHeaders(s.srv.Headers),
 			transport.WithEndpointTimeout(s.srv.Timeout),
 			// Calls carry their own deadline; this only backs it up.
@@ -147,7 +148,7 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 		// No WithContinuousListening: the hub keeps the GET stream itself
 		// (listen.go), once the handshake is done.
 		tr, err := transport.NewStreamableHTTP(s.srv.Endpoint,
-			transport.WithHTTPBasicClient(httpClient),
+			transport.WithHTTPBasicClient(httpClient.Client),
 			transport.WithHTTPHeaders(s.srv.Headers),
 			transport.WithHTTPLogger(log))
 		if err != nil {
@@ -160,6 +161,17 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 	}
 }
 
+// httpClient is one HTTP server's connection pool as its two request paths
+// take it: mcp-go's transports through the embedded client, the hub's own
+// poster straight through own.
+type httpClient struct {
+	*http.Client
+	// own is the client's transport without sessionEnds (the poster sends
+	// no DELETE) and without limitBodies' id check, which would scan a big
+	// body a second time before the poster reads its id.
+	own http.RoundTripper
+}
+
 // newHTTPClient gives each HTTP server its own connection pool, sized for
 // concurrent calls: Go's default of two idle connections per host makes every
 // extra concurrent call open (and later TIME-WAIT) a fresh TCP connection.
@@ -168,10 +180,10 @@ func (s *session) newTransport(httpClient *http.Client) (transport.Interface, er
 // endpoint: for plain http it would cost each server an unused HTTP/2
 // transport (about 1.4 KB). Plain http without a proxy goes through
 // inlineTransport (inline.go), everything else through that Transport.
-func newHTTPClient(endpoint string, headers map[string]string, maxMessage int) *http.Client {
+func newHTTPClient(endpoint string, headers map[string]string, maxMessage int) *httpClient {
 	u, err := url.Parse(endpoint)
 	overTLS := err != nil || !strings.EqualFold(u.Scheme, "http") // when in doubt, as before
-	return &http.Client{Transport: sessionEnds{headers: headers, next: limitBodies{max: maxMessage, next: newInlineTransport(&http.Transport{
+	limited := limitBodies{max: maxMessage, next: newInlineTransport(&http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     overTLS,
@@ -180,7 +192,10 @@ func newHTTPClient(endpoint string, headers map[string]string, maxMessage int) *
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	})}}}
+	})}
+	own := limited
+	own.ownPath = true
+	return &httpClient{Client: &http.Client{Transport: sessionEnds{headers: headers, next: limited}}, own: own}
 }
 
 // sessionEndTimeout bounds the DELETE that ends a Streamable HTTP session.
