@@ -37,6 +37,9 @@ type listener struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc // ends the stream open now (nil: none)
 	done   chan struct{}      // closed when listen returns; nil: not started
+	// moved is signalled by relisten: the session moved to a new
+	// generation (buffered: a signal nobody waits for yet is kept).
+	moved chan struct{}
 }
 
 // startListening starts the GET stream's goroutine; close waits for it.
@@ -53,6 +56,10 @@ func (s *session) relisten() {
 	if s.listen.cancel != nil {
 		s.listen.cancel()
 	}
+	select {
+	case s.listen.moved <- struct{}{}:
+	default: // a signal is pending already
+	}
 }
 
 func (s *session) listenLoop() {
@@ -62,12 +69,16 @@ func (s *session) listenLoop() {
 	failing := backoff{cfg: config.Backoff{Initial: time.Duration(listenRetry.Load()), Max: maxListenBackoff}}
 	for s.ctx.Err() == nil {
 		delay := time.Duration(listenRetry.Load())
+		select {
+		case <-s.listen.moved: // a move signalled before now shows in gen
+		default:
+		}
 		gen := s.generation.Load()
 		p := s.postable()
 		if p == nil {
 			// mcp-go forgot the session (a request met a 404) and the
 			// request path is re-initialising it: wait for the new one.
-			if !s.waitGeneration(gen) {
+			if !s.waitMove(gen, 0) {
 				return
 			}
 			continue
@@ -127,7 +138,7 @@ func (s *session) listenLoop() {
 			delay = failing.next()
 			s.log.Log(s.ctx, level, "GET stream failed; opening it again", "err", err, "retry_in", delay)
 		}
-		if !sleepCtx(s.ctx, delay) {
+		if !s.waitMove(gen, delay) {
 			return
 		}
 	}
@@ -152,11 +163,23 @@ func (s *session) listenOnce(ctx context.Context, p *poster) (opened bool, statu
 	return true, status, err
 }
 
-// waitGeneration waits until the session is re-initialised past gen, or
-// ends; it says whether the session is still open.
-func (s *session) waitGeneration(gen int64) bool {
+// waitMove waits until the session is re-initialised past gen, or d has
+// passed (d > 0), or the session ends; it says whether the session is still
+// open. A stream that failed is opened again after d, or at once on a new
+// session.
+func (s *session) waitMove(gen int64, d time.Duration) bool {
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
 	for s.generation.Load() == gen {
-		if !sleepCtx(s.ctx, time.Duration(listenRetry.Load())) {
+		select {
+		case <-timeout:
+			return true
+		case <-s.listen.moved: // perhaps an older move: check again
+		case <-s.ctx.Done():
 			return false
 		}
 	}

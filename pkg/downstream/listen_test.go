@@ -1,6 +1,8 @@
 package downstream_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -108,6 +110,45 @@ func TestListenFollowsSession(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if n := s.count("GET", "sess-2"); n != 1 {
 		t.Errorf("%d GET streams on the new session, want 1 held open", n)
+	}
+}
+
+// TestListenFollowsReinitByCall checks that when a call finds the session
+// gone and re-initialises it, the GET stream moves to the new session as
+// soon as it exists: while mcp-go has no session (the re-initialisation is
+// under way) no GET goes out, and a listener waiting out its retry interval
+// does not wait it to the end.
+func TestListenFollowsReinitByCall(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		retry time.Duration
+	}{
+		// The stream is opened again every 20 ms, so the listener meets
+		// the session mid-re-initialisation and waits for it.
+		{"listening meanwhile", 20 * time.Millisecond},
+		// The listener is waiting out a 10 s retry when the session moves.
+		{"waiting to retry", 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer downstream.SetListenRetry(tc.retry)()
+			s := &scripted{reinitDelay: 300 * time.Millisecond,
+				call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
+			s.listen = func(w http.ResponseWriter, r *http.Request) { openStream(w, r, false) } // ends at once
+			c := startScripted(t, s)
+			waitFor(t, "a GET stream on the first session", 5*time.Second, func() bool { return s.count("GET", "sess-1") >= 1 })
+			s.mu.Lock()
+			s.session = "sess-2" // the server restarted: sess-1 is unknown now
+			s.mu.Unlock()
+			if _, err := c.CallTool(context.Background(), "echo", json.RawMessage(`{}`), nil); err != nil {
+				t.Fatalf("the call that re-initialises: %v", err)
+			}
+			waitFor(t, "a GET stream on the new session", 3*time.Second, func() bool { return s.count("GET", "sess-2") >= 1 })
+			for _, r := range s.seen() {
+				if r.method == "GET" && r.header.Get("Mcp-Session-Id") == "" {
+					t.Error("a GET stream was asked for without a session")
+				}
+			}
+		})
 	}
 }
 

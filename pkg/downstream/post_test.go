@@ -33,6 +33,8 @@ type scripted struct {
 	// server starts, or under mu); a request with another id gets 404.
 	session   string
 	noSession bool
+	// reinitDelay holds the answer to every initialize but the first.
+	reinitDelay time.Duration
 
 	mu       sync.Mutex
 	requests []seenRequest
@@ -97,6 +99,9 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch msg.Method {
 	case "initialize":
+		if s.count("initialize", "") > 1 {
+			time.Sleep(s.reinitDelay)
+		}
 		writeJSON(w, msg.ID, `{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"scripted","version":"1"}}`)
 	case "tools/list":
 		writeJSON(w, msg.ID, `{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}`)
