@@ -22,13 +22,14 @@ var errNoSession = errors.New("no live session")
 
 // NotDelivered reports whether err means a request certainly never reached
 // the server: the connection had no session or was stopped, the connection
-// could not be opened (dial failure, refused), or the write to a dead stdio
-// child failed (EPIPE). Whatever the request asked for did not happen, so a
-// caller may undo what it recorded for it without risking a second run.
-// Anything else (a reset, a timeout, EOF) may have come after the server
-// acted.
+// could not be opened (dial failure, refused), the write to a dead stdio
+// child failed (EPIPE), or an HTTP request could not be written whole
+// (inline.go). Whatever the request asked for did not happen, so a caller
+// may undo what it recorded for it without risking a second run. Anything
+// else (a reset or EOF while the answer was awaited, a timeout) may have
+// come after the server acted.
 func NotDelivered(err error) bool {
-	if errors.Is(err, errNoSession) || errors.Is(err, ErrStopped) ||
+	if errors.Is(err, errNoSession) || errors.Is(err, ErrStopped) || errors.Is(err, errRequestNotSent) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || serverClosedIdle(err) {
 		return true
 	}

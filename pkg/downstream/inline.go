@@ -312,10 +312,15 @@ func (c *inlineConn) roundTrip(ctx context.Context, req *http.Request, maxHead i
 				return resp, nil
 			}
 		}
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errRequestNotSent, err)
 	}
 	return c.readHead(req, maxHead)
 }
+
+// errRequestNotSent is a request whose write failed: the kernel took at
+// most a part of it, so the server never had the whole request to act on
+// (NotDelivered), whether the write met EPIPE or, as often, ECONNRESET.
+var errRequestNotSent = errors.New("the request could not be written whole")
 
 // earlyAnswerWait is how long a failed write waits for an answer the server
 // may have sent before it stopped reading.

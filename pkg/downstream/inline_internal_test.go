@@ -370,6 +370,48 @@ func TestInlineEarlyAnswer(t *testing.T) {
 	}
 }
 
+// TestInlineWriteFailsNotDelivered checks that a request whose write
+// failed, here because the server reset the connection after reading its
+// head, is reported as never delivered, so that an approval is handed back;
+// an answer that breaks off after the whole request was written is not.
+func TestInlineWriteFailsNotDelivered(t *testing.T) {
+	reset := func(c net.Conn) {
+		c.(*net.TCPConn).SetLinger(0) // Close sends RST
+	}
+	readHead := func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				return
+			}
+		}
+	}
+	headOnly := rawServer(t, func(_ int, c net.Conn) { readHead(c); reset(c) })
+	tr := testInline(t)
+	_, err := post(t, context.Background(), tr, headOnly, strings.Repeat("x", 16<<20))
+	if err == nil || !NotDelivered(err) {
+		t.Errorf("reset while the body was written: %v; NotDelivered = %v, want true", err, NotDelivered(err))
+	}
+
+	whole := rawServer(t, func(_ int, c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err == nil {
+			io.Copy(io.Discard, req.Body)
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+		reset(c)
+	})
+	resp, err := post(t, context.Background(), tr, whole, `{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil || NotDelivered(err) {
+		t.Errorf("answer broken off after the whole request: %v; NotDelivered = %v, want false", err, NotDelivered(err))
+	}
+}
+
 // rawServer serves each connection with fn, on a listener of its own.
 func rawServer(t *testing.T, fn func(n int, c net.Conn)) string {
 	t.Helper()
