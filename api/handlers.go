@@ -468,7 +468,8 @@ type fastDecoder interface {
 }
 
 func (b *callBody) decodeFast(raw []byte) bool {
-	members, ok := rawjson.Object(raw)
+	var buf, fnBuf [8]rawjson.Member // the members stay on the stack
+	members, ok := rawjson.AppendObject(buf[:0], raw)
 	if !ok {
 		return false
 	}
@@ -484,7 +485,7 @@ func (b *callBody) decodeFast(raw []byte) bool {
 				return false
 			}
 		case "function":
-			fn, ok := rawjson.Object(m.Value)
+			fn, ok := rawjson.AppendObject(fnBuf[:0], m.Value)
 			if !ok {
 				return false
 			}

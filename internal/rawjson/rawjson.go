@@ -35,11 +35,19 @@ func (m Member) Name() []byte {
 // Object splits a valid JSON value into its members, in order; ok is false
 // when the value is not an object.
 func Object(b []byte) (members []Member, ok bool) {
+	return AppendObject(make([]Member, 0, 8), b)
+}
+
+// AppendObject is Object appending to dst: a caller that only reads the
+// members can split into an array of its own stack (var buf [8]Member;
+// AppendObject(buf[:0], b)), which on the call path saves an allocation per
+// object.
+func AppendObject(dst []Member, b []byte) (members []Member, ok bool) {
 	b = TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		return nil, false
 	}
-	members = make([]Member, 0, 8)
+	members = dst
 	for i := 1; ; {
 		i = skipSpace(b, i)
 		if i < len(b) && b[i] == '}' {
@@ -64,11 +72,16 @@ func Object(b []byte) (members []Member, ok bool) {
 // Array splits a valid JSON value into its elements, in order; ok is false
 // when the value is not an array.
 func Array(b []byte) (elems [][]byte, ok bool) {
+	return AppendArray([][]byte{}, b)
+}
+
+// AppendArray is Array appending to dst, as AppendObject is Object.
+func AppendArray(dst [][]byte, b []byte) (elems [][]byte, ok bool) {
 	b = TrimSpace(b)
 	if len(b) == 0 || b[0] != '[' {
 		return nil, false
 	}
-	elems = [][]byte{}
+	elems = dst
 	for i := 1; ; {
 		i = skipSpace(b, i)
 		if i < len(b) && b[i] == ']' {
@@ -162,6 +175,17 @@ func skipString(b []byte, i int) int {
 	return min(i, len(b)) // unterminated (invalid input), perhaps after a lone '\\'
 }
 
+// StringIs reports whether v is a JSON string whose value is s. A plain one
+// is compared in place, without the copy String makes.
+func StringIs(v []byte, s string) bool {
+	v = TrimSpace(v)
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1:len(v)-1]) == s
+	}
+	got, ok := String(v)
+	return ok && got == s
+}
+
 // String decodes a valid JSON string value; ok is false when the value is
 // not a string. A plain one (printable ASCII, no escapes: most names and
 // short texts) is copied out directly; others go through json.Unmarshal.
@@ -181,8 +205,11 @@ func String(v []byte) (s string, ok bool) {
 	if plain {
 		return string(body), true
 	}
-	if json.Unmarshal(v, &s) != nil {
+	// A variable of this path's own: Unmarshal's &s of the named result
+	// moved it to the heap on every call, the plain ones too.
+	var decoded string
+	if json.Unmarshal(v, &decoded) != nil {
 		return "", false
 	}
-	return s, true
+	return decoded, true
 }

@@ -33,6 +33,24 @@ func TestObject(t *testing.T) {
 	}
 }
 
+// AppendObject appends to what dst holds, and splitting into a caller's
+// stack array allocates nothing.
+func TestAppendObject(t *testing.T) {
+	in := []byte(`{"a":1,"b":[2],"c":"3"}`)
+	ms, ok := AppendObject([]Member{{Key: []byte(`"x"`), Value: []byte(`0`)}}, in)
+	if !ok || len(ms) != 4 || string(ms[0].Name()) != "x" || string(ms[3].Name()) != "c" || string(ms[2].Value) != "[2]" {
+		t.Fatalf("%q %v", ms, ok)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		var buf [8]Member
+		if ms, ok := AppendObject(buf[:0], in); !ok || len(ms) != 3 {
+			t.Fatal("split differs")
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations splitting into a stack array", n)
+	}
+}
+
 func TestArray(t *testing.T) {
 	es, ok := Array([]byte(` [ {"a":"]"} , [1,[2]], "s" ,3,null ] `))
 	want := []string{`{"a":"]"}`, `[1,[2]]`, `"s"`, `3`, `null`}
@@ -118,6 +136,29 @@ func TestString(t *testing.T) {
 
 // TestStringAsEncodingJSON: String decodes exactly as encoding/json does,
 // the fast path included.
+// A plain string costs only its copy; StringIs compares without one.
+func TestStringAllocations(t *testing.T) {
+	v := []byte(`"resource_link"`)
+	if n := testing.AllocsPerRun(100, func() { _, _ = String(v) }); n > 1 {
+		t.Errorf("String of a plain string: %v allocations, want at most 1", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = StringIs(v, "resource_link") }); n != 0 {
+		t.Errorf("StringIs: %v allocations, want 0", n)
+	}
+	for _, tc := range []struct {
+		v    string
+		s    string
+		want bool
+	}{
+		{`"text"`, "text", true}, {` "text" `, "text", true}, {`"t\u0065xt"`, "text", true},
+		{`"texts"`, "text", false}, {`"Text"`, "text", false}, {`text`, "text", false}, {`1`, "1", false}, {`""`, "", true},
+	} {
+		if got := StringIs([]byte(tc.v), tc.s); got != tc.want {
+			t.Errorf("StringIs(%s, %q) = %v", tc.v, tc.s, got)
+		}
+	}
+}
+
 func TestStringAsEncodingJSON(t *testing.T) {
 	for _, in := range []string{`""`, `"abc def"`, `"a\"b"`, `"a\\b"`, `"\u00e9"`, `"é"`, "\"a\tb\"", `"<b> & </b>"`, "\"\xff\""} {
 		var want string

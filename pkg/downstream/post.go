@@ -262,7 +262,8 @@ func splitMessage(b []byte) (message, bool) {
 	if !json.Valid(b) {
 		return m, false
 	}
-	members, ok := rawjson.Object(b)
+	var buf [8]rawjson.Member // the members stay on the stack
+	members, ok := rawjson.AppendObject(buf[:0], b)
 	if !ok {
 		return m, false
 	}

@@ -90,7 +90,8 @@ func parsePlain(body []byte) (plainRequest, bool) {
 	if !json.Valid(body) {
 		return req, false
 	}
-	members, ok := rawjson.Object(body)
+	var buf [8]rawjson.Member // the members stay on the stack
+	members, ok := rawjson.AppendObject(buf[:0], body)
 	if !ok {
 		return req, false
 	}
@@ -122,7 +123,8 @@ func parsePlain(body []byte) (plainRequest, bool) {
 // task, inputResponses, requestState, or one the hub does not know) sends
 // the call to mcp-go.
 func callParams(raw json.RawMessage) (name string, args json.RawMessage, ok bool) {
-	members, ok := rawjson.Object(raw)
+	var buf [8]rawjson.Member // the members stay on the stack
+	members, ok := rawjson.AppendObject(buf[:0], raw)
 	if !ok {
 		return "", nil, false
 	}

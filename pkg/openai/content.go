@@ -20,7 +20,8 @@ import (
 // a JSON object is returned as its raw text, so nothing the server said is
 // lost.
 func ToolMessageContent(result json.RawMessage) string {
-	r, ok := decodeObject(result)
+	var buf [8]rawjson.Member
+	r, ok := decodeObject(buf[:0], result)
 	if !ok {
 		return string(rawjson.TrimSpace(result))
 	}
@@ -33,11 +34,12 @@ var ErrNotAResult = errors.New("tools/call result is not an object")
 // ReadResult decodes a CallToolResult once for what the hub needs: its
 // isError flag and, when withContent is set, ToolMessageContent's text.
 func ReadResult(result json.RawMessage, withContent bool) (content string, isError bool, err error) {
-	r, ok := decodeObject(result)
+	var buf [8]rawjson.Member // the members stay on the stack
+	r, ok := decodeObject(buf[:0], result)
 	if !ok {
 		return "", false, ErrNotAResult
 	}
-	isError = string(rawjson.TrimSpace(r["isError"])) == "true"
+	isError = string(rawjson.TrimSpace(r.get("isError"))) == "true"
 	if withContent {
 		content = objectContent(r, result)
 	}
@@ -47,18 +49,23 @@ func ReadResult(result json.RawMessage, withContent bool) (content string, isErr
 // objectContent is ToolMessageContent of a decoded result.
 func objectContent(r object, result json.RawMessage) string {
 	var content [][]byte
-	switch rawjson.FirstByte(r["content"]) {
+	var buf [8][]byte // the items stay on the stack
+	items := r.get("content")
+	switch rawjson.FirstByte(items) {
 	case 0, 'n': // absent or null: no content
 	case '[':
-		content, _ = rawjson.Array(r["content"]) // valid: the whole result was
+		content, _ = rawjson.AppendArray(buf[:0], items) // valid: the whole result was
 	default: // not a CallToolResult: show what came
 		return string(rawjson.TrimSpace(result))
 	}
 	if len(content) == 0 {
-		if s := rawjson.TrimSpace(r["structuredContent"]); len(s) > 0 && string(s) != "null" {
+		if s := rawjson.TrimSpace(r.get("structuredContent")); len(s) > 0 && string(s) != "null" {
 			return compactString(s)
 		}
 		return ""
+	}
+	if len(content) == 1 { // the usual result: its text as it is
+		return contentText(content[0])
 	}
 	parts := make([]string, 0, len(content))
 	for _, item := range content {
@@ -70,11 +77,12 @@ func objectContent(r object, result json.RawMessage) string {
 // contentText renders one content item. Unknown or malformed items are
 // passed on as compact JSON rather than dropped.
 func contentText(item json.RawMessage) string {
-	c, ok := validObject(item) // within the result, checked whole
+	var buf, resBuf [8]rawjson.Member
+	c, ok := validObject(buf[:0], item) // within the result, checked whole
 	if !ok {
 		return compactString(item)
 	}
-	typ, _ := c.str("type")
+	typ := itemType(c.get("type"))
 	switch typ {
 	case "text":
 		if text, ok := c.str("text"); ok {
@@ -85,7 +93,7 @@ func contentText(item json.RawMessage) string {
 		mime, _ := c.str("mimeType")
 		return summary(typ, mime, base64Size(data))
 	case "resource":
-		res, ok := validObject(c["resource"])
+		res, ok := validObject(resBuf[:0], c.get("resource"))
 		if !ok {
 			break
 		}
@@ -105,37 +113,57 @@ func contentText(item json.RawMessage) string {
 	return compactString(item)
 }
 
-// object is a decoded JSON object. Content is read through a map rather than
-// tagged structs because encoding/json matches tags case-insensitively, and
-// MCP keys are exact ("Text" is not "text").
-type object map[string]json.RawMessage
+// itemTypes are the content item types contentText renders.
+var itemTypes = [...]string{"text", "image", "audio", "resource", "resource_link"}
 
-// decodeObject decodes b when it is a JSON object; it checks b is valid
-// JSON, so the values it holds need no check again (validObject).
-func decodeObject(b []byte) (object, bool) {
+// itemType is v when it is one of itemTypes (the constant: no copy of it
+// per item), else "".
+func itemType(v []byte) string {
+	for _, t := range itemTypes {
+		if rawjson.StringIs(v, t) {
+			return t
+		}
+	}
+	return ""
+}
+
+// object is a JSON object's members, in order, each value a subslice of
+// the input. Keys match exactly, as MCP's do ("Text" is not "text"), where
+// encoding/json's tags would match any letter case; the objects read here
+// have a handful of members, which a scan finds sooner than a map built for
+// them (a map was two allocations a call).
+type object []rawjson.Member
+
+// get is the value of key, nil when absent; the last of a repeated key
+// wins, as in a decoded map.
+func (o object) get(key string) json.RawMessage {
+	for i := len(o) - 1; i >= 0; i-- {
+		if string(o[i].Name()) == key {
+			return o[i].Value
+		}
+	}
+	return nil
+}
+
+// decodeObject splits b, appending to dst, when it is a JSON object; it
+// checks b is valid JSON, so the values it holds need no check again
+// (validObject).
+func decodeObject(dst []rawjson.Member, b []byte) (object, bool) {
 	if rawjson.FirstByte(b) != '{' || !json.Valid(b) {
 		return nil, false
 	}
-	return validObject(b)
+	return validObject(dst, b)
 }
 
-// validObject splits valid JSON into its members (the last of a repeated
-// key wins, as in a decoded map), each a subslice of b.
-func validObject(b []byte) (object, bool) {
-	ms, ok := rawjson.Object(b)
-	if !ok {
-		return nil, false
-	}
-	o := make(object, len(ms))
-	for _, m := range ms {
-		o[string(m.Name())] = m.Value
-	}
-	return o, true
+// validObject splits valid JSON into its members, appending to dst.
+func validObject(dst []rawjson.Member, b []byte) (object, bool) {
+	ms, ok := rawjson.AppendObject(dst, b)
+	return object(ms), ok
 }
 
 // str returns the member key if it is a JSON string.
 func (o object) str(key string) (string, bool) {
-	return rawjson.String(o[key])
+	return rawjson.String(o.get(key))
 }
 
 // summary writes "[kind: a, b, c]", leaving out empty fields.

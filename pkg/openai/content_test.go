@@ -71,3 +71,22 @@ func TestReadResult(t *testing.T) {
 		}
 	}
 }
+
+// ReadResult splits the result on the stack: reading isError allocates
+// nothing, and a text result costs only its text and the join.
+func TestReadResultAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not counted under the race detector (race_on_test.go); make test-allocs counts them")
+	}
+	in := json.RawMessage(`{"content":[{"type":"text","text":"hi"},{"type":"text","text":"there"}],"isError":false,"_meta":{"k":1}}`)
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = ReadResult(in, false) }); n != 0 {
+		t.Errorf("ReadResult without content: %v allocations, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = ReadResult(in, true) }); n > 4 {
+		t.Errorf("ReadResult with two text items: %v allocations, want at most 4 (the texts, the parts, the join)", n)
+	}
+	one := json.RawMessage(`{"content":[{"type":"text","text":"hi"}]}`)
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = ReadResult(one, true) }); n > 1 {
+		t.Errorf("ReadResult with one text item: %v allocations, want at most 1 (the text)", n)
+	}
+}
