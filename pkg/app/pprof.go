@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 )
 
@@ -45,7 +46,25 @@ func listenPprof(addr string) (*pprofServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pprof: listen on %s: %w", addr, err)
 	}
-	return &pprofServer{srv: &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}, ln: ln}, nil
+	return &pprofServer{srv: &http.Server{Handler: loopbackHostOnly(pprofMux()), ReadHeaderTimeout: 10 * time.Second}, ln: ln}, nil
+}
+
+// loopbackHostOnly refuses a request whose Host is not a loopback name: a
+// web page whose own domain an attacker rebinds to 127.0.0.1 would send its
+// own name, and could otherwise read the profiles (stacks, the command
+// line) from the user's browser and hold the hub's CPU with long ones.
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !isLoopback(net.JoinHostPort(strings.Trim(host, "[]"), "0")) {
+			http.Error(w, "profiles are served to loopback host names only", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // serve serves until close; it returns the server's error, if any.

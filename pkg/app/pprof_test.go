@@ -82,6 +82,19 @@ func TestPprof(t *testing.T) {
 	if code, _ := get(t, c, "http://"+a.Addr()+"/debug/pprof/"); code != http.StatusNotFound {
 		t.Errorf("the API's listener answered /debug/pprof/ with %d, want 404", code)
 	}
+	// A page rebound to 127.0.0.1 sends its own name: refused.
+	for host, want := range map[string]int{"evil.example": 403, "evil.example:80": 403, "localhost:1": 200, "[::1]": 200} {
+		req, _ := http.NewRequest(http.MethodGet, pp+"cmdline", nil)
+		req.Host = host
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %q: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
 
 	// A long profile is cut by Stop, not waited for.
 	taking := make(chan error, 1)
