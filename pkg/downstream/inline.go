@@ -89,6 +89,8 @@ type socketPeek struct {
 	quiet bool // after fn: nothing waiting
 }
 
+// newSocketPeek is nil for a connection that is no socket (nothing to
+// ask), and a peek without raw for a socket that cannot be asked.
 func newSocketPeek(nc net.Conn) *socketPeek {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -96,7 +98,7 @@ func newSocketPeek(nc net.Conn) *socketPeek {
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return nil
+		return &socketPeek{}
 	}
 	p := &socketPeek{raw: raw}
 	p.fn = func(fd uintptr) bool {
@@ -131,10 +133,12 @@ func (h *headLimit) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// errClosedIdle is a pooled connection that broke before the response's
-// head: most likely the server closed it just as it was reused. Only a
-// request without a body that changes nothing (GET, HEAD) is sent again: the
-// server may have acted on any other.
+// errClosedIdle is a pooled connection that broke after the request was
+// written and before the response's head: most likely the server closed it
+// just as it was reused. Only a request without a body that changes nothing
+// (GET, HEAD) is sent again: the server may have acted on any other. A
+// request whose write failed (errRequestNotSent) is sent again whatever its
+// method: the server never had it.
 var errClosedIdle = errors.New("the server closed a kept-alive connection as it was reused")
 
 func (t *inlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -163,6 +167,14 @@ func (t *inlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
 		}
+		if reused && errors.Is(err, errRequestNotSent) {
+			// The server closed the connection between the peek and the
+			// write: it never had the request, whatever its method.
+			if again, ok := rewound(req); ok {
+				req = again
+				continue
+			}
+		}
 		if reused && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
 			if replayable(req) {
 				continue // on a new connection: t.conn dials when the pool has no live one
@@ -171,6 +183,25 @@ func (t *inlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+}
+
+// rewound is req ready to be written again: itself without a body, a copy
+// with a fresh one from GetBody; ok is false when the body cannot be had
+// again.
+func rewound(req *http.Request) (*http.Request, bool) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, true
+	}
+	if req.GetBody == nil {
+		return nil, false
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, false
+	}
+	again := *req // a RoundTripper must not change its caller's request
+	again.Body = body
+	return &again, true
 }
 
 // exchange is one request and response on c. On an error c is closed.
@@ -454,8 +485,11 @@ func (c *inlineConn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	if c.peek == nil {
-		return true // not a socket this can ask
+	switch {
+	case c.peek == nil:
+		return true // not a socket: nothing to ask
+	case c.peek.raw == nil:
+		return false // a socket that could not be asked: not to be trusted
 	}
 	c.peek.quiet = false
 	return c.peek.raw.Read(c.peek.fn) == nil && c.peek.quiet

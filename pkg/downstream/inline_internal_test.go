@@ -412,6 +412,48 @@ func TestInlineWriteFailsNotDelivered(t *testing.T) {
 	}
 }
 
+// TestInlineResendsUnsentPost checks that a POST whose write fails on a
+// reused connection (the server reset it after the idle peek looked) is
+// sent again on a new connection, body and all: the server never had it.
+func TestInlineResendsUnsentPost(t *testing.T) {
+	reset := make(chan struct{})
+	var bodies sync.Map // connection number → the body it received
+	url := rawServer(t, func(n int, c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(req.Body)
+		bodies.Store(n, string(b))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		if n == 0 { // kept alive by the client, then reset
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			close(reset)
+		}
+	})
+	tr := testInline(t)
+	if code, body := readAll(t, tr, url, "first"); code != http.StatusOK || body != "ok" {
+		t.Fatalf("first POST: %d %q", code, body)
+	}
+	<-reset
+	time.Sleep(50 * time.Millisecond) // the reset reaches the client's socket
+	tr.mu.Lock()
+	pooled := tr.idle[strings.TrimPrefix(url, "http://")]
+	if len(pooled) != 1 {
+		tr.mu.Unlock()
+		t.Fatalf("%d pooled connections, want the first one", len(pooled))
+	}
+	pooled[0].peek = nil // the peek missed the reset: it came just after
+	tr.mu.Unlock()
+	if code, body := readAll(t, tr, url, "second"); code != http.StatusOK || body != "ok" {
+		t.Fatalf("second POST: %d %q", code, body)
+	}
+	if b, _ := bodies.Load(1); b != "second" {
+		t.Errorf("the new connection received %q, want the whole second body", b)
+	}
+}
+
 // rawServer serves each connection with fn, on a listener of its own.
 func rawServer(t *testing.T, fn func(n int, c net.Conn)) string {
 	t.Helper()

@@ -78,7 +78,7 @@ func (s *session) listenLoop() {
 		if p == nil {
 			// mcp-go forgot the session (a request met a 404) and the
 			// request path is re-initialising it: wait for the new one.
-			if !s.waitMove(gen, 0) {
+			if !s.waitMove(gen, -1) {
 				return
 			}
 			continue
@@ -164,12 +164,12 @@ func (s *session) listenOnce(ctx context.Context, p *poster) (opened bool, statu
 }
 
 // waitMove waits until the session is re-initialised past gen, or d has
-// passed (d > 0), or the session ends; it says whether the session is still
+// passed (d >= 0; no limit when negative), or the session ends; it says whether the session is still
 // open. A stream that failed is opened again after d, or at once on a new
 // session.
 func (s *session) waitMove(gen int64, d time.Duration) bool {
 	var timeout <-chan time.Time
-	if d > 0 {
+	if d >= 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		timeout = t.C
