@@ -76,17 +76,22 @@ func drive(ctx context.Context, callers []caller, d time.Duration) ([]time.Durat
 // measure warms callers up, then measures one window of d. With gw (the
 // gateway the callers go through) set, it also takes gw's CPU time over the
 // window and samples its RSS every 100 ms. With during set, it is called as
-// the window begins, and the function it returns when the window ended.
+// the window begins, and the function it returns once gw's figures are
+// taken (whatever it still does, a profile's encoding say, is not counted).
 func measure(ctx context.Context, callers []caller, warmup, d time.Duration, gw *procset.Proc, hz int64,
-	during func(d time.Duration) (end func() error)) (window, error) {
+	during func(d time.Duration) (end func() error)) (w window, err error) {
 	if warmup > 0 {
 		if _, _, err := drive(ctx, callers, warmup); err != nil {
 			return window{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	end := func() error { return nil }
 	if during != nil {
-		end = during(d)
+		end := during(d)
+		defer func() {
+			if eerr := end(); eerr != nil && err == nil {
+				w, err = window{}, eerr
+			}
+		}()
 	}
 	var st0 procset.Stat
 	var sampler *rssSampler
@@ -98,8 +103,6 @@ func measure(ctx context.Context, callers []caller, warmup, d time.Duration, gw 
 		sampler = startRSSSampler(gw.PID(), 100*time.Millisecond)
 	}
 	lat, elapsed, err := drive(ctx, callers, d)
-	err = errors.Join(err, end())
-	var w window
 	if gw != nil {
 		peak, serr := sampler.stop()
 		st1, cerr := procset.ReadStat(gw.PID())
@@ -187,19 +190,30 @@ type paired struct {
 }
 
 // measurePaired warms up, then calls base and via in turn on one goroutine
-// for d (a pair is started only before d has passed).
+// for d (a pair is started only before d has passed), via first in every
+// other pair.
 func measurePaired(ctx context.Context, base, via caller, warmup, d time.Duration) (paired, error) {
 	var baseLat, viaLat []time.Duration
-	alternate := func(ctx context.Context) error {
+	timed := func(ctx context.Context, call caller, lat *[]time.Duration) error {
 		t0 := time.Now()
-		if err := base(ctx); err != nil {
+		err := call(ctx)
+		*lat = append(*lat, time.Since(t0))
+		return err
+	}
+	viaFirst := false // pairs alternate their order, so that going first or second weighs on both sides alike
+	alternate := func(ctx context.Context) error {
+		viaFirst = !viaFirst
+		if viaFirst {
+			if err := timed(ctx, via, &viaLat); err != nil {
+				return err
+			}
+		}
+		if err := timed(ctx, base, &baseLat); err != nil {
 			return fmt.Errorf("direct: %w", err)
 		}
-		t1 := time.Now()
-		if err := via(ctx); err != nil {
-			return err
+		if !viaFirst {
+			return timed(ctx, via, &viaLat)
 		}
-		baseLat, viaLat = append(baseLat, t1.Sub(t0)), append(viaLat, time.Since(t1))
 		return nil
 	}
 	if warmup > 0 {

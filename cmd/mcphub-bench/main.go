@@ -127,7 +127,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.scenarios, "scenarios", "all", "comma-separated `list` of scenarios to run (their baselines are added)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 	fs.BoolVar(&o.paired, "paired", true, "after each run's sequential mode of a scenario through a gateway, one more window in which one client alternates its call with its baseline's: the gateway-added p50 within one spell of the machine")
-	fs.StringVar(&o.pprofDir, "pprof", "", "write a CPU profile of the hub over each measured window of a scenario through it to `DIR`/<scenario>-<mode>-run<N>.pprof (the hub's --pprof listener; read with go tool pprof)")
+	fs.StringVar(&o.pprofDir, "pprof", "", "write a CPU profile of the hub over each measured window (not the paired ones) of a scenario through it to `DIR`/<scenario>-<mode>-run<N>.pprof (the hub's --pprof listener; -d rounded up to whole seconds; read with go tool pprof)")
 	fs.StringVar(&o.hubBin, "mcphub", "", "mcphub `binary` (default: ./bin/mcphub if fresh, else a fresh go build)")
 	fs.StringVar(&o.exampleBin, "example", "", "example-server `binary` (default: ./bin/example-server if fresh, else a fresh go build)")
 	fs.StringVar(&o.floorBin, "floor", "", "dep-floor `binary`, the libraries the hub is built on alone, for the RSS floor (default: ./bin/dep-floor if fresh, else a fresh go build)")

@@ -18,10 +18,11 @@ type profiler struct {
 	hc   *http.Client
 }
 
-// start asks for a CPU profile of d (whole seconds, at least one) and
-// returns a function that waits for it and writes it to dir/name.pprof.
+// start asks for a CPU profile of d rounded up to whole seconds (pprof's
+// unit), so that it covers the window, and returns a function that waits
+// for it and writes it to dir/name.pprof.
 func (p *profiler) start(ctx context.Context, name string, d time.Duration) func() error {
-	secs := max(1, int(math.Round(d.Seconds())))
+	secs := max(1, int(math.Ceil(d.Seconds())))
 	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.base, secs)
 	done := make(chan error, 1)
 	go func() {

@@ -134,8 +134,6 @@ func TestString(t *testing.T) {
 	}
 }
 
-// TestStringAsEncodingJSON: String decodes exactly as encoding/json does,
-// the fast path included.
 // A plain string costs only its copy; StringIs compares without one.
 func TestStringAllocations(t *testing.T) {
 	v := []byte(`"resource_link"`)
@@ -159,6 +157,8 @@ func TestStringAllocations(t *testing.T) {
 	}
 }
 
+// TestStringAsEncodingJSON: String decodes exactly as encoding/json does,
+// the fast path included.
 func TestStringAsEncodingJSON(t *testing.T) {
 	for _, in := range []string{`""`, `"abc def"`, `"a\"b"`, `"a\\b"`, `"\u00e9"`, `"é"`, "\"a\tb\"", `"<b> & </b>"`, "\"\xff\""} {
 		var want string
