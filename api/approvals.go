@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/mcphub/mcphub/internal/httpbody"
 	"github.com/mcphub/mcphub/pkg/approval"
 	"github.com/mcphub/mcphub/pkg/hub"
 	"github.com/mcphub/mcphub/pkg/openai"
@@ -196,7 +197,7 @@ type ApproveRequest struct {
 //	@Router			/mcp_hub/approve [post]
 func (s *server) approve(c *gin.Context) {
 	var body ApproveRequest
-	if err := decodeObject(c.Request.Body, &body, `{"approval_id","tool","arguments"}`); err != nil {
+	if err := decodeObject(c.Request.Body, c.Request.ContentLength, &body, `{"approval_id","tool","arguments"}`); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -264,7 +265,7 @@ const maxReasonBytes = 4096
 //	@Router			/mcp_hub/reject [post]
 func (s *server) reject(c *gin.Context) {
 	var body RejectRequest
-	if err := decodeObject(c.Request.Body, &body, `{"approval_id","reason"}`); err != nil {
+	if err := decodeObject(c.Request.Body, c.Request.ContentLength, &body, `{"approval_id","reason"}`); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -284,10 +285,11 @@ func (s *server) reject(c *gin.Context) {
 	c.JSON(http.StatusOK, RejectResponse{Success: true, Approval: approvalResponse(r, time.Now())})
 }
 
-// decodeObject reads a JSON object body into v, with errors that say
-// what was wrong; shape describes the expected body for the message.
-func decodeObject(body io.Reader, v any, shape string) error {
-	raw, err := io.ReadAll(body)
+// decodeObject reads a JSON object body of the announced size (-1:
+// unknown) into v, with errors that say what was wrong; shape describes the
+// expected body for the message.
+func decodeObject(body io.Reader, size int64, v any, shape string) error {
+	raw, err := httpbody.Read(body, size)
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {

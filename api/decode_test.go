@@ -40,7 +40,7 @@ func FuzzCallBody(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, args, err := decodeCall(bytes.NewReader(body))
+		req, args, err := decodeCall(bytes.NewReader(body), int64(len(body)))
 		if err != nil {
 			if !errors.Is(err, errBadRequest) || statusOf(err) != http.StatusBadRequest {
 				t.Fatalf("rejection %q maps to %d, want 400", err, statusOf(err))
@@ -67,7 +67,7 @@ func FuzzCallBody(f *testing.F) {
 // limit.
 func TestDecodeCallLimit(t *testing.T) {
 	body := http.MaxBytesReader(nil, io.NopCloser(strings.NewReader(strings.Repeat(" ", 100))), 10)
-	_, _, err := decodeCall(body)
+	_, _, err := decodeCall(body, -1)
 	if statusOf(err) != http.StatusRequestEntityTooLarge || !strings.Contains(err.Error(), "the limit is 10 bytes") {
 		t.Fatalf("err %v (status %d), want 413 naming the limit", err, statusOf(err))
 	}

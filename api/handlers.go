@@ -343,7 +343,7 @@ func (s *server) call(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	req, args, err := decodeCall(c.Request.Body)
+	req, args, err := decodeCall(c.Request.Body, c.Request.ContentLength)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -512,12 +512,13 @@ func (b *callBody) decodeFast(raw []byte) bool {
 	return true
 }
 
-// decodeCall reads and checks a call body. On success the name is non-empty
-// and the arguments are one JSON object.
-func decodeCall(body io.Reader) (CallRequest, json.RawMessage, error) {
+// decodeCall reads and checks a call body of the announced size (-1:
+// unknown). On success the name is non-empty and the arguments are one JSON
+// object.
+func decodeCall(body io.Reader, size int64) (CallRequest, json.RawMessage, error) {
 	var req CallRequest
 	var b callBody
-	if err := decodeObject(body, &b, "(an OpenAI tool call "+callShape+")"); err != nil {
+	if err := decodeObject(body, size, &b, "(an OpenAI tool call "+callShape+")"); err != nil {
 		return req, nil, err
 	}
 	req = CallRequest{ID: b.ID, Type: b.Type}

@@ -251,7 +251,7 @@ type ReadResourceResponse struct {
 //	@Router			/mcp_hub/resources/read [post]
 func (s *server) readResource(c *gin.Context) {
 	var body ReadResourceRequest
-	if err := decodeObject(c.Request.Body, &body, `{"uri","server"}`); err != nil {
+	if err := decodeObject(c.Request.Body, c.Request.ContentLength, &body, `{"uri","server"}`); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -351,7 +351,7 @@ type getPromptBody struct {
 //	@Router			/mcp_hub/prompts/get [post]
 func (s *server) getPrompt(c *gin.Context) {
 	var body getPromptBody
-	if err := decodeObject(c.Request.Body, &body, `{"name","arguments":{...}}`); err != nil {
+	if err := decodeObject(c.Request.Body, c.Request.ContentLength, &body, `{"name","arguments":{...}}`); err != nil {
 		s.writeError(c, err)
 		return
 	}

@@ -64,7 +64,7 @@ type StreamErrorEvent struct {
 //	@Failure		429		{object}	ErrorResponse	"rate limit exceeded (limits.rate); Retry-After says when to retry"
 //	@Router			/mcp_hub/call_stream [post]
 func (s *server) callStream(c *gin.Context) {
-	req, args, err := decodeCall(c.Request.Body)
+	req, args, err := decodeCall(c.Request.Body, c.Request.ContentLength)
 	if err != nil {
 		s.writeError(c, err)
 		return
