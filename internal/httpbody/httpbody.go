@@ -6,10 +6,12 @@ package httpbody
 
 import "io"
 
-// prealloc bounds what an announced length alone makes Read allocate: a
-// body announced bigger is read as it comes, so a lying header costs no
-// more than the bytes that arrive.
-const prealloc = 1 << 20
+// prealloc bounds what an announced length alone makes Read allocate
+// before the bytes arrive: a client that announces a big body and sends it
+// slowly, on many connections, must not make the hub hold memory it was
+// never sent. Calls are far smaller; a body announced bigger is read as it
+// comes.
+const prealloc = 64 << 10
 
 // Read reads body to its end, as io.ReadAll does (what was read comes with
 // an error). size is the length the request announced
