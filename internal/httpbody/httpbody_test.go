@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -57,5 +58,22 @@ func TestReadRequest(t *testing.T) {
 	var tooBig *http.MaxBytesError
 	if !errors.As(err, &tooBig) {
 		t.Errorf("over the limit: %v, want *http.MaxBytesError", err)
+	}
+}
+
+// A body announced big and sent small costs what was sent, not what was
+// announced: a slow client on many connections must not make the hub hold
+// memory it was never sent.
+func TestReadAnnouncedBigSentSmall(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		if b, err := Read(strings.NewReader("abc"), 1<<20); err != nil || string(b) != "abc" {
+			t.Fatalf("%q, %v", b, err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / 10; per > 128<<10 {
+		t.Errorf("%d bytes allocated for a read of 3 bytes announced as 1 MB; want at most 128 KB", per)
 	}
 }
