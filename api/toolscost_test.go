@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/mcphub/mcphub/api"
@@ -75,5 +76,32 @@ func TestToolsListCostFlat(t *testing.T) {
 	if large.allocs > small.allocs+2 || large.bytes > small.bytes+1024 {
 		t.Errorf("a request with 5000 tools costs %.0f allocations and %.0f B, with 8 tools %.0f and %.0f B",
 			large.allocs, large.bytes, small.allocs, small.bytes)
+	}
+}
+
+// TestCallAllocations holds what a REST call allocates, the hub and the
+// in-process example server together (BenchmarkCallHandler, which also
+// counts its recorder: 373 before 35f38d7, 351 after): a regression of
+// more than about 5% fails here instead of waiting for someone to read a
+// benchmark.
+func TestCallAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not counted under the race detector; make test-allocs counts them")
+	}
+	h := api.NewRouter(startHub(t, api.Options{}, httpServer("web", httpExample(t))).hub, api.Options{Logger: quiet})
+	body := callJSON("web__echo", `{"message":"hi"}`)
+	call := func() {
+		w := &discard{h: http.Header{}}
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/mcp_hub/call", strings.NewReader(body)))
+		if w.code != http.StatusOK {
+			t.Fatalf("status %d", w.code)
+		}
+	}
+	call()            // the connection pool and the first-use caches
+	const limit = 362 // 345 at 9985930, with a writer that keeps nothing
+	if n := testing.AllocsPerRun(200, call); n > limit {
+		t.Errorf("a REST call allocates %v times (hub and example server), more than %d", n, limit)
+	} else {
+		t.Logf("a REST call allocates %v times (hub and example server); the limit is %d", n, limit)
 	}
 }
