@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/mcphub/mcphub/api"
+	"github.com/mcphub/mcphub/internal/loopback"
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/hub"
 	"github.com/mcphub/mcphub/pkg/mcpserver"
@@ -64,21 +64,6 @@ func openAudit(cfg config.Audit) (*slog.Logger, func(), error) {
 // ErrInsecure is New's answer to a non-loopback listen address without
 // authentication.
 var ErrInsecure = errors.New("insecure configuration")
-
-// isLoopback reports whether addr ("host:port") only accepts local
-// connections. An empty host or an unspecified address listens on every
-// interface.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
-}
 
 // App is one running hub with its HTTP server.
 type App struct {
@@ -324,7 +309,7 @@ func (a *App) Stop(ctx context.Context) error {
 
 // needsAuth refuses a config without auth tokens on a non-loopback address.
 func needsAuth(addr string, cfg *config.Config) error {
-	if isLoopback(addr) || cfg.Auth.Enabled() {
+	if loopback.Host(addr) || cfg.Auth.Enabled() {
 		return nil
 	}
 	return fmt.Errorf("%w: refusing to listen on %s without authentication: configure auth.tokens "+

@@ -6,8 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"strings"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/loopback"
 )
 
 // pprofServer serves Go's runtime profiles (net/http/pprof) on a listener
@@ -33,7 +34,7 @@ func pprofMux() *http.ServeMux {
 
 // checkPprofAddr refuses an address other hosts could reach.
 func checkPprofAddr(addr string) error {
-	if !isLoopback(addr) {
+	if !loopback.Host(addr) {
 		return fmt.Errorf("%w: refusing to serve profiles on %s: they have no authentication; give a loopback address such as 127.0.0.1:6060",
 			ErrInsecure, addr)
 	}
@@ -55,11 +56,7 @@ func listenPprof(addr string) (*pprofServer, error) {
 // line) from the user's browser and hold the hub's CPU with long ones.
 func loopbackHostOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if !isLoopback(net.JoinHostPort(strings.Trim(host, "[]"), "0")) {
+		if !loopback.Host(r.Host) {
 			http.Error(w, "profiles are served to loopback host names only", http.StatusForbidden)
 			return
 		}

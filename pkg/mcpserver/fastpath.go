@@ -8,13 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcphub/mcphub/internal/httpbody"
+	"github.com/mcphub/mcphub/internal/loopback"
 	"github.com/mcphub/mcphub/internal/rawjson"
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/hub"
@@ -238,30 +238,7 @@ func (ep *endpoint) rebinding(r *http.Request) bool {
 		return false
 	}
 	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	return ok && la != nil && isLoopbackAddr(la) && !isLoopbackHost(r.Host)
-}
-
-// isLoopbackAddr is isLoopbackHost(a.String()) without the string for a
-// TCP address, the usual one (1.6% of the hub's CPU at /mcp c16 went to
-// formatting and parsing it back).
-func isLoopbackAddr(a net.Addr) bool {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.IsLoopback()
-	}
-	return isLoopbackHost(a.String())
-}
-
-// isLoopbackHost is mcp-go's test of a host (with or without a port).
-func isLoopbackHost(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = strings.Trim(addr, "[]")
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return ok && la != nil && loopback.Addr(la) && !loopback.Host(r.Host)
 }
 
 // writeResult writes a JSON-RPC response around a result already encoded,
