@@ -185,9 +185,9 @@ func (t *inlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// rewound is req ready to be written again: itself without a body, a copy
-// with a fresh one from GetBody; ok is false when the body cannot be had
-// again.
+// rewound is req ready to be sent again (a resend here, a redirect the
+// poster hands to http.Client): itself without a body, a copy with a fresh
+// one from GetBody; ok is false when the body cannot be had again.
 func rewound(req *http.Request) (*http.Request, bool) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return req, true

@@ -38,13 +38,15 @@ type listener struct {
 	cancel context.CancelFunc // ends the stream open now (nil: none)
 	done   chan struct{}      // closed when listen returns; nil: not started
 	// moved is signalled by relisten: the session moved to a new
-	// generation (buffered: a signal nobody waits for yet is kept).
+	// generation (buffered: a signal nobody waits for yet is kept; nil,
+	// and never signalled, while nothing listens).
 	moved chan struct{}
 }
 
 // startListening starts the GET stream's goroutine; close waits for it.
 func (s *session) startListening() {
 	s.listen.done = make(chan struct{})
+	s.listen.moved = make(chan struct{}, 1)
 	go s.listenLoop()
 }
 
@@ -164,9 +166,9 @@ func (s *session) listenOnce(ctx context.Context, p *poster) (opened bool, statu
 }
 
 // waitMove waits until the session is re-initialised past gen, or d has
-// passed (d >= 0; no limit when negative), or the session ends; it says whether the session is still
-// open. A stream that failed is opened again after d, or at once on a new
-// session.
+// passed (d >= 0; no limit when negative), or the session ends; it says
+// whether the session is still open. A stream that failed is opened again
+// after d, or at once on a new session.
 func (s *session) waitMove(gen int64, d time.Duration) bool {
 	var timeout <-chan time.Time
 	if d >= 0 {

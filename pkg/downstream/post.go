@@ -77,11 +77,9 @@ func (p *poster) do(req *http.Request) (*http.Response, error) {
 	// it as net/http does (the method, the headers, the body).
 	drain(resp.Body, 4<<10)
 	resp.Body.Close()
-	again := req.Clone(req.Context())
-	if req.GetBody != nil {
-		if again.Body, err = req.GetBody(); err != nil {
-			return nil, err
-		}
+	again, ok := rewound(req)
+	if !ok {
+		return nil, fmt.Errorf("redirected to %s, but the request's body cannot be sent again", resp.Header.Get("Location"))
 	}
 	return p.client.Do(again)
 }

@@ -83,7 +83,6 @@ func openSession(ctx context.Context, parent context.Context, srv config.Server,
 	sctx, cancel := context.WithCancel(parent)
 	s := &session{srv: srv, log: log, ctx: sctx, cancel: cancel, dead: make(chan struct{}), onListChanged: onListChanged, maxMessage: maxMessage, clientVersion: clientVersion}
 	s.nextID.Store(firstRequestID)
-	s.listen.moved = make(chan struct{}, 1)
 
 	tr, err := s.newTransport(httpClient)
 	if err != nil {
