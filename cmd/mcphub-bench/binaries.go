@@ -8,7 +8,8 @@ import (
 
 // binaries are the programs a run starts: the hub, the example server,
 // cmd/dep-floor (the libraries the hub is built on alone, for the RSS floor)
-// and cmd/proxy-floor (a bare net/http pass-through, for the CPU floor).
+// and cmd/proxy-floor (a bare net/http pass-through, the reference for CPU and
+// latency).
 type binaries struct {
 	hub, example, floor, proxyFloor string
 	// how says where each came from, for the report.

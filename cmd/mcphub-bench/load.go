@@ -96,7 +96,6 @@ func measure(ctx context.Context, callers []caller, warmup, d time.Duration, gw 
 	var st0 procset.Stat
 	var sampler *rssSampler
 	if gw != nil {
-		var err error
 		if st0, err = procset.ReadStat(gw.PID()); err != nil {
 			return window{}, err
 		}

@@ -3,8 +3,8 @@
 // (./bin/mcphub) configured with that HTTP example server ten times over
 // ("http", "http2" … "http10": each a session, a connection pool and a GET
 // stream of its own in the hub; -http-servers) and the example server as a
-// stdio child ("stdio"), and measures the echo tool called five ways, each
-// with one client and with -c concurrent clients:
+// stdio child ("stdio"), and measures the echo tool called eight ways,
+// each with one client and with -c concurrent clients:
 //
 //	direct-http   mcp-go client → example server (Streamable HTTP)
 //	rest-http     POST /mcp_hub/call http__echo
@@ -118,16 +118,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintf(stderr, "Usage: mcphub-bench [flags]\n\nScenarios: %s\n\nFlags:\n", strings.Join(scenarioNames(), ", "))
 		fs.PrintDefaults()
 	}
-	// 3 s, not 5: with the defaults (8 scenarios × 2 modes × 3 runs) a 5 s
-	// window would make 240 s of load alone; 3 s keeps a run near 3 minutes.
+	// 3 s, not 5: with the defaults (8 scenarios × 2 modes and 6 paired
+	// windows, × 3 runs) a 5 s window would make 330 s of load alone; 3 s
+	// keeps a run near 4 minutes, inside the default -timeout of 5.
 	fs.DurationVar(&o.duration, "d", 3*time.Second, "measured `duration` of each run of each scenario and mode")
 	fs.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "warm-up before each measured run (not counted)")
 	fs.IntVar(&o.runs, "n", 3, "runs of each scenario and mode; the median run (by calls/s) is reported")
 	fs.IntVar(&o.concurrency, "c", 16, "concurrent clients of the concurrent mode (1: sequential only)")
 	fs.StringVar(&o.scenarios, "scenarios", "all", "comma-separated `list` of scenarios to run (their baselines are added)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
-	fs.BoolVar(&o.paired, "paired", true, "after each run's sequential mode of a scenario through a gateway, one more window in which one client alternates its call with its baseline's: the gateway-added p50 within one spell of the machine")
-	fs.StringVar(&o.pprofDir, "pprof", "", "write a CPU profile of the hub over each measured window (not the paired ones) of a scenario through it to `DIR`/<scenario>-<mode>-run<N>.pprof (the hub's --pprof listener; -d rounded up to whole seconds; read with go tool pprof)")
+	fs.BoolVar(&o.paired, "paired", true, "after both modes of each run of a scenario through a gateway, one more window in which one client alternates its call with its baseline's (reported with the sequential mode): the gateway-added p50 within one spell of the machine")
+	fs.StringVar(&o.pprofDir, "pprof", "", "write a CPU profile of the hub over each measured window (not the paired ones) of a scenario through it to `DIR`/<scenario>-<mode>-run<N>.pprof (the hub's --pprof listener; each profile lasts -d rounded up to whole seconds, plus one; read with go tool pprof)")
 	fs.StringVar(&o.hubBin, "mcphub", "", "mcphub `binary` (default: ./bin/mcphub if fresh, else a fresh go build)")
 	fs.StringVar(&o.exampleBin, "example", "", "example-server `binary` (default: ./bin/example-server if fresh, else a fresh go build)")
 	fs.StringVar(&o.floorBin, "floor", "", "dep-floor `binary`, the libraries the hub is built on alone, for the RSS floor (default: ./bin/dep-floor if fresh, else a fresh go build)")
@@ -285,16 +286,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 
 	// Startup, once per run: every hub but the last is stopped again.
 	var hub *procset.Proc
-	var prof *profiler
+	var pprofAddr string
 	for i := range o.runs {
 		var extra []string
 		if o.pprofDir != "" {
-			addr, err := freeAddr()
-			if err != nil {
+			if pprofAddr, err = freeAddr(); err != nil {
 				return err
 			}
-			extra = []string{"--pprof", addr}
-			prof = &profiler{dir: o.pprofDir, base: "http://" + addr, hc: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
+			extra = []string{"--pprof", pprofAddr}
 		}
 		hs, err := startHub(ctx, procs, bins, tmp, cfg, listing(`"http__echo"`), time.Millisecond, 30*time.Second, hz, extra...)
 		if err != nil {
@@ -307,6 +306,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 				return err
 			}
 		}
+	}
+	var prof *profiler // the last hub's, which the load goes through
+	if pprofAddr != "" {
+		prof = &profiler{dir: o.pprofDir, base: "http://" + pprofAddr, hc: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
 	}
 	rep.Startup.MedianMs = median(rep.Startup.RunsMs)
 	logf("hub startup to a served GET /mcp_hub/tools: %.1f ms (median of %s)", rep.Startup.MedianMs, joinFloats(rep.Startup.RunsMs, 1))
@@ -370,19 +373,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	// that a slow spell of the shared machine hits every scenario alike.
 	runs := map[string][]window{}
 	pairs := map[string][]paired{}
+	// The process whose CPU and RSS a scenario's runs take.
+	gateway := map[via]*procset.Proc{viaHub: hub, viaProxyFloor: proxy, viaNodeHub: nodeHub}
 	for r := range o.runs {
 		for i, s := range chosen {
 			for _, m := range modes {
-				var gw *procset.Proc // the process whose CPU and RSS are taken
-				switch s.via {
-				case viaHub:
-					gw = hub
-				case viaProxyFloor:
-					gw = proxy
-				case viaNodeHub:
-					gw = nodeHub
-				}
-				w, err := measure(ctx, callers[i][:m.clients], o.warmup, o.duration, gw, hz,
+				w, err := measure(ctx, callers[i][:m.clients], o.warmup, o.duration, gateway[s.via], hz,
 					profileHub(ctx, prof, s, fmt.Sprintf("%s-%s-run%d", s.name, m.name, r+1)))
 				if err != nil {
 					return explain(fmt.Errorf("%s %s, run %d: %w", s.name, m.name, r+1, err))
@@ -490,12 +486,14 @@ func withNodeHub(chosen []scenario, o options, logf func(string, ...any)) ([]sce
 		if js, err = filepath.Abs(js); err != nil { // node runs in the run's directory
 			return nil, "", fmt.Errorf("-node-hub: %w", err)
 		}
-		if _, err := exec.LookPath("node"); err != nil {
-			return nil, "", fmt.Errorf("-node-hub is set, but node is not on PATH: %w", err)
-		}
 	}
-	if _, err := exec.LookPath("node"); js != "" && err != nil {
-		js, missing = "", "node is not on PATH"
+	if js != "" {
+		if _, err := exec.LookPath("node"); err != nil {
+			if o.nodeHub != "" {
+				return nil, "", fmt.Errorf("-node-hub is set, but node is not on PATH: %w", err)
+			}
+			js, missing = "", "node is not on PATH"
+		}
 	}
 	if js != "" {
 		return chosen, js, nil

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,9 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 
 	"github.com/mcphub/mcphub/internal/procset"
 	"github.com/mcphub/mcphub/internal/repobin"
@@ -80,10 +76,9 @@ func startNodeHub(ctx context.Context, procs *procset.Set, js, dir, exampleURL s
 	if err := seedMarketplaceCache(home); err != nil {
 		return nil, "", err
 	}
-	// env(1) execs node: the process measured is node's.
-	p, err := procs.Start("mcp-hub (node)", dir, nil, "env", "HOME="+home,
-		"XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home, "XDG_STATE_HOME="+home,
-		"node", js, "--port", port, "--config", cfg)
+	p, err := procs.StartEnv("mcp-hub (node)", dir,
+		[]string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home, "XDG_STATE_HOME=" + home},
+		nil, "node", js, "--port", port, "--config", cfg)
 	if err != nil {
 		return nil, "", err
 	}
@@ -130,8 +125,9 @@ func waitNodeHub(ctx context.Context, base string, p *procset.Proc) error {
 			if json.Unmarshal(body, &h) == nil && h.State == "ready" && len(h.Servers) == 1 && h.Servers[0].Status == "connected" {
 				return nil
 			}
-			last = fmt.Sprintf("%.300s", body)
-		} else if err != nil {
+		}
+		last = fmt.Sprintf("%d %.300s", code, body)
+		if err != nil {
 			last = err.Error()
 		}
 		if p.Exited() {
@@ -140,10 +136,8 @@ func waitNodeHub(ctx context.Context, base string, p *procset.Proc) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("mcp-hub: not ready with its server connected after 30 s; GET /api/health: %s", last)
 		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(50 * time.Millisecond):
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
@@ -153,33 +147,3 @@ func waitNodeHub(ctx context.Context, base string, p *procset.Proc) error {
 var nodeHubRESTScenario = postScenario(func(t *target) string { return t.nodeHubBase + "/api/servers/tools" },
 	map[string]any{"server_name": "http", "tool": "echo", "arguments": map[string]any{"message": message}},
 	`"text":"`+message+`"`)
-
-// nodeHubMCPScenario is n mcp-go clients of mcp-hub's aggregated MCP
-// endpoint (legacy SSE, the only one it serves), each with its own session
-// and HTTP transport (as mcpScenario's clients have), calling http__echo.
-func nodeHubMCPScenario(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
-	var closers []func()
-	fail := func(err error) ([]caller, []func(), error) {
-		return nil, nil, errors.Join(fmt.Errorf("mcp-hub /mcp: %w", err), closeConcurrently(closers))
-	}
-	callers := make([]caller, n)
-	for i := range callers {
-		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-		c, err := client.NewSSEMCPClient(t.nodeHubBase+"/mcp", transport.WithHTTPClient(hc))
-		if err != nil {
-			return fail(err)
-		}
-		closers = append(closers, func() {
-			_ = c.Close()
-			hc.CloseIdleConnections()
-		})
-		if err := c.Start(ctx); err != nil {
-			return fail(err)
-		}
-		if err := initialize(ctx, c); err != nil {
-			return fail(err)
-		}
-		callers[i] = mcpCaller(c, "http__echo")
-	}
-	return callers, closers, nil
-}

@@ -19,10 +19,12 @@ type profiler struct {
 }
 
 // start asks for a CPU profile of d rounded up to whole seconds (pprof's
-// unit), so that it covers the window, and returns a function that waits
-// for it and writes it to dir/name.pprof.
+// unit) and one more, so that it covers the window, which begins just after
+// the request, and the hub stops and encodes it once measure has read the
+// hub's figures; it returns a function that waits for the profile and
+// writes it to dir/name.pprof.
 func (p *profiler) start(ctx context.Context, name string, d time.Duration) func() error {
-	secs := max(1, int(math.Ceil(d.Seconds())))
+	secs := int(math.Ceil(d.Seconds())) + 1
 	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.base, secs)
 	done := make(chan error, 1)
 	go func() {

@@ -270,7 +270,7 @@ func directAll(ctx context.Context, url string, n, want int) (time.Duration, err
 	t0 := time.Now()
 	for i := range n {
 		wg.Go(func() {
-			c, closeFn, err := newHTTPClient(ctx, url)
+			c, closeFn, err := newHTTPClient(ctx, url, streamable)
 			if err != nil {
 				errs[i] = err
 				return
@@ -284,8 +284,8 @@ func directAll(ctx context.Context, url string, n, want int) (time.Duration, err
 	closers = slices.DeleteFunc(closers, func(f func()) bool { return f == nil })
 	cerr := closeConcurrently(closers)
 	errs = slices.DeleteFunc(errs, func(err error) bool { return err == nil })
-	if len(errs) > 0 { // the first says why; a hundred alike would not say more
-		return 0, errors.Join(fmt.Errorf("%d of %d sessions at once to %s failed, the first: %w", len(errs), n, url, errs[0]), cerr)
+	if len(errs) > 0 { // one says why; a hundred alike would not say more
+		return 0, errors.Join(fmt.Errorf("%d of %d sessions at once to %s failed, one of them: %w", len(errs), n, url, errs[0]), cerr)
 	}
 	return took, cerr
 }
@@ -296,7 +296,7 @@ func directAll(ctx context.Context, url string, n, want int) (time.Duration, err
 func directList(ctx context.Context, url string, want, runs int) (session, list startup, err error) {
 	for i := range runs {
 		t0 := time.Now()
-		c, closeFn, err := newHTTPClient(ctx, url)
+		c, closeFn, err := newHTTPClient(ctx, url, streamable)
 		if err != nil {
 			return session, list, err
 		}

@@ -68,17 +68,17 @@ type scenario struct {
 // the scenarios compared with it.
 var scenarios = []scenario{
 	{"direct-http", "direct-http", viaNone, "mcp-go client → example server over Streamable HTTP (one session per client)",
-		mcpScenario(func(t *target) string { return t.exampleURL }, "echo")},
+		mcpScenario(func(t *target) string { return t.exampleURL }, "echo", streamable)},
 	{"rest-http", "direct-http", viaHub, "POST /mcp_hub/call http__echo (one keep-alive http.Client)",
 		restScenario("http__echo")},
 	{"mcp-http", "direct-http", viaHub, "mcp-go client → hub /mcp tools/call http__echo (one session per client)",
-		mcpScenario(func(t *target) string { return t.hubBase + "/mcp" }, "http__echo")},
+		mcpScenario(func(t *target) string { return t.hubBase + "/mcp" }, "http__echo", streamable)},
 	{"floor-http", "direct-http", viaProxyFloor, "mcp-go client → cmd/proxy-floor (net/http server and Transport, passing through) → example server",
-		mcpScenario(func(t *target) string { return t.proxyURL }, "echo")},
+		mcpScenario(func(t *target) string { return t.proxyURL }, "echo", streamable)},
 	{"nodehub-rest", "direct-http", viaNodeHub, "POST /api/servers/tools of mcp-hub (Node) → example server (one keep-alive http.Client)",
 		nodeHubRESTScenario},
 	{"nodehub-mcp", "direct-http", viaNodeHub, "mcp-go SSE client → mcp-hub /mcp (legacy SSE, its only MCP endpoint) http__echo (one session per client)",
-		nodeHubMCPScenario},
+		mcpScenario(func(t *target) string { return t.nodeHubBase + "/mcp" }, "http__echo", legacySSE)},
 	{"direct-stdio", "direct-stdio", viaNone, "mcp-go stdio client → example server child (all calls on one child)",
 		stdioScenario},
 	{"rest-stdio", "direct-stdio", viaHub, "POST /mcp_hub/call stdio__echo (all calls on the hub's one child)",
@@ -145,15 +145,11 @@ func selectScenarios(list string) ([]scenario, error) {
 			}
 		case name == "":
 		default:
-			found := false
-			for _, s := range scenarios {
-				if s.name == name {
-					want[s.name], want[s.baseline], found = true, true, true
-				}
-			}
-			if !found {
+			s, ok := scenarioNamed(name)
+			if !ok {
 				return nil, fmt.Errorf("-scenarios: unknown scenario %q (known: all, %s)", name, strings.Join(scenarioNames(), ", "))
 			}
+			want[s.name], want[s.baseline] = true, true
 		}
 	}
 	var out []scenario
@@ -168,14 +164,14 @@ func selectScenarios(list string) ([]scenario, error) {
 	return out, nil
 }
 
-// mcpScenario is n mcp-go Streamable HTTP clients, each with its own
-// session and HTTP transport, calling tool.
-func mcpScenario(url func(*target) string, tool string) func(context.Context, *target, int) ([]caller, []func(), error) {
+// mcpScenario is n mcp-go clients over the transport over makes, each with its own session
+// and HTTP transport, calling tool.
+func mcpScenario(url func(*target) string, tool string, over mcpTransport) func(context.Context, *target, int) ([]caller, []func(), error) {
 	return func(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
 		var closers []func()
 		callers := make([]caller, n)
 		for i := range callers {
-			c, closeFn, err := newHTTPClient(ctx, url(t))
+			c, closeFn, err := newHTTPClient(ctx, url(t), over)
 			if err != nil {
 				return nil, nil, errors.Join(err, closeConcurrently(closers))
 			}
@@ -220,11 +216,25 @@ func stdioScenario(ctx context.Context, t *target, n int) ([]caller, []func(), e
 	return callers, []func(){closeFn}, nil
 }
 
-// newHTTPClient is an initialized mcp-go Streamable HTTP client pinned to
-// protocol 2025-11-25, with an HTTP transport of its own.
-func newHTTPClient(ctx context.Context, url string) (*client.Client, func(), error) {
+// mcpTransport makes an mcp-go client transport to url over hc.
+type mcpTransport func(url string, hc *http.Client) (transport.Interface, error)
+
+// streamable is the Streamable HTTP transport, the one the hub's sessions speak.
+func streamable(url string, hc *http.Client) (transport.Interface, error) {
+	return transport.NewStreamableHTTP(url, transport.WithHTTPBasicClient(hc))
+}
+
+// legacySSE is the legacy SSE transport, the only one mcp-hub's /mcp serves.
+func legacySSE(url string, hc *http.Client) (transport.Interface, error) {
+	return transport.NewSSE(url, transport.WithHTTPClient(hc))
+}
+
+// newHTTPClient is an initialized mcp-go client over the transport
+// newTransport makes, pinned to protocol 2025-11-25, with an HTTP transport
+// of its own.
+func newHTTPClient(ctx context.Context, url string, newTransport mcpTransport) (*client.Client, func(), error) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	tr, err := transport.NewStreamableHTTP(url, transport.WithHTTPBasicClient(hc))
+	tr, err := newTransport(url, hc)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -115,8 +115,15 @@ func (s *Set) childEnv() []string {
 // Start starts name (a label for messages) from path in dir. Its output
 // goes to its tail (Proc.Output) and, when out is not nil, to out too.
 func (s *Set) Start(name, dir string, out io.Writer, path string, args ...string) (*Proc, error) {
+	return s.StartEnv(name, dir, nil, out, path, args...)
+}
+
+// StartEnv is Start with env ("NAME=value") added to the environment the
+// process would have.
+func (s *Set) StartEnv(name, dir string, env []string, out io.Writer, path string, args ...string) (*Proc, error) {
 	cmd, output := s.Command(path, args...)
 	cmd.Dir = dir
+	cmd.Env = append(cmd.Env, env...)
 	if out != nil {
 		// One writer for both: exec then copies them through one pipe,
 		// in the order the process wrote them.

@@ -20,6 +20,11 @@ func TestSignalStopsCleanly(t *testing.T) {
 	// Serving means the signal handler is installed (it comes first).
 	deadline := time.Now().Add(5 * time.Second)
 	for {
+		select {
+		case err := <-done: // it could not serve: no handler catches the SIGTERM below
+			t.Fatalf("Signal returned before serving: %v", err)
+		default:
+		}
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
