@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -147,3 +148,48 @@ func waitNodeHub(ctx context.Context, base string, p *procset.Proc) error {
 var nodeHubRESTScenario = postScenario(func(t *target) string { return t.nodeHubBase + "/api/servers/tools" },
 	map[string]any{"server_name": "http", "tool": "echo", "arguments": map[string]any{"message": message}},
 	`"text":"`+message+`"`)
+
+// withNodeHub settles the Node hub's scenarios and returns mcp-hub's entry
+// point (o.nodeHub, else test/peers'): they are kept when it is there and
+// node is on PATH, left out of "all" with a note when not, and an error
+// when named in -scenarios.
+func withNodeHub(chosen []scenario, o options, logf func(string, ...any)) ([]scenario, string, error) {
+	if !uses(chosen, viaNodeHub) {
+		return chosen, "", nil
+	}
+	js, missing := o.nodeHub, ""
+	switch js {
+	case "off":
+		js, missing = "", "-node-hub is off"
+	case "":
+		if js = defaultNodeHub(); js == "" {
+			missing = "mcp-hub is not installed in test/peers (./scripts/install-test-peers.sh --npm)"
+		}
+	default:
+		if _, err := os.Stat(js); err != nil {
+			return nil, "", fmt.Errorf("-node-hub: %w", err)
+		}
+		var err error
+		if js, err = filepath.Abs(js); err != nil { // node runs in the run's directory
+			return nil, "", fmt.Errorf("-node-hub: %w", err)
+		}
+	}
+	if js != "" {
+		if _, err := exec.LookPath("node"); err != nil {
+			if o.nodeHub != "" {
+				return nil, "", fmt.Errorf("-node-hub is set, but node is not on PATH: %w", err)
+			}
+			js, missing = "", "node is not on PATH"
+		}
+	}
+	if js != "" {
+		return chosen, js, nil
+	}
+	for name := range strings.SplitSeq(o.scenarios, ",") {
+		if s, ok := scenarioNamed(strings.TrimSpace(name)); ok && s.via == viaNodeHub {
+			return nil, "", fmt.Errorf("-scenarios names %s, but %s", s.name, missing)
+		}
+	}
+	logf("the nodehub scenarios are left out: %s", missing)
+	return slices.DeleteFunc(slices.Clone(chosen), func(s scenario) bool { return s.via == viaNodeHub }), "", nil
+}

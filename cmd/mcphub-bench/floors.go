@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mcphub/mcphub/internal/procset"
+)
+
+// The references the hub is read against: cmd/proxy-floor (CPU and
+// latency) and cmd/dep-floor (RSS).
+
+// startProxyFloor starts cmd/proxy-floor in front of upstream and returns
+// it and its URL.
+func startProxyFloor(ctx context.Context, procs *procset.Set, bin, dir, upstream string) (*procset.Proc, string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := procs.Start("proxy-floor", dir, nil, bin, "--listen", addr, "--upstream", upstream)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitTCP(ctx, addr, p); err != nil {
+		return nil, "", err
+	}
+	return p, "http://" + addr + "/mcp", nil
+}
+
+// measureFloor starts cmd/dep-floor, makes it serve a few requests (the
+// hub has served many by the time its RSS is read), reads its RSS once it
+// is quiet, and stops it again.
+func measureFloor(ctx context.Context, procs *procset.Set, bin, dir string, hz int64, rep *report, logf func(string, ...any)) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	p, err := procs.Start("dep-floor", dir, nil, bin, "--listen", addr)
+	if err != nil {
+		return err
+	}
+	if err := waitTCP(ctx, addr, p); err != nil {
+		return err
+	}
+	if err := exerciseFloor(ctx, "http://"+addr); err != nil {
+		return fmt.Errorf("dep-floor: %w", err)
+	}
+	if _, _, err := waitQuiet(ctx, p, hz, 30*time.Second); err != nil {
+		return err
+	}
+	mem, err := procset.ReadStatus(p.PID(), "VmRSS", "RssAnon", "RssFile")
+	if err != nil {
+		return err
+	}
+	rep.FloorRSSIdleKB, rep.FloorRSSAnonIdleKB, rep.FloorRSSFileIdleKB = mem["VmRSS"], mem["RssAnon"], mem["RssFile"]
+	logf("the hub's libraries alone (dep-floor): RSS idle %.1f MB", float64(rep.FloorRSSIdleKB)/1024)
+	return procs.Stop(p, 10*time.Second)
+}
+
+// floorInitialize is the MCP initialize request exerciseFloor posts.
+const floorInitialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}`
+
+// exerciseFloor makes dep-floor at base serve what the hub serves too:
+// GET /healthz, the Swagger UI's page, /metrics, and an MCP initialize.
+// Any status of 400 or more fails it.
+func exerciseFloor(ctx context.Context, base string) error {
+	hc := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	for _, path := range []string{"/healthz", "/swagger/index.html", "/metrics"} {
+		body, code, err := get(ctx, hc, base+path)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", path, err)
+		}
+		if code >= 400 {
+			return fmt.Errorf("GET %s: %d %.500s", path, code, body)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/mcp", strings.NewReader(floorInitialize))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("POST /mcp initialize: %w", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("POST /mcp initialize: %w", err)
+	}
+	if resp.StatusCode >= 400 {
+		return fmt.Errorf("POST /mcp initialize: %d %.500s", resp.StatusCode, body)
+	}
+	return nil
+}
