@@ -80,7 +80,8 @@ func truncateBytes(b []byte, n int) string {
 // server closed just before the request was written (the error value is
 // unexported): the request never left. Only net/http's Transport (https,
 // proxies) gives it; inline.go peeks at a pooled connection before reusing
-// it and reports errClosedIdle instead.
+// it, and reports a write that failed as errRequestNotSent (never left) and
+// a break after the write as errClosedIdle (may have been acted on).
 func serverClosedIdle(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "http: server closed idle connection")
 }

@@ -133,12 +133,12 @@ func (h *headLimit) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// errClosedIdle is a pooled connection that broke after the request was
-// written and before the response's head: most likely the server closed it
-// just as it was reused. Only a request without a body that changes nothing
-// (GET, HEAD) is sent again: the server may have acted on any other. A
-// request whose write failed (errRequestNotSent) is sent again whatever its
-// method: the server never had it.
+// errClosedIdle is a pooled connection that broke before the response's
+// head: most likely the server closed it just as it was reused. A request
+// whose write failed (errRequestNotSent: the server never had it) is sent
+// again on a new connection whatever its method, when its body can be had
+// again (rewound); one written whole only when it has no body and changes
+// nothing (GET, HEAD), since the server may have acted on any other.
 var errClosedIdle = errors.New("the server closed a kept-alive connection as it was reused")
 
 func (t *inlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -20,8 +20,9 @@ import (
 // and did not notice a restarted server until the next request.
 
 // listenRetry is how long the listener waits before it opens the stream
-// again after it failed or ended, as mcp-go did (nanoseconds; atomic for
-// the tests that shorten it).
+// again after it ended, as mcp-go did, and the first wait after it failed
+// (failures in a row back off up to maxListenBackoff). Nanoseconds; atomic
+// for the tests that shorten it.
 var listenRetry = func() *atomic.Int64 {
 	var d atomic.Int64
 	d.Store(int64(time.Second))
@@ -36,7 +37,7 @@ const noRequest int64 = 0
 type listener struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc // ends the stream open now (nil: none)
-	done   chan struct{}      // closed when listen returns; nil: not started
+	done   chan struct{}      // closed when listenLoop returns; nil: not started
 	// moved is signalled by relisten: the session moved to a new
 	// generation (buffered: a signal nobody waits for yet is kept; nil,
 	// and never signalled, while nothing listens).

@@ -185,7 +185,7 @@ func goroutineGrowth(before, after map[string]int, n int) string {
 func settleIdle() { time.Sleep(300 * time.Millisecond) }
 
 // Bounds on what one idle HTTP server with the example server's catalog
-// may hold at each layer, about twice what it holds now (November 2026:
+// may hold at each layer, with room above what it holds now (November 2026:
 // downstream.Conn 47 KB of heap and 40 KB of stacks in 9 goroutines, the
 // hub 66 KB and 38 KB, with its MCP endpoints 90 KB and 40 KB; 5 goroutines
 // since the inline HTTP transport, 2 since the hub's own GET stream): they
