@@ -20,12 +20,11 @@ import (
 // a JSON object is returned as its raw text, so nothing the server said is
 // lost.
 func ToolMessageContent(result json.RawMessage) string {
-	var buf [8]rawjson.Member
-	r, ok := decodeObject(buf[:0], result)
-	if !ok {
+	content, _, err := ReadResult(result, true)
+	if err != nil { // not an object
 		return string(rawjson.TrimSpace(result))
 	}
-	return objectContent(r, result)
+	return content
 }
 
 // ErrNotAResult means a tools/call result is not a JSON object.
