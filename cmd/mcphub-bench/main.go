@@ -3,13 +3,14 @@
 // (./bin/mcphub) configured with that HTTP example server ten times over
 // ("http", "http2" … "http10": each a session, a connection pool and a GET
 // stream of its own in the hub; -http-servers) and the example server as a
-// stdio child ("stdio"), and measures the echo tool called eight ways,
+// stdio child ("stdio"), and measures the echo tool called up to nine ways,
 // each with one client and with -c concurrent clients:
 //
 //	direct-http   mcp-go client → example server (Streamable HTTP)
 //	rest-http     POST /mcp_hub/call http__echo
 //	mcp-http      mcp-go client → hub /mcp, http__echo
 //	floor-http    mcp-go client → cmd/proxy-floor → example server
+//	mcpproxy-http mcp-go client → TBXark/mcp-proxy → example server
 //	nodehub-rest  POST /api/servers/tools of mcp-hub (Node), server http, echo
 //	nodehub-mcp   mcp-go SSE client → mcp-hub /mcp, http__echo
 //	direct-stdio  mcp-go stdio client → example server child
@@ -21,7 +22,9 @@
 // passes requests through with the standard library alone, and its CPU per
 // call and added latency are taken as the hub's are. The nodehub scenarios
 // measure mcp-hub, the most popular Node MCP hub (an npm test peer; left
-// out when it is not installed), side by side with the hub in the same run.
+// out when it is not installed), and mcpproxy-http TBXark/mcp-proxy, the
+// Go proxy built on mcp-go (when -mcp-proxy names its binary), side by side
+// with the hub in the same run.
 // It also measures the hub's startup (process start → first GET
 // /mcp_hub/tools listing http__echo), GET /mcp_hub/tools latency,
 // the hub's RSS once all its servers are up and it is quiet, and its CPU
@@ -103,6 +106,7 @@ type options struct {
 	floorBin         string
 	proxyFloorBin    string
 	nodeHub          string
+	mcpProxy         string
 	toolsRequests    int
 	httpServers      int
 	timeout          time.Duration
@@ -119,7 +123,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	// 3 s, not 5: with the defaults (8 scenarios × 2 modes and 6 paired
 	// windows, × 3 runs) a 5 s window would make 330 s of load alone; 3 s
-	// keeps a run near 4 minutes, inside the default -timeout of 5.
+	// keeps a run near 4 minutes (5 with mcpproxy-http), inside the
+	// default -timeout of 8.
 	fs.DurationVar(&o.duration, "d", 3*time.Second, "measured `duration` of each run of each scenario and mode")
 	fs.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "warm-up before each measured run (not counted)")
 	fs.IntVar(&o.runs, "n", 3, "runs of each scenario and mode; the median run (by calls/s) is reported")
@@ -133,6 +138,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.floorBin, "floor", "", "dep-floor `binary`, the libraries the hub is built on alone, for the RSS floor (default: ./bin/dep-floor if fresh, else a fresh go build)")
 	fs.StringVar(&o.proxyFloorBin, "proxy-floor", "", "proxy-floor `binary`, a bare net/http pass-through for scenario floor-http (default: ./bin/proxy-floor if fresh, else a fresh go build)")
 	fs.StringVar(&o.nodeHub, "node-hub", "", "mcp-hub's `cli.js`, the Node hub measured side by side (scenarios nodehub-rest, nodehub-mcp; default: test/peers' when installed by scripts/install-test-peers.sh and node is on PATH; \"off\": leave them out)")
+	fs.StringVar(&o.mcpProxy, "mcp-proxy", "", "TBXark/mcp-proxy's `binary`, the Go gateway measured side by side (scenario mcpproxy-http; left out when not set; go install github.com/TBXark/mcp-proxy@latest)")
 	fs.IntVar(&o.toolsRequests, "tools-requests", 1000, "sequential GET /mcp_hub/tools requests for its latency")
 	fs.IntVar(&o.httpServers, "http-servers", 10, "Streamable HTTP servers in the hub's configuration (`N`: http, http2 … httpN, all the one example server)")
 	fs.BoolVar(&o.scale.on, "scale", true, "run the scale phase (false: skip it)")
@@ -141,7 +147,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.scale.listDelay, "scale-list-delay", 100*time.Millisecond, "scale phase: the example server waits `D` before answering each tools/list")
 	fs.IntVar(&o.scale.toolsRequests, "scale-tools-requests", 300, "scale phase: sequential GET /mcp_hub/tools requests for its latency")
 	fs.DurationVar(&o.scale.timeout, "scale-timeout", time.Minute, "scale phase: abort the run if the phase takes longer")
-	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "abort the whole run after this long (0: no limit)")
+	fs.DurationVar(&o.timeout, "timeout", 8*time.Minute, "abort the whole run after this long (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -191,6 +197,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	began := time.Now()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "mcphub-bench: "+format+"\n", a...) }
 	chosen, nodeHubJS, err := withNodeHub(chosen, o, logf)
+	if err != nil {
+		return err
+	}
+	chosen, mcpProxyBin, err := withMCPProxy(chosen, o, logf)
 	if err != nil {
 		return err
 	}
@@ -341,7 +351,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 
 	// The other gateways run only through the load: not beside the hub's
 	// startups, its idle reading or the scale phase.
-	var proxy, nodeHub *procset.Proc
+	var proxy, nodeHub, mcpProxy *procset.Proc
 	if uses(chosen, viaProxyFloor) {
 		if proxy, t.proxyURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, t.exampleURL); err != nil {
 			return explain(err)
@@ -353,6 +363,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 			return explain(err)
 		}
 		logf("%s serving at %s", rep.NodeHub, t.nodeHubBase)
+	}
+	if uses(chosen, viaMCPProxy) {
+		rep.MCPProxy = mcpProxyVersion(mcpProxyBin)
+		if mcpProxy, t.mcpProxyURL, err = startMCPProxy(ctx, procs, mcpProxyBin, tmp, t.exampleURL); err != nil {
+			return explain(err)
+		}
+		logf("%s serving at %s", rep.MCPProxy, t.mcpProxyURL)
 	}
 
 	t.rest = &http.Client{Transport: &http.Transport{
@@ -373,7 +390,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	runs := map[string][]window{}
 	pairs := map[string][]paired{}
 	// The process whose CPU and RSS a scenario's runs take.
-	gateway := map[via]*procset.Proc{viaHub: hub, viaProxyFloor: proxy, viaNodeHub: nodeHub}
+	gateway := map[via]*procset.Proc{viaHub: hub, viaProxyFloor: proxy, viaNodeHub: nodeHub, viaMCPProxy: mcpProxy}
 	for r := range o.runs {
 		for i, s := range chosen {
 			for _, m := range modes {
@@ -383,7 +400,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 					return explain(fmt.Errorf("%s %s, run %d: %w", s.name, m.name, r+1, err))
 				}
 				runs[s.name+"/"+m.name] = append(runs[s.name+"/"+m.name], w)
-				logf("run %d/%d  %-12s %-4s %8.0f calls/s  p50 %6.0f µs", r+1, o.runs, s.name, m.name, w.CallsPerSec, w.P50us)
+				logf("run %d/%d  %-13s %-4s %8.0f calls/s  p50 %6.0f µs", r+1, o.runs, s.name, m.name, w.CallsPerSec, w.P50us)
 			}
 			if !o.paired || s.via == viaNone {
 				continue
@@ -394,7 +411,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 				return explain(fmt.Errorf("%s paired with %s, run %d: %w", s.name, s.baseline, r+1, err))
 			}
 			pairs[s.name] = append(pairs[s.name], p)
-			logf("run %d/%d  %-12s pair %5d pairs      p50 %6.0f µs, %s %.0f µs: %+.0f µs",
+			logf("run %d/%d  %-13s pair %5d pairs      p50 %6.0f µs, %s %.0f µs: %+.0f µs",
 				r+1, o.runs, s.name, p.Pairs, p.ViaP50us, s.baseline, p.BaseP50us, p.AddedP50us)
 		}
 	}
@@ -402,7 +419,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	// The clients end, then the other gateways: the scale phase runs without them.
 	cerr := closeConcurrently(closers)
 	closers = nil
-	for _, p := range []*procset.Proc{proxy, nodeHub} {
+	for _, p := range []*procset.Proc{proxy, nodeHub, mcpProxy} {
 		if p != nil {
 			cerr = errors.Join(cerr, procs.Stop(p, 10*time.Second))
 		}

@@ -405,3 +405,50 @@ func TestNodeHubOff(t *testing.T) {
 		}
 	}
 }
+
+// TestMCPProxyOff checks that without -mcp-proxy "all" leaves
+// mcpproxy-http out, naming it is an error, and a binary given is made
+// absolute (it runs in the run's directory).
+func TestMCPProxyOff(t *testing.T) {
+	all, err := selectScenarios("all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, bin, err := withMCPProxy(all, options{scenarios: "all"}, t.Logf)
+	if err != nil || bin != "" || len(got) != len(all)-1 || uses(got, viaMCPProxy) || !uses(all, viaMCPProxy) {
+		t.Errorf("all without -mcp-proxy: %v, %q, %v", scenarioList(got), bin, err)
+	}
+	named, err := selectScenarios("mcpproxy-http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := withMCPProxy(named, options{scenarios: "mcpproxy-http"}, t.Logf); err == nil {
+		t.Error("mcpproxy-http named without -mcp-proxy: no error")
+	}
+	if _, _, err := withMCPProxy(all, options{scenarios: "all", mcpProxy: filepath.Join(t.TempDir(), "missing")}, t.Logf); err == nil {
+		t.Error("-mcp-proxy naming a missing file: no error")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mcp-proxy"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	if _, bin, err := withMCPProxy(all, options{scenarios: "all", mcpProxy: "mcp-proxy"}, t.Logf); err != nil || bin != filepath.Join(dir, "mcp-proxy") {
+		t.Errorf("-mcp-proxy mcp-proxy: %q, %v", bin, err)
+	}
+}
+
+// TestMCPProxyVersion checks that a Go binary is named from its build
+// information, with the mcp-go it links: this test's own binary links it.
+func TestMCPProxyVersion(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mcpProxyVersion(exe); !strings.HasPrefix(got, "github.com/mcphub/mcphub ") || !strings.Contains(got, ", mcp-go v1.") {
+		t.Errorf("mcpProxyVersion(test binary) = %q", got)
+	}
+	if got := mcpProxyVersion(filepath.Join(t.TempDir(), "mcp-proxy")); got != "mcp-proxy" {
+		t.Errorf("mcpProxyVersion(missing) = %q", got)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -185,11 +184,6 @@ func withNodeHub(chosen []scenario, o options, logf func(string, ...any)) ([]sce
 	if js != "" {
 		return chosen, js, nil
 	}
-	for name := range strings.SplitSeq(o.scenarios, ",") {
-		if s, ok := scenarioNamed(strings.TrimSpace(name)); ok && s.via == viaNodeHub {
-			return nil, "", fmt.Errorf("-scenarios names %s, but %s", s.name, missing)
-		}
-	}
-	logf("the nodehub scenarios are left out: %s", missing)
-	return slices.DeleteFunc(slices.Clone(chosen), func(s scenario) bool { return s.via == viaNodeHub }), "", nil
+	out, err := leaveOut(chosen, viaNodeHub, o.scenarios, missing, logf)
+	return out, "", err
 }

@@ -51,6 +51,9 @@ type report struct {
 	// NodeHub is the mcp-hub and node the nodehub scenarios ran ("mcp-hub
 	// 4.2.1 on node v20.20.2"), when they ran.
 	NodeHub string `json:"node_hub,omitempty"`
+	// MCPProxy is the TBXark/mcp-proxy build mcpproxy-http ran, from its
+	// build information ("github.com/TBXark/mcp-proxy v0.43.2, mcp-go v0.41.1").
+	MCPProxy string `json:"mcp_proxy,omitempty"`
 	// Profiles is the folder of the hub's CPU profiles (-pprof), if taken.
 	Profiles string   `json:"profiles,omitempty"`
 	Results  []result `json:"results"`
@@ -214,6 +217,9 @@ func writeTable(w io.Writer, r *report) error {
 	if r.NodeHub != "" {
 		fmt.Fprintf(&b, "side by side: %s (scenarios nodehub-*)\n", r.NodeHub)
 	}
+	if r.MCPProxy != "" {
+		fmt.Fprintf(&b, "side by side: %s (scenario mcpproxy-http)\n", r.MCPProxy)
+	}
 	s := r.Settings
 	fmt.Fprintf(&b, "method: each scenario %d× %s after a %s warm-up, runs interleaved across scenarios; median run (by calls/s) shown;\n"+
 		"        sequential (1 client) and %d concurrent clients; ratios are calls/s over the direct baseline measured in the same run\n",
@@ -264,7 +270,7 @@ func writeTable(w io.Writer, r *report) error {
 			fmt.Fprintf(&b, "  %-13s %s\n", x.Scenario, x.What)
 		}
 	}
-	fmt.Fprintf(&b, "gateway: the hub, cmd/proxy-floor for floor-http, mcp-hub for nodehub-*; CPU = user+sys of its process over the measured window ÷ calls;\n"+
+	fmt.Fprintf(&b, "gateway: the hub, cmd/proxy-floor for floor-http, mcp-proxy for mcpproxy-http, mcp-hub for nodehub-*; CPU = user+sys of its process over the measured window ÷ calls;\n"+
 		"RSS peak sampled every 100 ms, max over the runs; paired +p50: one client alternating the direct call and the call through the gateway\n"+
 		"in one more window of each run, p50 through the gateway minus the direct p50 of that window (median over the runs)\n")
 	if r.Profiles != "" {

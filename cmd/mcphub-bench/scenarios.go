@@ -32,6 +32,8 @@ type target struct {
 	bins       binaries
 	exampleURL string // the example server's Streamable HTTP endpoint
 	proxyURL   string // cmd/proxy-floor in front of exampleURL (floor-http only)
+	// mcpProxyURL is mcp-proxy's endpoint for exampleURL (mcpproxy-http only).
+	mcpProxyURL string
 	// nodeHubBase is http://127.0.0.1:port of mcp-hub (nodehub-* only).
 	nodeHubBase string
 	hubBase     string // http://127.0.0.1:port of the hub
@@ -48,6 +50,7 @@ const (
 	viaHub                   // the hub
 	viaProxyFloor            // cmd/proxy-floor, the net/http floor
 	viaNodeHub               // mcp-hub, the Node hub measured side by side (nodehub.go)
+	viaMCPProxy              // TBXark/mcp-proxy, the Go gateway measured side by side (mcpproxy.go)
 )
 
 // scenario is one way of calling echo.
@@ -75,6 +78,8 @@ var scenarios = []scenario{
 		mcpScenario(func(t *target) string { return t.hubBase + "/mcp" }, "http__echo", streamable)},
 	{"floor-http", "direct-http", viaProxyFloor, "mcp-go client → cmd/proxy-floor (net/http server and Transport, passing through) → example server",
 		mcpScenario(func(t *target) string { return t.proxyURL }, "echo", streamable)},
+	{"mcpproxy-http", "direct-http", viaMCPProxy, "mcp-go client → TBXark/mcp-proxy (Go: mcp-go's server, each tool handled by mcp-go's client) → example server",
+		mcpScenario(func(t *target) string { return t.mcpProxyURL }, "echo", streamable)},
 	{"nodehub-rest", "direct-http", viaNodeHub, "POST /api/servers/tools of mcp-hub (Node) → example server (one keep-alive http.Client)",
 		nodeHubRESTScenario},
 	{"nodehub-mcp", "direct-http", viaNodeHub, "mcp-go SSE client → mcp-hub /mcp (legacy SSE, its only MCP endpoint) http__echo (one session per client)",
@@ -94,6 +99,8 @@ func (v via) String() string {
 		return "proxy-floor"
 	case viaNodeHub:
 		return "mcp-hub"
+	case viaMCPProxy:
+		return "mcp-proxy"
 	}
 	return ""
 }
@@ -162,6 +169,19 @@ func selectScenarios(list string) ([]scenario, error) {
 		return nil, errors.New("-scenarios: no scenario selected")
 	}
 	return out, nil
+}
+
+// leaveOut drops the scenarios through v from chosen because of missing
+// (what the gateway lacks), with a note; it is an error when -scenarios
+// (list) names one of them.
+func leaveOut(chosen []scenario, v via, list, missing string, logf func(string, ...any)) ([]scenario, error) {
+	for name := range strings.SplitSeq(list, ",") {
+		if s, ok := scenarioNamed(strings.TrimSpace(name)); ok && s.via == v {
+			return nil, fmt.Errorf("-scenarios names %s, but %s", s.name, missing)
+		}
+	}
+	logf("the %s scenarios are left out: %s", v, missing)
+	return slices.DeleteFunc(slices.Clone(chosen), func(s scenario) bool { return s.via == v }), nil
 }
 
 // mcpScenario is n mcp-go clients over the transport over makes, each with its own session
