@@ -91,6 +91,10 @@ type Options struct {
 	// ClientVersion is the hub's version, sent in initialize's clientInfo
 	// (default "dev").
 	ClientVersion string
+	// ListenRetry is how long a Streamable HTTP session's GET stream waits
+	// before it opens again after it ended, and the first wait after it
+	// failed (default DefaultListenRetry; see listen.go).
+	ListenRetry time.Duration
 }
 
 // Conn supervises the connection to one server. Its supervisor goroutine is
@@ -146,6 +150,9 @@ func New(srv config.Server, opts Options) *Conn {
 	}
 	if c.opts.ClientVersion == "" {
 		c.opts.ClientVersion = "dev"
+	}
+	if c.opts.ListenRetry <= 0 {
+		c.opts.ListenRetry = DefaultListenRetry
 	}
 	if c.opts.MaxMessageBytes <= 0 {
 		c.opts.MaxMessageBytes = DefaultMaxMessageBytes
@@ -383,7 +390,7 @@ func (c *Conn) connect(ctx context.Context) (*session, *Discovery, error) {
 	// server's slowness.
 	hctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	sess, err := openSession(hctx, ctx, c.cfg, c.client, c.opts.MaxMessageBytes, c.opts.ClientVersion, c.log, c.onListChanged)
+	sess, err := openSession(hctx, ctx, c.cfg, c.client, c.opts, c.log, c.onListChanged)
 	if err != nil {
 		return nil, nil, timeoutErr(hctx, err, c.cfg.Timeout, "connect")
 	}

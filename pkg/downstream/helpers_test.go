@@ -87,6 +87,7 @@ func startConnWith(t *testing.T, srv config.Server, opts downstream.Options) (*d
 	c := downstream.New(srv, downstream.Options{
 		Heartbeat:       opts.Heartbeat,
 		MaxMessageBytes: opts.MaxMessageBytes,
+		ListenRetry:     opts.ListenRetry,
 		OnDiscovery: func(_ string, d *downstream.Discovery) {
 			rec.mu.Lock()
 			rec.discs = append(rec.discs, d)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mcphub/mcphub/pkg/config"
@@ -19,15 +18,11 @@ import (
 // listener cost three goroutines per server, logged every retry at ERROR,
 // and did not notice a restarted server until the next request.
 
-// listenRetry is how long the listener waits before it opens the stream
-// again after it ended, as mcp-go did, and the first wait after it failed
-// (failures in a row back off up to maxListenBackoff). Nanoseconds; atomic
-// for the tests that shorten it.
-var listenRetry = func() *atomic.Int64 {
-	var d atomic.Int64
-	d.Store(int64(time.Second))
-	return &d
-}()
+// DefaultListenRetry is how long the listener waits before it opens the
+// stream again after it ended, as mcp-go did, and the first wait after it
+// failed (failures in a row back off up to maxListenBackoff):
+// Options.ListenRetry's default.
+const DefaultListenRetry = time.Second
 
 // noRequest is the request id the GET stream's reader expects: none. The
 // hub's ids start at firstRequestID and mcp-go's at 1.
@@ -69,9 +64,9 @@ func (s *session) listenLoop() {
 	defer close(s.listen.done)
 	openedGen := int64(-1) // the generation the stream last opened on
 	// Streams that fail to open in a row wait longer each time.
-	failing := backoff{cfg: config.Backoff{Initial: time.Duration(listenRetry.Load()), Max: maxListenBackoff}}
+	failing := backoff{cfg: config.Backoff{Initial: s.listenRetry, Max: maxListenBackoff}}
 	for s.ctx.Err() == nil {
-		delay := time.Duration(listenRetry.Load())
+		delay := s.listenRetry
 		select {
 		case <-s.listen.moved: // a move signalled before now shows in gen
 		default:

@@ -72,7 +72,6 @@ func TestListenNotification(t *testing.T) {
 // the server ends it, and that when the server forgets the session (404)
 // the hub re-initialises at once and listens on the new session.
 func TestListenFollowsSession(t *testing.T) {
-	defer downstream.SetListenRetry(20 * time.Millisecond)()
 	s := &scripted{}
 	s.listen = func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -87,13 +86,16 @@ func TestListenFollowsSession(t *testing.T) {
 			openStream(w, r, false) // ends at once: the hub opens it again
 		}
 	}
-	startScripted(t, s)
+	startScriptedWith(t, s, downstream.Options{ListenRetry: 20 * time.Millisecond})
 	waitFor(t, "the ended stream opened again", 5*time.Second, func() bool { return s.count("GET", "sess-1") >= 3 })
 	// Not at once: after the retry interval (20 ms here).
 	before := s.count("GET", "sess-1")
 	time.Sleep(200 * time.Millisecond)
-	if n := s.count("GET", "sess-1") - before; n > 12 {
+	switch n := s.count("GET", "sess-1") - before; {
+	case n > 12:
 		t.Errorf("%d GET streams in 200 ms: reopened without waiting", n)
+	case n < 2:
+		t.Errorf("%d GET streams in 200 ms: not reopened after Options.ListenRetry", n)
 	}
 
 	s.mu.Lock()
@@ -130,11 +132,10 @@ func TestListenFollowsReinitByCall(t *testing.T) {
 		{"waiting to retry", 10 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			defer downstream.SetListenRetry(tc.retry)()
 			s := &scripted{reinitDelay: 300 * time.Millisecond,
 				call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
 			s.listen = func(w http.ResponseWriter, r *http.Request) { openStream(w, r, false) } // ends at once
-			c := startScripted(t, s)
+			c := startScriptedWith(t, s, downstream.Options{ListenRetry: tc.retry})
 			waitFor(t, "a GET stream on the first session", 5*time.Second, func() bool { return s.count("GET", "sess-1") >= 1 })
 			s.mu.Lock()
 			s.session = "sess-2" // the server restarted: sess-1 is unknown now
@@ -155,9 +156,8 @@ func TestListenFollowsReinitByCall(t *testing.T) {
 // TestListenStopsOn405 checks that a server without a GET stream (405) is
 // not asked again.
 func TestListenStopsOn405(t *testing.T) {
-	defer downstream.SetListenRetry(20 * time.Millisecond)()
 	s := &scripted{} // no listen: 405
-	startScripted(t, s)
+	startScriptedWith(t, s, downstream.Options{ListenRetry: 20 * time.Millisecond})
 	waitFor(t, "the GET stream asked for", 5*time.Second, func() bool { return s.count("GET", "") >= 1 })
 	time.Sleep(200 * time.Millisecond) // ten retry intervals
 	if n := s.count("GET", ""); n != 1 {
@@ -169,7 +169,6 @@ func TestListenStopsOn405(t *testing.T) {
 // stream with 404 while the session still works for requests is pinged
 // once and then left alone, not pinged in a loop.
 func TestListen404OnLiveSession(t *testing.T) {
-	defer downstream.SetListenRetry(20 * time.Millisecond)()
 	s := &scripted{}
 	var opened atomic.Bool
 	s.listen = func(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +178,7 @@ func TestListen404OnLiveSession(t *testing.T) {
 		}
 		http.Error(w, "no stream here", http.StatusNotFound)
 	}
-	startScripted(t, s)
+	startScriptedWith(t, s, downstream.Options{ListenRetry: 20 * time.Millisecond})
 	waitFor(t, "a ping after the 404, and one more 404", 5*time.Second, func() bool {
 		return s.count("ping", "") >= 1 && s.count("GET", "") >= 3
 	})

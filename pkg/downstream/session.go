@@ -54,6 +54,7 @@ type session struct {
 
 	maxMessage    int           // bytes; see lineLimitReader
 	clientVersion string        // the hub's version, in initialize's clientInfo
+	listenRetry   time.Duration // Options.ListenRetry
 	dead          chan struct{} // closed when the transport is known to be gone
 	deadOnce      sync.Once
 	deadErr       error
@@ -79,9 +80,10 @@ type Progress struct {
 
 // openSession starts the transport and performs the handshake. ctx bounds
 // only the handshake; the session lives until close.
-func openSession(ctx context.Context, parent context.Context, srv config.Server, httpClient *httpClient, maxMessage int, clientVersion string, log *slog.Logger, onListChanged func(string)) (*session, error) {
+func openSession(ctx context.Context, parent context.Context, srv config.Server, httpClient *httpClient, opts Options, log *slog.Logger, onListChanged func(string)) (*session, error) {
 	sctx, cancel := context.WithCancel(parent)
-	s := &session{srv: srv, log: log, ctx: sctx, cancel: cancel, dead: make(chan struct{}), onListChanged: onListChanged, maxMessage: maxMessage, clientVersion: clientVersion}
+	s := &session{srv: srv, log: log, ctx: sctx, cancel: cancel, dead: make(chan struct{}), onListChanged: onListChanged,
+		maxMessage: opts.MaxMessageBytes, clientVersion: opts.ClientVersion, listenRetry: opts.ListenRetry}
 	s.nextID.Store(firstRequestID)
 
 	tr, err := s.newTransport(httpClient)
