@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcphub/mcphub/internal/loopback"
 	"github.com/mcphub/mcphub/internal/procset"
 )
 
@@ -17,7 +18,7 @@ import (
 // startProxyFloor starts cmd/proxy-floor in front of upstream and returns
 // it and its URL.
 func startProxyFloor(ctx context.Context, procs *procset.Set, bin, dir, upstream string) (*procset.Proc, string, error) {
-	addr, err := freeAddr()
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		return nil, "", err
 	}
@@ -35,7 +36,7 @@ func startProxyFloor(ctx context.Context, procs *procset.Set, bin, dir, upstream
 // hub has served many by the time its RSS is read), reads its RSS once it
 // is quiet, and stops it again.
 func measureFloor(ctx context.Context, procs *procset.Set, bin, dir string, hz int64, rep *report, logf func(string, ...any)) error {
-	addr, err := freeAddr()
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcphub/mcphub/internal/loopback"
 	"github.com/mcphub/mcphub/internal/procset"
 )
 
@@ -45,7 +46,7 @@ type hubStart struct {
 // poll, at most wait.
 func startHub(ctx context.Context, procs *procset.Set, bins binaries, dir, cfg string, want listed,
 	poll, wait time.Duration, hz int64, extra ...string) (hubStart, error) {
-	addr, err := freeAddr()
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		return hubStart{}, err
 	}

@@ -62,6 +62,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcphub/mcphub/internal/loopback"
 	"github.com/mcphub/mcphub/internal/procset"
 )
 
@@ -276,7 +277,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	rep.Binaries = bins.how
 	t := &target{procs: procs, bins: bins}
 
-	exAddr, err := freeAddr()
+	exAddr, err := loopback.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -299,7 +300,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	for i := range o.runs {
 		var extra []string
 		if o.pprofDir != "" {
-			if pprofAddr, err = freeAddr(); err != nil {
+			if pprofAddr, err = loopback.FreeAddr(); err != nil {
 				return err
 			}
 			extra = []string{"--pprof", pprofAddr}
@@ -476,16 +477,6 @@ func httpServerName(i int) string {
 		return "http"
 	}
 	return "http" + strconv.Itoa(i+1)
-}
-
-// freeAddr is a loopback address with a port free right now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // waitTCP waits until addr accepts connections (p listens).

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mcphub/mcphub/internal/loopback"
 	"github.com/mcphub/mcphub/internal/procset"
 )
 
@@ -48,7 +49,7 @@ func mcpProxyVersion(bin string) string {
 // exampleURL as its one server, and returns it and the URL it serves that
 // server's tools at once it does.
 func startMCPProxy(ctx context.Context, procs *procset.Set, bin, dir, exampleURL string) (*procset.Proc, string, error) {
-	addr, err := freeAddr()
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		return nil, "", err
 	}

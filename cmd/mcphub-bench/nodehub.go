@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcphub/mcphub/internal/loopback"
 	"github.com/mcphub/mcphub/internal/procset"
 	"github.com/mcphub/mcphub/internal/repobin"
 )
@@ -59,7 +60,7 @@ func nodeHubVersion(ctx context.Context, js string) string {
 // server at exampleURL as its one server "http", and waits until it is
 // connected. Its state, logs and caches go to dir, not the user's home.
 func startNodeHub(ctx context.Context, procs *procset.Set, js, dir, exampleURL string) (*procset.Proc, string, error) {
-	addr, err := freeAddr()
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		return nil, "", err
 	}

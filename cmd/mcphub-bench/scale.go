@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/mcphub/mcphub/internal/loopback"
 	"github.com/mcphub/mcphub/internal/procset"
 )
 
@@ -151,7 +152,7 @@ func runScale(ctx context.Context, procs *procset.Set, bins binaries, tmp string
 	logf("scale: one example server with %d tools (tools/list delayed %v), a hub with %d servers of it",
 		o.tools, o.listDelay, o.servers)
 
-	addr, err := freeAddr()
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcphub/mcphub/internal/loopback"
 	"github.com/mcphub/mcphub/internal/procset"
 	"github.com/mcphub/mcphub/pkg/faultserver"
 )
@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	if err := os.WriteFile(cfg, []byte(hubConfig(o, bins, fhttp.URL(), control)), 0o644); err != nil {
 		return err
 	}
-	addr, err := freeAddr()
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -225,16 +225,6 @@ servers:
     env: {%s: %q}
     timeout: %s
 `, srvOK, bins.example, timeout, srvHTTP, faultURL, timeout, srvStdio, bins.fault, faultserver.ControlEnv, control, timeout)
-}
-
-// freeAddr is a loopback address with a port free right now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // waitHealthy waits until GET /mcp_hub/servers shows every one of names

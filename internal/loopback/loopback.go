@@ -1,6 +1,7 @@
 // Package loopback says whether a host stays on this machine: for the
 // hub's own listen address, the pprof listener's Host check and the
-// DNS-rebinding guard of the MCP endpoints, which must agree.
+// DNS-rebinding guard of the MCP endpoints, which must agree. FreeAddr
+// gives the load and soak tools addresses for the processes they start.
 package loopback
 
 import (
@@ -34,4 +35,14 @@ func Addr(a net.Addr) bool {
 		return ta.IP.IsLoopback()
 	}
 	return Host(a.String())
+}
+
+// FreeAddr is a 127.0.0.1 address whose port was free a moment ago.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }

@@ -34,3 +34,20 @@ func TestAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestFreeAddr checks that the address is a loopback one with a port that
+// can be listened on.
+func TestFreeAddr(t *testing.T) {
+	addr, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, port, _ := net.SplitHostPort(addr); !Host(addr) || port == "0" || port == "" {
+		t.Fatalf("FreeAddr() = %q", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
+	ln.Close()
+}
