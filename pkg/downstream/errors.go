@@ -24,7 +24,7 @@ var errNoSession = errors.New("no live session")
 // the server: the connection had no session or was stopped, the connection
 // could not be opened (dial failure, refused), the write to a dead stdio
 // child failed (EPIPE), or an HTTP request could not be written whole
-// (inline.go). Whatever the request asked for did not happen, so a caller
+// (inline.go, on its own path and on net/http's Transport). Whatever the request asked for did not happen, so a caller
 // may undo what it recorded for it without risking a second run. Anything
 // else (a reset or EOF while the answer was awaited, a timeout) may have
 // come after the server acted.

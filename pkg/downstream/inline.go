@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -143,7 +145,7 @@ var errClosedIdle = errors.New("the server closed a kept-alive connection as it 
 
 func (t *inlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.serves(req) {
-		return t.fallback.RoundTrip(req)
+		return sendTraced(t.fallback, req)
 	}
 	ctx := req.Context()
 	if req.URL.Hostname() == "" {
@@ -183,6 +185,28 @@ func (t *inlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+}
+
+// sendTraced sends req on rt, net/http's Transport, and tells a request it
+// never wrote whole (errRequestNotSent, NotDelivered) from one that may
+// have reached the server, as the inline path does. The Transport calls
+// WroteRequest with an error, or not at all, when the request did not
+// leave. Called without one, it may still have been in the Transport's
+// buffer when the connection failed: that stays "may have arrived".
+func sendTraced(rt http.RoundTripper, req *http.Request) (*http.Response, error) {
+	var wrote atomic.Bool
+	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteRequest: func(w httptrace.WroteRequestInfo) {
+			if w.Err == nil {
+				wrote.Store(true)
+			}
+		},
+	})
+	resp, err := rt.RoundTrip(req.WithContext(ctx))
+	if err != nil && !wrote.Load() && req.Context().Err() == nil {
+		return nil, fmt.Errorf("%w: %w", errRequestNotSent, err)
+	}
+	return resp, err
 }
 
 // rewound is req ready to be sent again (a resend here, a redirect the

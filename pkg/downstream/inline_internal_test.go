@@ -412,6 +412,51 @@ func TestInlineWriteFailsNotDelivered(t *testing.T) {
 	}
 }
 
+// TestTransportWriteFailsNotDelivered is TestInlineWriteFailsNotDelivered
+// on net/http's Transport, the path of https and proxied servers: here
+// through a proxy, the raw server, which resets the connection while the
+// body is written in the first case and after the whole request in the
+// second.
+func TestTransportWriteFailsNotDelivered(t *testing.T) {
+	reset := func(c net.Conn) {
+		c.(*net.TCPConn).SetLinger(0) // Close sends RST
+	}
+	viaProxy := func(proxy string) *inlineTransport {
+		u, err := url.Parse(proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := newInlineTransport(&http.Transport{Proxy: http.ProxyURL(u), MaxIdleConnsPerHost: 4})
+		t.Cleanup(tr.CloseIdleConnections)
+		return tr
+	}
+	headOnly := rawServer(t, func(_ int, c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if line, err := br.ReadString('\n'); err != nil || line == "\r\n" {
+				break
+			}
+		}
+		reset(c)
+	})
+	_, err := post(t, context.Background(), viaProxy(headOnly), "http://mcp.invalid/mcp", strings.Repeat("x", 16<<20))
+	if err == nil || !NotDelivered(err) {
+		t.Errorf("reset while the body was written: %v; NotDelivered = %v, want true", err, NotDelivered(err))
+	}
+
+	whole := rawServer(t, func(_ int, c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err == nil {
+			io.Copy(io.Discard, req.Body)
+		}
+		reset(c)
+	})
+	_, err = post(t, context.Background(), viaProxy(whole), "http://mcp.invalid/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)
+	if err == nil || NotDelivered(err) {
+		t.Errorf("reset after the whole request: %v; NotDelivered = %v, want false", err, NotDelivered(err))
+	}
+}
+
 // TestInlineResendsUnsentPost checks that a POST whose write fails on a
 // reused connection (the server reset it after the idle peek looked) is
 // sent again on a new connection, body and all: the server never had it.
