@@ -84,14 +84,15 @@ func postInitialize(ctx context.Context, hc *http.Client, url string) ([]byte, e
 		return body, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("POST initialize: %d", resp.StatusCode)
+		return body, fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return body, nil
 }
 
 // exerciseFloor makes dep-floor at base serve what the hub serves too:
 // GET /healthz, the Swagger UI's page, /metrics, and an MCP initialize.
-// Any status of 400 or more fails it.
+// A GET answered with 400 or more fails it, and an initialize answered with
+// anything but 200.
 func exerciseFloor(ctx context.Context, base string) error {
 	hc := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()

@@ -39,6 +39,9 @@ func mcpProxyVersion(bin string) string {
 	name := info.Main.Path + " " + info.Main.Version
 	for _, d := range info.Deps {
 		if d.Path == "github.com/mark3labs/mcp-go" {
+			if d.Replace != nil { // what was built, not what was asked for
+				d = d.Replace
+			}
 			name += ", mcp-go " + d.Version
 		}
 	}
@@ -60,7 +63,10 @@ func startMCPProxy(ctx context.Context, procs *procset.Set, bin, dir, exampleURL
 			"type": "streamable-http",
 		},
 		"mcpServers": map[string]any{
-			mcpProxyServer: map[string]any{"transportType": "streamable-http", "url": exampleURL},
+			// panicIfInvalid: a server it cannot reach makes it exit (the
+			// bench shows its output), not serve without the route.
+			mcpProxyServer: map[string]any{"transportType": "streamable-http", "url": exampleURL,
+				"options": map[string]any{"panicIfInvalid": true}},
 		},
 	})
 	if err := os.WriteFile(cfg, conf, 0o644); err != nil {

@@ -24,11 +24,16 @@ var errNoSession = errors.New("no live session")
 // the server: the connection had no session or was stopped, the connection
 // could not be opened (dial failure, refused), the write to a dead stdio
 // child failed (EPIPE), or an HTTP request could not be written whole
-// (inline.go, on its own path and on net/http's Transport). Whatever the request asked for did not happen, so a caller
-// may undo what it recorded for it without risking a second run. Anything
-// else (a reset or EOF while the answer was awaited, a timeout) may have
-// come after the server acted.
+// (inline.go, on its own path and on net/http's Transport), unless a server
+// had it before and redirected it (mayHaveArrived). Whatever the request
+// asked for did not happen, so a caller may undo what it recorded for it
+// without risking a second run. Anything else (a reset or EOF while the
+// answer was awaited, a timeout) may have come after the server acted.
 func NotDelivered(err error) bool {
+	var arrived mayHaveArrived
+	if errors.As(err, &arrived) {
+		return false
+	}
 	if errors.Is(err, errNoSession) || errors.Is(err, ErrStopped) || errors.Is(err, errRequestNotSent) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || serverClosedIdle(err) {
 		return true
@@ -36,6 +41,13 @@ func NotDelivered(err error) bool {
 	var opErr *net.OpError
 	return errors.As(err, &opErr) && opErr.Op == "dial"
 }
+
+// mayHaveArrived is an error met after a server had the request and
+// answered it with a redirect (post.go): whatever failed on the way to the
+// next one, that server may have acted on it (a 303 may follow an action).
+type mayHaveArrived struct{ error }
+
+func (e mayHaveArrived) Unwrap() error { return e.error }
 
 // ErrProtocol marks an answer that is not valid MCP: malformed JSON-RPC, a
 // result that does not decode, a pagination loop.

@@ -193,6 +193,8 @@ func (t *inlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // WroteRequest with an error, or not at all, when the request did not
 // leave. Called without one, it may still have been in the Transport's
 // buffer when the connection failed: that stays "may have arrived".
+// A request whose context ended is left as it is: HTTP/2 returns then
+// without waiting for its write to report.
 func sendTraced(rt http.RoundTripper, req *http.Request) (*http.Response, error) {
 	var wrote atomic.Bool
 	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
@@ -203,7 +205,7 @@ func sendTraced(rt http.RoundTripper, req *http.Request) (*http.Response, error)
 		},
 	})
 	resp, err := rt.RoundTrip(req.WithContext(ctx))
-	if err != nil && !wrote.Load() && req.Context().Err() == nil {
+	if err != nil && !wrote.Load() && req.Context().Err() == nil && !NotDelivered(err) {
 		return nil, fmt.Errorf("%w: %w", errRequestNotSent, err)
 	}
 	return resp, err
@@ -403,8 +405,8 @@ func (c *inlineConn) roundTrip(ctx context.Context, req *http.Request, maxHead i
 	return c.readHead(req, maxHead)
 }
 
-// errRequestNotSent is a request whose write failed: the kernel took at
-// most a part of it, so the server never had the whole request to act on
+// errRequestNotSent is a request whose write failed: at most a part of it
+// left, so the server never had the whole request to act on
 // (NotDelivered), whether the write met EPIPE or, as often, ECONNRESET.
 var errRequestNotSent = errors.New("the request could not be written whole")
 

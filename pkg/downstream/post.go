@@ -81,7 +81,11 @@ func (p *poster) do(req *http.Request) (*http.Response, error) {
 	if !ok {
 		return nil, fmt.Errorf("redirected to %s, but the request's body cannot be sent again", resp.Header.Get("Location"))
 	}
-	return p.client.Do(again)
+	resp, err = p.client.Do(again)
+	if err != nil {
+		return nil, mayHaveArrived{err}
+	}
+	return resp, nil
 }
 
 // isRedirect reports a response http.Client would follow.

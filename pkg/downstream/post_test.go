@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -610,5 +611,35 @@ func TestPostRedirectFollowed(t *testing.T) {
 	if call.header.Get("Mcp-Session-Id") != "sess-1" || call.header.Get("Authorization") != "Bearer t0ken" ||
 		!strings.Contains(call.body, `"arguments":{"a":1}`) {
 		t.Errorf("the redirected call lost its headers or body: %v %s", call.header, call.body)
+	}
+}
+
+// TestPostRedirectFailureMayHaveArrived checks that a call redirected to a
+// server that cannot be reached is not reported undelivered: the server
+// that redirected it had it, and may have acted on it.
+func TestPostRedirectFailureMayHaveArrived(t *testing.T) {
+	s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
+	s.t, s.session = t, "sess-1"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := "http://" + ln.Addr().String() + "/mcp"
+	ln.Close() // refused from now on
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if r.Method == http.MethodPost && bytes.Contains(body, []byte(`"tools/call"`)) {
+			http.Redirect(w, r, nowhere, http.StatusSeeOther)
+			return
+		}
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	c, _ := startConn(t, httpServerConfig(ts.URL))
+	waitReady(t, c)
+	_, err = c.CallTool(context.Background(), "echo", json.RawMessage(`{}`), nil)
+	if err == nil || downstream.NotDelivered(err) {
+		t.Errorf("redirected to a refusing server: %v; NotDelivered = %v, want false", err, downstream.NotDelivered(err))
 	}
 }
