@@ -124,7 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	// 3 s, not 5: with the defaults (8 scenarios × 2 modes and 6 paired
 	// windows, × 3 runs) a 5 s window would make 330 s of load alone; 3 s
-	// keeps a run near 4 minutes (5 with mcpproxy-http), inside the
+	// keeps a run near 4 minutes (4.5 with mcpproxy-http), inside the
 	// default -timeout of 8.
 	fs.DurationVar(&o.duration, "d", 3*time.Second, "measured `duration` of each run of each scenario and mode")
 	fs.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "warm-up before each measured run (not counted)")
