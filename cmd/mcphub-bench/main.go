@@ -3,10 +3,11 @@
 // (./bin/mcphub) configured with that HTTP example server ten times over
 // ("http", "http2" … "http10": each a session, a connection pool and a GET
 // stream of its own in the hub; -http-servers) and the example server as a
-// stdio child ("stdio"), and measures the echo tool called up to nine ways,
+// stdio child ("stdio"), and measures the echo tool called up to ten ways,
 // each with one client and with -c concurrent clients:
 //
 //	direct-http   mcp-go client → example server (Streamable HTTP)
+//	direct-post   tools/call POSTed by hand → example server (the REST client)
 //	rest-http     POST /mcp_hub/call http__echo
 //	mcp-http      mcp-go client → hub /mcp, http__echo
 //	floor-http    mcp-go client → cmd/proxy-floor → example server
@@ -18,7 +19,9 @@
 //
 // Every figure of a hub scenario is also given as a ratio to its direct
 // baseline measured in the same run, since absolute figures on a shared
-// machine are noisy. floor-http is the net/http reference: cmd/proxy-floor
+// machine are noisy. A REST call's baseline is direct-post, the direct call
+// made with the same plain HTTP client (the mcp-go client costs more per
+// call, and that is not the hub's); its ratio to direct-http is given too. floor-http is the net/http reference: cmd/proxy-floor
 // passes requests through with the standard library alone, and its CPU per
 // call and added latency are taken as the hub's are. The nodehub scenarios
 // measure mcp-hub, the most popular Node MCP hub (an npm test peer; left

@@ -112,7 +112,12 @@ type result struct {
 	// HubAddedP50us is p50 minus the baseline's p50 (scenarios through a
 	// gateway only; see Gateway).
 	HubAddedP50us *float64 `json:"hub_added_p50_us,omitempty"`
-	Runs          []window `json:"runs"`
+	// RatioMCPDirect is, for a scenario read against direct-post (a REST
+	// call), its calls/s over direct-http's: the direct call from MCP
+	// sessions, the baseline issue 7 states its targets against (when
+	// direct-http ran).
+	RatioMCPDirect *float64 `json:"ratio_mcp_direct,omitempty"`
+	Runs           []window `json:"runs"`
 	// Paired is the median (by AddedP50us) of the paired windows, in the
 	// sequential mode of a scenario through a gateway (with -paired).
 	Paired     *paired  `json:"paired,omitempty"`
@@ -178,6 +183,10 @@ func summarize(chosen []scenario, modes []mode, runs map[string][]window, pairs 
 					added := med.P50us - base.P50us
 					r.HubAddedP50us = &added
 				}
+			}
+			if mcpBase, ok := medians[key("direct-http", m)]; ok && s.baseline == "direct-post" && s.via != viaNone && mcpBase.CallsPerSec > 0 {
+				ratio := med.CallsPerSec / mcpBase.CallsPerSec
+				r.RatioMCPDirect = &ratio
 			}
 			if ps := pairs[s.name]; len(ps) > 0 && m.clients == 1 {
 				sorted := slices.Clone(ps)
@@ -261,6 +270,12 @@ func writeTable(w io.Writer, r *report) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, x := range r.Results {
+		if x.RatioMCPDirect != nil {
+			fmt.Fprintf(&b, "%s %s against direct-http (the direct call from MCP sessions, issue 7's baseline): %.2f×\n",
+				x.Scenario, x.Mode, *x.RatioMCPDirect)
+		}
 	}
 	fmt.Fprintln(&b, "\nscenarios:")
 	seen := map[string]bool{}
