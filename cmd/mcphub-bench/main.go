@@ -21,9 +21,10 @@
 // baseline measured in the same run, since absolute figures on a shared
 // machine are noisy. A REST call's baseline is direct-post, the direct call
 // made with the same plain HTTP client (the mcp-go client costs more per
-// call, and that is not the hub's); its ratio to direct-http is given too. floor-http is the net/http reference: cmd/proxy-floor
-// passes requests through with the standard library alone, and its CPU per
-// call and added latency are taken as the hub's are. The nodehub scenarios
+// call, and that is not the hub's); its ratio to direct-http is given too.
+// floor-http is the net/http reference: cmd/proxy-floor passes requests
+// through with the standard library alone, and its CPU per call and added
+// latency are taken as the hub's are. The nodehub scenarios
 // measure mcp-hub, the most popular Node MCP hub (an npm test peer; left
 // out when it is not installed), and mcpproxy-http TBXark/mcp-proxy, the
 // Go proxy built on mcp-go (when -mcp-proxy names its binary), side by side
@@ -125,9 +126,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintf(stderr, "Usage: mcphub-bench [flags]\n\nScenarios: %s\n\nFlags:\n", strings.Join(scenarioNames(), ", "))
 		fs.PrintDefaults()
 	}
-	// 3 s, not 5: with the defaults (8 scenarios × 2 modes and 6 paired
-	// windows, × 3 runs) a 5 s window would make 330 s of load alone; 3 s
-	// keeps a run near 4 minutes (4.5 with mcpproxy-http), inside the
+	// 3 s, not 5: with the defaults (9 scenarios × 2 modes and 6 paired
+	// windows, × 3 runs) a 5 s window would make 380 s of load alone; 3 s
+	// keeps a run near 4.5 minutes (5 with mcpproxy-http), inside the
 	// default -timeout of 8.
 	fs.DurationVar(&o.duration, "d", 3*time.Second, "measured `duration` of each run of each scenario and mode")
 	fs.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "warm-up before each measured run (not counted)")

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -459,5 +461,51 @@ func TestMCPProxyVersion(t *testing.T) {
 	}
 	if got := mcpProxyVersion(filepath.Join(t.TempDir(), "mcp-proxy")); got != "mcp-proxy" {
 		t.Errorf("mcpProxyVersion(missing) = %q", got)
+	}
+}
+
+// TestSelectScenariosBaselines checks that a scenario brings its baseline,
+// and a REST one the issue's baseline too (for its ratio against it).
+func TestSelectScenariosBaselines(t *testing.T) {
+	for list, want := range map[string]string{
+		"rest-http":          "direct-http,direct-post,rest-http",
+		"mcp-http":           "direct-http,mcp-http",
+		"rest-stdio":         "direct-stdio,rest-stdio",
+		"direct-post":        "direct-post",
+		"mcp-http,rest-http": "direct-http,direct-post,rest-http,mcp-http",
+	} {
+		got, err := selectScenarios(list)
+		if err != nil {
+			t.Fatalf("%s: %v", list, err)
+		}
+		if names := scenarioList(got); strings.Join(names, ",") != want {
+			t.Errorf("-scenarios %s: %v, want %s", list, names, want)
+		}
+	}
+}
+
+// TestPost checks that post wants the status and the text it is told to.
+func TestPost(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Test") != "yes" || r.Header.Get("Content-Type") != "application/json" {
+			http.Error(w, "headers", http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	defer ts.Close()
+	hc := ts.Client()
+	header := http.Header{"X-Test": {"yes"}}
+	if _, err := post(t.Context(), hc, ts.URL, []byte(`{}`), header, http.StatusOK, `"ok":true`); err != nil {
+		t.Errorf("the expected answer: %v", err)
+	}
+	if _, err := post(t.Context(), hc, ts.URL, []byte(`{}`), header, http.StatusAccepted, `"ok":true`); err == nil {
+		t.Error("another status: no error")
+	}
+	if _, err := post(t.Context(), hc, ts.URL, []byte(`{}`), header, http.StatusOK, `"ok":false`); err == nil {
+		t.Error("another body: no error")
+	}
+	if _, err := post(t.Context(), hc, ts.URL, []byte(`{}`), nil, http.StatusOK, `"ok":true`); err == nil {
+		t.Error("without the header: no error")
 	}
 }

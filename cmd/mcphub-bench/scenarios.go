@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,6 +160,9 @@ func selectScenarios(list string) ([]scenario, error) {
 				return nil, fmt.Errorf("-scenarios: unknown scenario %q (known: all, %s)", name, strings.Join(scenarioNames(), ", "))
 			}
 			want[s.name], want[s.baseline] = true, true
+			if s.baseline == "direct-post" && s.via != viaNone { // and the issue's baseline, for RatioMCPDirect
+				want["direct-http"] = true
+			}
 		}
 	}
 	var out []scenario
@@ -372,9 +376,13 @@ func post(ctx context.Context, hc *http.Client, u string, body []byte, header ht
 // more per call than this one; a REST call compared with it would be
 // credited with that difference.
 func directPostScenario(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // the handshake, as mcp-go's clients bound theirs
+	defer cancel()
+	// Read-only once the session is open: the callers share it.
 	header := http.Header{"Accept": {"application/json, text/event-stream"}}
-	init := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":"mcphub-bench","version":"0"}}}`, mcp.ProtocolVersion20251125)
-	resp, err := post(ctx, t.rest, t.exampleURL, []byte(init), header, http.StatusOK, `"result"`)
+	initialize := fmt.Sprintf(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":"mcphub-bench","version":"0"}}}`, mcp.ProtocolVersion20251125)
+	resp, err := post(ctx, t.rest, t.exampleURL, []byte(initialize), header, http.StatusOK,
+		`"protocolVersion":"`+mcp.ProtocolVersion20251125+`"`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("initialize: %w", err)
 	}
@@ -384,26 +392,34 @@ func directPostScenario(ctx context.Context, t *target, n int) ([]caller, []func
 	}
 	header.Set(transport.HeaderKeySessionID, sid)
 	header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20251125)
-	if _, err := post(ctx, t.rest, t.exampleURL, []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`), header, http.StatusAccepted, ""); err != nil {
-		return nil, nil, fmt.Errorf("notifications/initialized: %w", err)
-	}
-	call := []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":%q}}}`, message))
-	callers := make([]caller, n)
-	for i := range callers {
-		callers[i] = func(ctx context.Context) error {
-			_, err := post(ctx, t.rest, t.exampleURL, call, header, http.StatusOK, `"text":"`+message+`"`)
-			return err
-		}
-	}
 	end := func() { // the session's end, as an MCP client would say it
-		req, err := http.NewRequest(http.MethodDelete, t.exampleURL, nil)
-		if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if req, err := http.NewRequestWithContext(ctx, http.MethodDelete, t.exampleURL, nil); err == nil {
 			req.Header = header.Clone()
 			if resp, err := t.rest.Do(req); err == nil {
 				resp.Body.Close()
 			}
 		}
 		t.rest.CloseIdleConnections()
+	}
+	if _, err := post(ctx, t.rest, t.exampleURL, []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`), header, http.StatusAccepted, ""); err != nil {
+		end()
+		return nil, nil, fmt.Errorf("notifications/initialized: %w", err)
+	}
+	// Each call has an id of its own, as MCP requires within a session.
+	var ids atomic.Int64
+	head := []byte(`{"jsonrpc":"2.0","id":`)
+	tail := []byte(fmt.Sprintf(`,"method":"tools/call","params":{"name":"echo","arguments":{"message":%q}}}`, message))
+	call := func(ctx context.Context) error {
+		body := make([]byte, 0, len(head)+20+len(tail))
+		body = append(strconv.AppendInt(append(body, head...), ids.Add(1), 10), tail...)
+		_, err := post(ctx, t.rest, t.exampleURL, body, header, http.StatusOK, `"text":"`+message+`"`)
+		return err
+	}
+	callers := make([]caller, n)
+	for i := range callers {
+		callers[i] = call
 	}
 	return callers, []func(){end}, nil
 }
