@@ -31,6 +31,19 @@ func binaryFlags(t *testing.T) []string {
 	return []string{"-mcphub", bins[0], "-example", bins[1], "-floor", bins[2], "-proxy-floor", bins[3]}
 }
 
+// buildStandin builds testdata/mcpproxy-standin, which serves what the
+// bench configures TBXark/mcp-proxy for the way mcp-proxy does, and
+// returns its path.
+func buildStandin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mcp-proxy")
+	out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./testdata/mcpproxy-standin").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build the mcp-proxy stand-in: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestRunJSON runs the tool with tiny settings on a subset of the
 // scenarios and a small scale phase, and checks its figures and that
 // nothing it started survives.
@@ -39,7 +52,7 @@ func TestRunJSON(t *testing.T) {
 		t.Skip("starts processes and puts load on them")
 	}
 	const scaleServers, scaleTools = 40, 25
-	scenarios := "rest-http,rest-stdio,floor-http"
+	scenarios := "rest-http,rest-stdio,floor-http,mcpproxy-http"
 	// The Node hub is a test peer: there with make test, perhaps not with
 	// a bare go test.
 	_, nodeErr := exec.LookPath("node")
@@ -53,7 +66,7 @@ func TestRunJSON(t *testing.T) {
 		t.Log("mcp-hub not installed: its scenarios are not run")
 	}
 	profiles := t.TempDir()
-	args := append(binaryFlags(t), "-json", "-d", "300ms", "-warmup", "100ms", "-n", "1", "-c", "2",
+	args := append(binaryFlags(t), "-mcp-proxy", buildStandin(t), "-json", "-d", "300ms", "-warmup", "100ms", "-n", "1", "-c", "2",
 		"-tools-requests", "100", "-scenarios", scenarios, "-pprof", profiles,
 		"-scale-servers", strconv.Itoa(scaleServers), "-scale-tools", strconv.Itoa(scaleTools),
 		"-scale-list-delay", "30ms", "-scale-tools-requests", "20")
@@ -88,7 +101,11 @@ func TestRunJSON(t *testing.T) {
 	checkScale(t, rep.Scale, scaleServers, scaleTools, 30*time.Millisecond)
 	// The baselines of the chosen scenarios are added; mcp-http is not.
 	// Through a gateway (the hub, or proxy-floor) a run has its figures.
-	want := map[string]bool{"direct-http": false, "direct-post": false, "rest-http": true, "direct-stdio": false, "rest-stdio": true, "floor-http": true}
+	want := map[string]bool{"direct-http": false, "direct-post": false, "rest-http": true, "direct-stdio": false, "rest-stdio": true,
+		"floor-http": true, "mcpproxy-http": true}
+	if !strings.HasPrefix(rep.MCPProxy, "github.com/mcphub/mcphub ") || !strings.Contains(rep.MCPProxy, ", mcp-go v1.") {
+		t.Errorf("mcp-proxy (the stand-in) reported as %q", rep.MCPProxy)
+	}
 	if nodeHubThere {
 		want["nodehub-rest"], want["nodehub-mcp"] = true, true
 		if !strings.HasPrefix(rep.NodeHub, "mcp-hub 4.") {
@@ -126,7 +143,7 @@ func TestRunJSON(t *testing.T) {
 		switch r.Scenario {
 		case "floor-http":
 			minRSS, maxRSS = 1, rep.HubRSSIdleKB
-		case "nodehub-rest", "nodehub-mcp":
+		case "nodehub-rest", "nodehub-mcp", "mcpproxy-http":
 			minRSS = 1
 		}
 		if figures := r.HubCPUusPerCall != nil && r.HubRSSPeakKB != nil && r.HubAddedP50us != nil; figures != viaGateway {
