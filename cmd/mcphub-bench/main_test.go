@@ -101,7 +101,7 @@ func TestRunJSON(t *testing.T) {
 	checkScale(t, rep.Scale, scaleServers, scaleTools, 30*time.Millisecond)
 	// The baselines of the chosen scenarios are added; mcp-http is not.
 	// Through a gateway (the hub, or proxy-floor) a run has its figures.
-	want := map[string]bool{"direct-http": false, "direct-post": false, "rest-http": true, "direct-stdio": false, "rest-stdio": true,
+	want := map[string]bool{"direct-http": false, "direct-post": false, "rest-http": true, "direct-stdio": false, "direct-pipe": false, "rest-stdio": true,
 		"floor-http": true, "mcpproxy-http": true}
 	if !strings.HasPrefix(rep.MCPProxy, "github.com/mcphub/mcphub ") || !strings.Contains(rep.MCPProxy, ", mcp-go v1.") {
 		t.Errorf("mcp-proxy (the stand-in) reported as %q", rep.MCPProxy)
@@ -123,11 +123,14 @@ func TestRunJSON(t *testing.T) {
 		name := r.Scenario + " " + r.Mode
 		// A REST call is read against the direct call made with its own
 		// kind of client: the mcp-go client's cost is not the hub's.
-		if wantBase := map[string]string{"rest-http": "direct-post", "nodehub-rest": "direct-post", "floor-http": "direct-http"}[r.Scenario]; wantBase != "" && r.Baseline != wantBase {
+		if wantBase := map[string]string{"rest-http": "direct-post", "nodehub-rest": "direct-post", "rest-stdio": "direct-pipe",
+			"floor-http": "direct-http"}[r.Scenario]; wantBase != "" && r.Baseline != wantBase {
 			t.Errorf("%s: baseline %s, want %s", name, r.Baseline, wantBase)
 		}
-		if (r.Baseline == "direct-post" && viaGateway) != (r.RatioMCPDirect != nil) {
-			t.Errorf("%s: ratio against direct-http %v", name, r.RatioMCPDirect)
+		// ... and against an MCP client's direct call too.
+		wantMCP := map[string]string{"rest-http": "direct-http", "nodehub-rest": "direct-http", "rest-stdio": "direct-stdio"}[r.Scenario]
+		if r.MCPBaseline != wantMCP || (wantMCP != "") != (r.RatioMCPDirect != nil) {
+			t.Errorf("%s: ratio against %q %v, want against %q", name, r.MCPBaseline, r.RatioMCPDirect, wantMCP)
 		}
 		if r.Mode != "seq" && r.Mode != "c2" || r.Clients != map[string]int{"seq": 1, "c2": 2}[r.Mode] {
 			t.Errorf("%s: mode %q with %d clients", name, r.Mode, r.Clients)
@@ -366,7 +369,7 @@ func TestTable(t *testing.T) {
 	added, cpu, peak, vsMCP := 180.0, 150.0, int64(33<<10), 0.6
 	rep.Results = []result{
 		{Scenario: "direct-http", Mode: "seq", Ratio: 1, window: window{CallsPerSec: 3000, P50us: 300, P90us: 400, P99us: 900}},
-		{Scenario: "rest-http", Mode: "seq", Ratio: 0.6, HubAddedP50us: &added, RatioMCPDirect: &vsMCP, Paired: &paired{Pairs: 900, BaseP50us: 310, ViaP50us: 452, AddedP50us: 142},
+		{Scenario: "rest-http", Mode: "seq", Ratio: 0.6, HubAddedP50us: &added, MCPBaseline: "direct-http", RatioMCPDirect: &vsMCP, Paired: &paired{Pairs: 900, BaseP50us: 310, ViaP50us: 452, AddedP50us: 142},
 			window: window{CallsPerSec: 1800, P50us: 480, P90us: 600, P99us: 1500, HubCPUusPerCall: &cpu, HubRSSPeakKB: &peak}},
 	}
 	var out bytes.Buffer
@@ -386,7 +389,7 @@ func TestTable(t *testing.T) {
 		"gateway +p50 µs  paired +p50 µs  gateway CPU µs/call",
 		"  rest-http     seq      1800     480     600    1500     0.60×             +180            +142                  150                 33.0",
 		"  direct-http   seq      3000     300     400     900     1.00×                -               -                    -                    -",
-		"rest-http seq against direct-http (the direct call from MCP sessions, issue 7's baseline): 0.60×",
+		"rest-http seq against direct-http (the direct call from an MCP client, issue 7's baseline): 0.60×",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in:\n%s", want, out.String())
@@ -487,7 +490,7 @@ func TestSelectScenariosBaselines(t *testing.T) {
 	for list, want := range map[string]string{
 		"rest-http":          "direct-http,direct-post,rest-http",
 		"mcp-http":           "direct-http,mcp-http",
-		"rest-stdio":         "direct-stdio,rest-stdio",
+		"rest-stdio":         "direct-stdio,direct-pipe,rest-stdio",
 		"direct-post":        "direct-post",
 		"mcp-http,rest-http": "direct-http,direct-post,rest-http,mcp-http",
 	} {

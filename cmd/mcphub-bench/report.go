@@ -112,10 +112,11 @@ type result struct {
 	// HubAddedP50us is p50 minus the baseline's p50 (scenarios through a
 	// gateway only; see Gateway).
 	HubAddedP50us *float64 `json:"hub_added_p50_us,omitempty"`
-	// RatioMCPDirect is, for a scenario read against direct-post (a REST
-	// call), its calls/s over direct-http's: the direct call from MCP
-	// sessions, the baseline issue 7 states its targets against (when
-	// direct-http ran).
+	// MCPBaseline and RatioMCPDirect are, for a scenario whose client is
+	// not an MCP client (a REST call), the direct call from an MCP client
+	// and its calls/s over that call's: the baseline issue 7 states its
+	// targets against.
+	MCPBaseline    string   `json:"mcp_baseline,omitempty"`
 	RatioMCPDirect *float64 `json:"ratio_mcp_direct,omitempty"`
 	Runs           []window `json:"runs"`
 	// Paired is the median (by AddedP50us) of the paired windows, in the
@@ -184,9 +185,9 @@ func summarize(chosen []scenario, modes []mode, runs map[string][]window, pairs 
 					r.HubAddedP50us = &added
 				}
 			}
-			if mcpBase, ok := medians[key("direct-http", m)]; ok && s.baseline == "direct-post" && s.via != viaNone && mcpBase.CallsPerSec > 0 {
+			if mcpBase, ok := medians[key(s.mcpBaseline, m)]; ok && s.mcpBaseline != "" && mcpBase.CallsPerSec > 0 {
 				ratio := med.CallsPerSec / mcpBase.CallsPerSec
-				r.RatioMCPDirect = &ratio
+				r.MCPBaseline, r.RatioMCPDirect = s.mcpBaseline, &ratio
 			}
 			if ps := pairs[s.name]; len(ps) > 0 && m.clients == 1 {
 				sorted := slices.Clone(ps)
@@ -273,8 +274,8 @@ func writeTable(w io.Writer, r *report) error {
 	}
 	for _, x := range r.Results {
 		if x.RatioMCPDirect != nil {
-			fmt.Fprintf(&b, "%s %s against direct-http (the direct call from MCP sessions, issue 7's baseline): %.2f×\n",
-				x.Scenario, x.Mode, *x.RatioMCPDirect)
+			fmt.Fprintf(&b, "%s %s against %s (the direct call from an MCP client, issue 7's baseline): %.2f×\n",
+				x.Scenario, x.Mode, x.MCPBaseline, *x.RatioMCPDirect)
 		}
 	}
 	fmt.Fprintln(&b, "\nscenarios:")

@@ -58,10 +58,15 @@ const (
 type scenario struct {
 	name string
 	// baseline is the direct scenario this one is compared with (its own
-	// name for a baseline).
+	// name for a baseline): the direct call made with the same kind of
+	// client, so that a client's cost is not counted for the gateway.
 	baseline string
-	via      via
-	what     string
+	// mcpBaseline, for a scenario whose client is not an MCP client (a
+	// REST call), is the direct call from an MCP client too: the baseline
+	// issue 7 states its targets against (RatioMCPDirect).
+	mcpBaseline string
+	via         via
+	what        string
 	// setup makes n callers (the concurrent mode uses them all, the
 	// sequential one the first) and the functions that release them, one
 	// per client.
@@ -71,25 +76,27 @@ type scenario struct {
 // scenarios in the order they run and are reported: each baseline before
 // the scenarios compared with it.
 var scenarios = []scenario{
-	{"direct-http", "direct-http", viaNone, "mcp-go client → example server over Streamable HTTP (one session per client)",
+	{"direct-http", "direct-http", "", viaNone, "mcp-go client → example server over Streamable HTTP (one session per client)",
 		mcpScenario(func(t *target) string { return t.exampleURL }, "echo", streamable)},
-	{"direct-post", "direct-post", viaNone, "tools/call written out as JSON-RPC, POSTed to the example server on the REST scenarios' keep-alive http.Client (one session)",
+	{"direct-post", "direct-post", "", viaNone, "tools/call written out as JSON-RPC, POSTed to the example server on the REST scenarios' keep-alive http.Client (one session)",
 		directPostScenario},
-	{"rest-http", "direct-post", viaHub, "POST /mcp_hub/call http__echo (one keep-alive http.Client)",
+	{"rest-http", "direct-post", "direct-http", viaHub, "POST /mcp_hub/call http__echo (one keep-alive http.Client)",
 		restScenario("http__echo")},
-	{"mcp-http", "direct-http", viaHub, "mcp-go client → hub /mcp tools/call http__echo (one session per client)",
+	{"mcp-http", "direct-http", "", viaHub, "mcp-go client → hub /mcp tools/call http__echo (one session per client)",
 		mcpScenario(func(t *target) string { return t.hubBase + "/mcp" }, "http__echo", streamable)},
-	{"floor-http", "direct-http", viaProxyFloor, "mcp-go client → cmd/proxy-floor (net/http server and Transport, passing through) → example server",
+	{"floor-http", "direct-http", "", viaProxyFloor, "mcp-go client → cmd/proxy-floor (net/http server and Transport, passing through) → example server",
 		mcpScenario(func(t *target) string { return t.proxyURL }, "echo", streamable)},
-	{"mcpproxy-http", "direct-http", viaMCPProxy, "mcp-go client → TBXark/mcp-proxy (Go: mcp-go's server, each tool handled by mcp-go's client) → example server",
+	{"mcpproxy-http", "direct-http", "", viaMCPProxy, "mcp-go client → TBXark/mcp-proxy (Go: mcp-go's server, each tool handled by mcp-go's client) → example server",
 		mcpScenario(func(t *target) string { return t.mcpProxyURL }, "echo", streamable)},
-	{"nodehub-rest", "direct-post", viaNodeHub, "POST /api/servers/tools of mcp-hub (Node) → example server (one keep-alive http.Client)",
+	{"nodehub-rest", "direct-post", "direct-http", viaNodeHub, "POST /api/servers/tools of mcp-hub (Node) → example server (one keep-alive http.Client)",
 		nodeHubRESTScenario},
-	{"nodehub-mcp", "direct-http", viaNodeHub, "mcp-go SSE client → mcp-hub /mcp (legacy SSE, its only MCP endpoint) http__echo (one session per client)",
+	{"nodehub-mcp", "direct-http", "", viaNodeHub, "mcp-go SSE client → mcp-hub /mcp (legacy SSE, its only MCP endpoint) http__echo (one session per client)",
 		mcpScenario(func(t *target) string { return t.nodeHubBase + "/mcp" }, "http__echo", legacySSE)},
-	{"direct-stdio", "direct-stdio", viaNone, "mcp-go stdio client → example server child (all calls on one child)",
+	{"direct-stdio", "direct-stdio", "", viaNone, "mcp-go stdio client → example server child (all calls on one child)",
 		stdioScenario},
-	{"rest-stdio", "direct-stdio", viaHub, "POST /mcp_hub/call stdio__echo (all calls on the hub's one child)",
+	{"direct-pipe", "direct-pipe", "", viaNone, "tools/call written out as JSON-RPC lines to an example server child's stdin, answers matched by id (all calls on one child)",
+		pipeScenario},
+	{"rest-stdio", "direct-pipe", "direct-stdio", viaHub, "POST /mcp_hub/call stdio__echo (all calls on the hub's one child)",
 		restScenario("stdio__echo")},
 }
 
@@ -160,8 +167,8 @@ func selectScenarios(list string) ([]scenario, error) {
 				return nil, fmt.Errorf("-scenarios: unknown scenario %q (known: all, %s)", name, strings.Join(scenarioNames(), ", "))
 			}
 			want[s.name], want[s.baseline] = true, true
-			if s.baseline == "direct-post" && s.via != viaNone { // and the issue's baseline, for RatioMCPDirect
-				want["direct-http"] = true
+			if s.mcpBaseline != "" { // for RatioMCPDirect
+				want[s.mcpBaseline] = true
 			}
 		}
 	}
