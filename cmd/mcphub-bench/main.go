@@ -3,7 +3,7 @@
 // (./bin/mcphub) configured with that HTTP example server ten times over
 // ("http", "http2" … "http10": each a session, a connection pool and a GET
 // stream of its own in the hub; -http-servers) and the example server as a
-// stdio child ("stdio"), and measures the echo tool called up to ten ways,
+// stdio child ("stdio"), and measures the echo tool called up to eleven ways,
 // each with one client and with -c concurrent clients:
 //
 //	direct-http   mcp-go client → example server (Streamable HTTP)
@@ -15,13 +15,16 @@
 //	nodehub-rest  POST /api/servers/tools of mcp-hub (Node), server http, echo
 //	nodehub-mcp   mcp-go SSE client → mcp-hub /mcp, http__echo
 //	direct-stdio  mcp-go stdio client → example server child
+//	direct-pipe   tools/call lines written by hand → example server child
 //	rest-stdio    POST /mcp_hub/call stdio__echo
 //
 // Every figure of a hub scenario is also given as a ratio to its direct
 // baseline measured in the same run, since absolute figures on a shared
 // machine are noisy. A REST call's baseline is direct-post, the direct call
-// made with the same plain HTTP client (the mcp-go client costs more per
-// call, and that is not the hub's); its ratio to direct-http is given too.
+// made with the same plain HTTP client, and rest-stdio's direct-pipe, a
+// hand-written stdio client (mcp-go's clients cost more per call, and that
+// is not the hub's); their ratios to direct-http and direct-stdio are
+// given too.
 // floor-http is the net/http reference: cmd/proxy-floor passes requests
 // through with the standard library alone, and its CPU per call and added
 // latency are taken as the hub's are. The nodehub scenarios
@@ -126,8 +129,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintf(stderr, "Usage: mcphub-bench [flags]\n\nScenarios: %s\n\nFlags:\n", strings.Join(scenarioNames(), ", "))
 		fs.PrintDefaults()
 	}
-	// 3 s, not 5: with the defaults (9 scenarios × 2 modes and 6 paired
-	// windows, × 3 runs) a 5 s window would make 380 s of load alone; 3 s
+	// 3 s, not 5: with the defaults (10 scenarios × 2 modes and 6 paired
+	// windows, × 3 runs) a 5 s window would make 410 s of load alone; 3 s
 	// keeps a run near 4.5 minutes (5 with mcpproxy-http), inside the
 	// default -timeout of 8.
 	fs.DurationVar(&o.duration, "d", 3*time.Second, "measured `duration` of each run of each scenario and mode")
