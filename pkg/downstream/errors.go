@@ -71,21 +71,13 @@ func (e *RPCError) Error() string {
 }
 
 // truncate cuts s to at most n bytes for an error message: text a server
-// sent can be arbitrarily long.
-func truncate(s string, n int) string {
+// sent can be arbitrarily long. A body is converted only as far as it is
+// kept: one quoted in an error may weigh megabytes.
+func truncate[T string | []byte](s T, n int) string {
 	if len(s) <= n {
-		return s
+		return string(s)
 	}
-	return s[:n] + "…"
-}
-
-// truncateBytes is truncate of b, converting only what it keeps: a body
-// quoted in an error may weigh megabytes.
-func truncateBytes(b []byte, n int) string {
-	if len(b) <= n {
-		return string(b)
-	}
-	return string(b[:n]) + "…"
+	return string(s[:n]) + "…"
 }
 
 // serverClosedIdle reports net/http's error for a pooled connection the

@@ -47,10 +47,9 @@ type lines struct {
 
 	done       chan struct{} // closed when the reader stops or Close is called
 	readerDone chan struct{} // closed when the reader has returned
-	startedOK  atomic.Bool   // set by Start
+	startedOK  atomic.Bool   // set once, by the first Start
 	doneOnce   sync.Once
 	closeOnce  sync.Once
-	startOnce  sync.Once
 }
 
 var _ transport.Interface = (*lines)(nil)
@@ -69,11 +68,10 @@ func newLines(in io.WriteCloser, out io.Reader, log *slog.Logger) *lines {
 // Start starts the reader. It ends when stdout does (the child exited, or
 // close of the session closed the pipe); ctx is not needed for that.
 func (l *lines) Start(context.Context) error {
-	l.startOnce.Do(func() {
-		l.startedOK.Store(true)
+	if l.startedOK.CompareAndSwap(false, true) {
 		go l.read()
 		go l.answer()
-	})
+	}
 	return nil
 }
 

@@ -183,15 +183,3 @@ func (s *session) waitMove(gen int64, d time.Duration) bool {
 	}
 	return true
 }
-
-// sleepCtx waits d, or until ctx ends; it says whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}

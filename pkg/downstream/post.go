@@ -184,7 +184,7 @@ func (s *session) postRequest(ctx context.Context, p *poster, id int64, method s
 		if msg, ok := splitMessage(b); ok && msg.isResponse() {
 			return msg.answer(method, id)
 		}
-		return nil, fmt.Errorf("%s failed with HTTP status %d: %s", method, code, truncateBytes(b, 256))
+		return nil, fmt.Errorf("%s failed with HTTP status %d: %s", method, code, truncate(b, 256))
 	}
 
 	switch ct := resp.Header.Get("Content-Type"); mediaType(ct) {
@@ -196,9 +196,9 @@ func (s *session) postRequest(ctx context.Context, p *poster, id int64, method s
 		msg, ok := splitMessage(b)
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("%w: the answer to %s is not a JSON object: %s", ErrProtocol, method, truncateBytes(b, 128))
+			return nil, fmt.Errorf("%w: the answer to %s is not a JSON object: %s", ErrProtocol, method, truncate(b, 128))
 		case !msg.isResponse():
-			return nil, fmt.Errorf("%w: the answer to %s has no JSON-RPC id: %s", ErrProtocol, method, truncateBytes(b, 128))
+			return nil, fmt.Errorf("%w: the answer to %s has no JSON-RPC id: %s", ErrProtocol, method, truncate(b, 128))
 		}
 		return msg.answer(method, id)
 	case "text/event-stream":
@@ -293,12 +293,12 @@ func (m message) isResponse() bool { return m.method == nil && m.id != nil }
 // answer is the response's result or error, if it answers request id.
 func (m message) answer(method string, id int64) (json.RawMessage, error) {
 	if !sameID(m.id, id) {
-		return nil, fmt.Errorf("%w: %s answered with id %s, the request had id %d", ErrProtocol, method, truncateBytes(m.id, 64), id)
+		return nil, fmt.Errorf("%w: %s answered with id %s, the request had id %d", ErrProtocol, method, truncate(m.id, 64), id)
 	}
 	if m.err != nil {
 		var e RPCError
 		if err := json.Unmarshal(m.err, &e); err != nil {
-			return nil, fmt.Errorf("%w: %s answered with an error that is not a JSON-RPC error: %s", ErrProtocol, method, truncateBytes(m.err, 128))
+			return nil, fmt.Errorf("%w: %s answered with an error that is not a JSON-RPC error: %s", ErrProtocol, method, truncate(m.err, 128))
 		}
 		if string(e.Data) == "null" {
 			e.Data = nil // as rawData has it for mcp-go's path
@@ -387,7 +387,7 @@ func (s *session) resume(ctx context.Context, p *poster, cur *sseCursor) (body i
 	if cur.retry > 0 {
 		delay = max(cur.retry, minResumeDelay)
 	}
-	if !sleepCtx(ctx, delay) {
+	if waitClosed(ctx.Done(), delay) {
 		return nil, func() {}, ctx.Err()
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -543,7 +543,7 @@ func (s *session) dispatch(ctx context.Context, data []byte, id int64, method st
 	case msg.id != nil && id == noRequest:
 		// A response on the GET stream answers nothing the hub asked
 		// there: skipped, as mcp-go does.
-		s.log.Debug("response on the GET stream skipped", "id", truncateBytes(msg.id, 64))
+		s.log.Debug("response on the GET stream skipped", "id", truncate(msg.id, 64))
 	case msg.id != nil:
 		res, err := msg.answer(method, id)
 		return res, true, err

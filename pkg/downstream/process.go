@@ -163,6 +163,7 @@ func (p *process) stop() {
 	})
 }
 
+// waitClosed waits up to d for ch to be closed, and says whether it was.
 func waitClosed(ch <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
