@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/mcphub/mcphub/internal/loopback"
@@ -62,33 +60,6 @@ func measureFloor(ctx context.Context, procs *procset.Set, bin, dir string, hz i
 	return procs.Stop(p, 10*time.Second)
 }
 
-// floorInitialize is the MCP initialize request exerciseFloor posts.
-const floorInitialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}`
-
-// postInitialize posts an MCP initialize request to url and returns the
-// answer's body; any status but 200 is an error.
-func postInitialize(ctx context.Context, hc *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(floorInitialize))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return body, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return body, nil
-}
-
 // exerciseFloor makes dep-floor at base serve what the hub serves too:
 // GET /healthz, the Swagger UI's page, /metrics, and an MCP initialize.
 // A GET answered with 400 or more fails it, and an initialize answered with
@@ -105,8 +76,8 @@ func exerciseFloor(ctx context.Context, base string) error {
 			return fmt.Errorf("GET %s: %d %.500s", path, code, body)
 		}
 	}
-	if body, err := postInitialize(ctx, hc, base+"/mcp"); err != nil {
-		return fmt.Errorf("POST /mcp initialize: %w %.500s", err, body)
+	if _, err := post(ctx, hc, base+"/mcp", []byte(initializeRequest), mcpAccept(), http.StatusOK, ""); err != nil {
+		return fmt.Errorf("initialize: %w", err)
 	}
 	return nil
 }

@@ -91,7 +91,7 @@ func waitMCPProxy(ctx context.Context, url string, p *procset.Proc) error {
 	defer hc.CloseIdleConnections()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		last, err := postInitialize(ctx, hc, url)
+		_, err := post(ctx, hc, url, []byte(initializeRequest), mcpAccept(), http.StatusOK, "")
 		if err == nil {
 			return nil
 		}
@@ -99,7 +99,7 @@ func waitMCPProxy(ctx context.Context, url string, p *procset.Proc) error {
 			return p.ExitError()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("mcp-proxy: not serving %s after 30 s: %w (%.300s)", url, err, last)
+			return fmt.Errorf("mcp-proxy: not serving %s after 30 s: %w", url, err)
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {
 			return err

@@ -147,7 +147,7 @@ func waitNodeHub(ctx context.Context, base string, p *procset.Proc) error {
 // the shared keep-alive client: its REST call, as rest-http is the hub's.
 var nodeHubRESTScenario = postScenario(func(t *target) string { return t.nodeHubBase + "/api/servers/tools" },
 	map[string]any{"server_name": "http", "tool": "echo", "arguments": map[string]any{"message": message}},
-	`"text":"`+message+`"`)
+	echoed)
 
 // withNodeHub settles the Node hub's scenarios and returns mcp-hub's entry
 // point (o.nodeHub, else test/peers'): they are kept when it is there and

@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
-
 	"github.com/mcphub/mcphub/internal/rawjson"
 )
 
@@ -58,22 +56,17 @@ func pipeScenario(ctx context.Context, t *target, n int) ([]caller, []func(), er
 
 	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	initialize := `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"` + mcp.ProtocolVersion20251125 +
-		`","capabilities":{},"clientInfo":{"name":"mcphub-bench","version":"0"}}}`
-	if err := pc.call(hctx, 0, []byte(initialize), `"protocolVersion":"`+mcp.ProtocolVersion20251125+`"`); err != nil {
+	if err := pc.call(hctx, 0, []byte(initializeRequest), negotiated); err != nil {
 		closeFn()
 		return nil, nil, fmt.Errorf("example server over a pipe: initialize: %w; its output:\n%s", err, out.String())
 	}
-	if err := pc.send([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)); err != nil {
+	if err := pc.send([]byte(initializedNotification)); err != nil {
 		closeFn()
 		return nil, nil, fmt.Errorf("example server over a pipe: notifications/initialized: %w", err)
 	}
-	tail := []byte(fmt.Sprintf(`,"method":"tools/call","params":{"name":"echo","arguments":{"message":%q}}}`, message))
 	call := func(ctx context.Context) error {
 		id := pc.ids.Add(1)
-		line := make([]byte, 0, 32+len(tail))
-		line = append(strconv.AppendInt(append(line, `{"jsonrpc":"2.0","id":`...), id, 10), tail...)
-		return pc.call(ctx, id, line, `"text":"`+message+`"`)
+		return pc.call(ctx, id, echoCall(id), echoed)
 	}
 	callers := make([]caller, n)
 	for i := range callers {

@@ -376,6 +376,30 @@ func post(ctx context.Context, hc *http.Client, u string, body []byte, header ht
 	return resp, nil
 }
 
+// The JSON-RPC the bench writes by hand: direct-post, direct-pipe, and the
+// initialize that tells dep-floor and mcp-proxy serve MCP.
+const (
+	initializeRequest = `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"` +
+		mcp.ProtocolVersion20251125 + `","capabilities":{},"clientInfo":{"name":"mcphub-bench","version":"0"}}}`
+	initializedNotification = `{"jsonrpc":"2.0","method":"notifications/initialized"}`
+	// negotiated is in the answer to initializeRequest of a server that
+	// took the pinned protocol.
+	negotiated = `"protocolVersion":"` + mcp.ProtocolVersion20251125 + `"`
+	// echoed is in the answer to echoCall.
+	echoed = `"text":"` + message + `"`
+)
+
+// echoCall is the tools/call of echo with message, as request id.
+func echoCall(id int64) []byte {
+	b := strconv.AppendInt(append(make([]byte, 0, 128), `{"jsonrpc":"2.0","id":`...), id, 10)
+	return append(b, `,"method":"tools/call","params":{"name":"echo","arguments":{"message":"`+message+`"}}}`...)
+}
+
+// mcpAccept is the Accept header a Streamable HTTP client sends.
+func mcpAccept() http.Header {
+	return http.Header{"Accept": {"application/json, text/event-stream"}}
+}
+
 // directPostScenario is n callers of the example server's tools/call
 // written out as JSON-RPC and POSTed on the shared keep-alive client, all
 // in one session opened at setup: the direct call made with the REST
@@ -386,10 +410,8 @@ func directPostScenario(ctx context.Context, t *target, n int) ([]caller, []func
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // the handshake, as mcp-go's clients bound theirs
 	defer cancel()
 	// Read-only once the session is open: the callers share it.
-	header := http.Header{"Accept": {"application/json, text/event-stream"}}
-	initialize := fmt.Sprintf(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":"mcphub-bench","version":"0"}}}`, mcp.ProtocolVersion20251125)
-	resp, err := post(ctx, t.rest, t.exampleURL, []byte(initialize), header, http.StatusOK,
-		`"protocolVersion":"`+mcp.ProtocolVersion20251125+`"`)
+	header := mcpAccept()
+	resp, err := post(ctx, t.rest, t.exampleURL, []byte(initializeRequest), header, http.StatusOK, negotiated)
 	if err != nil {
 		return nil, nil, fmt.Errorf("initialize: %w", err)
 	}
@@ -410,18 +432,14 @@ func directPostScenario(ctx context.Context, t *target, n int) ([]caller, []func
 		}
 		t.rest.CloseIdleConnections()
 	}
-	if _, err := post(ctx, t.rest, t.exampleURL, []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`), header, http.StatusAccepted, ""); err != nil {
+	if _, err := post(ctx, t.rest, t.exampleURL, []byte(initializedNotification), header, http.StatusAccepted, ""); err != nil {
 		end()
 		return nil, nil, fmt.Errorf("notifications/initialized: %w", err)
 	}
 	// Each call has an id of its own, as MCP requires within a session.
 	var ids atomic.Int64
-	head := []byte(`{"jsonrpc":"2.0","id":`)
-	tail := []byte(fmt.Sprintf(`,"method":"tools/call","params":{"name":"echo","arguments":{"message":%q}}}`, message))
 	call := func(ctx context.Context) error {
-		body := make([]byte, 0, len(head)+20+len(tail))
-		body = append(strconv.AppendInt(append(body, head...), ids.Add(1), 10), tail...)
-		_, err := post(ctx, t.rest, t.exampleURL, body, header, http.StatusOK, `"text":"`+message+`"`)
+		_, err := post(ctx, t.rest, t.exampleURL, echoCall(ids.Add(1)), header, http.StatusOK, echoed)
 		return err
 	}
 	callers := make([]caller, n)
