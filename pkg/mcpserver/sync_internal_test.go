@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mcphub/mcphub/pkg/catalog"
 	"github.com/mcphub/mcphub/pkg/config"
 )
@@ -116,5 +117,64 @@ func TestEndpointsRegisterOnFirstRequest(t *testing.T) {
 	s.sync()
 	if got := slices.Sorted(maps.Keys(all.tools)); !slices.Equal(got, []string{"s__good_header"}) {
 		t.Errorf("after a sync /mcp has %v", got)
+	}
+}
+
+// notedSession is an initialized mcp-go session that, as mcp-go sends it
+// a notification, runs noted: what a client told of a change could ask for
+// at that moment.
+type notedSession struct {
+	ch    chan mcp.JSONRPCNotification
+	noted func(method string)
+}
+
+func (s *notedSession) Initialize()       {}
+func (s *notedSession) Initialized() bool { return true }
+func (s *notedSession) SessionID() string { return "noted" }
+func (s *notedSession) NotificationChannel() chan<- mcp.JSONRPCNotification {
+	s.noted(string(mcp.MethodNotificationToolsListChanged))
+	return s.ch
+}
+
+// TestListChangedAfterListing checks that when mcp-go tells a session the
+// tool list changed, the endpoint's own listing (the fast path's
+// tools/list) and the tools it serves already show the change: a client
+// that lists or calls at once must not find the old list.
+func TestListChangedAfterListing(t *testing.T) {
+	cfg := config.Default()
+	cfg.Servers = []config.Server{{Name: "s", Enabled: true, Transport: config.TransportStreamableHTTP, Endpoint: "http://127.0.0.1:1/mcp"}}
+	h := &scaleHub{fakeHub: &fakeHub{snap: snapshotOf(t, "s", goodTools[0])}, cfg: cfg}
+	s := &Server{hub: h, log: slog.New(slog.DiscardHandler), opts: Options{Version: "test", SessionIdleTTL: time.Minute}, endpoints: map[string]*endpoint{}, stopDone: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	s.sync()
+	ep := s.endpoints[""]
+	ep.activate()
+
+	var seen [][]string // at each notification: the listing's names, and whether each is served
+	session := &notedSession{ch: make(chan mcp.JSONRPCNotification, 16), noted: func(string) {
+		var names []string
+		if l := ep.listing.Load(); l != nil {
+			for _, lt := range l.tools {
+				name := lt.tool.Exported
+				if !ep.serves(name) {
+					name += " (not served)"
+				}
+				names = append(names, name)
+			}
+		}
+		seen = append(seen, names)
+	}}
+	if err := ep.mcp.RegisterSession(context.Background(), session); err != nil {
+		t.Fatal(err)
+	}
+
+	h.snap = snapshotOf(t, "s", goodTools[0], goodTools[1])
+	s.sync()
+	h.snap = snapshotOf(t, "s", goodTools[1])
+	s.sync()
+	want := [][]string{{"s__good_header", "s__plain"}, {"s__good_header"}}
+	if !slices.EqualFunc(seen, want, slices.Equal) {
+		t.Errorf("at the notifications the listing was %q, want %q", seen, want)
 	}
 }

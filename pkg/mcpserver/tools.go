@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -48,17 +49,32 @@ func (ep *endpoint) updateTools(snap *catalog.Snapshot, sc scope, needsApproval 
 		}
 		add = append(add, server.ServerTool{Tool: mt, Handler: ep.callTool})
 	}
+	// The listing and the served set change before mcp-go's registry:
+	// DeleteTools and AddTools send list_changed, and a client that lists
+	// or calls at once must find the new tools.
+	slices.SortFunc(listed, func(a, b listedTool) int { return strings.Compare(a.tool.Exported, b.tool.Exported) })
+	ep.publish(listed, next)
 	if gone := removed(ep.tools, next); len(gone) > 0 {
 		ep.mcp.DeleteTools(gone...)
 	}
-	if len(add) > 0 {
-		ep.addTools(add, next)
+	if refused := ep.addTools(add); len(refused) > 0 {
+		// Rare (toMCPTool checks what mcp-go panics on): listed for a
+		// moment, never served by mcp-go.
+		next = maps.Clone(next) // the published one is read concurrently
+		for _, name := range refused {
+			delete(next, name)
+		}
+		ep.publish(listed, next)
 	}
 	ep.tools = next
+}
+
+// publish makes next the tools the endpoint serves and listed, less any
+// not in next (mcp-go refused it), its fast path's listing, in mcp-go's
+// order.
+func (ep *endpoint) publish(listed []listedTool, next map[string]mark) {
 	ep.served.Store(&next)
-	// What mcp-go refused is not listed; the rest in mcp-go's order.
-	listed = slices.DeleteFunc(listed, func(lt listedTool) bool { _, ok := next[lt.tool.Exported]; return !ok })
-	slices.SortFunc(listed, func(a, b listedTool) int { return strings.Compare(a.tool.Exported, b.tool.Exported) })
+	listed = slices.DeleteFunc(slices.Clone(listed), func(lt listedTool) bool { _, ok := next[lt.tool.Exported]; return !ok })
 	ep.listing.Store(&toolListing{tools: listed})
 }
 
@@ -104,17 +120,18 @@ func scopeTools(snap *catalog.Snapshot, sc scope) []catalog.Tool {
 }
 
 // addTools registers tools, isolating any that mcp-go panics on despite
-// the checks in toMCPTool.
-func (ep *endpoint) addTools(tools []server.ServerTool, registered map[string]mark) {
-	if safeAdd(ep.mcp, tools) == nil {
-		return
+// the checks in toMCPTool, and returns the names of those.
+func (ep *endpoint) addTools(tools []server.ServerTool) (refused []string) {
+	if len(tools) == 0 || safeAdd(ep.mcp, tools) == nil {
+		return nil
 	}
 	for _, t := range tools {
 		if err := safeAdd(ep.mcp, []server.ServerTool{t}); err != nil {
 			ep.srv.log.Warn("tool not served over MCP", "endpoint", ep.path(), "tool", t.Tool.Name, "err", err)
-			delete(registered, t.Tool.Name)
+			refused = append(refused, t.Tool.Name)
 		}
 	}
+	return refused
 }
 
 func safeAdd(s *server.MCPServer, tools []server.ServerTool) (err error) {
