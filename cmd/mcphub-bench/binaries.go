@@ -19,7 +19,7 @@ type binaries struct {
 // findBinaries resolves the binaries (see repobin.Resolve): the -mcphub,
 // -example, -floor and -proxy-floor flags when set (in b), else ./bin when
 // fresh, else a go build into dir. The proxy floor is resolved only when
-// withProxy: only the floor-http scenario runs it.
+// withProxy: only the floor scenarios run it.
 func findBinaries(ctx context.Context, b binaries, withProxy bool, dir string, logf func(string, ...any)) (binaries, error) {
 	bins := []repobin.Binary{{Name: "mcphub", Path: &b.hub}, {Name: "example-server", Path: &b.example},
 		{Name: "dep-floor", Path: &b.floor}}

@@ -3,7 +3,7 @@
 // (./bin/mcphub) configured with that HTTP example server ten times over
 // ("http", "http2" … "http10": each a session, a connection pool and a GET
 // stream of its own in the hub; -http-servers) and the example server as a
-// stdio child ("stdio"), and measures the echo tool called up to eleven ways,
+// stdio child ("stdio"), and measures the echo tool called up to twelve ways,
 // each with one client and with -c concurrent clients:
 //
 //	direct-http   mcp-go client → example server (Streamable HTTP)
@@ -11,6 +11,7 @@
 //	rest-http     POST /mcp_hub/call http__echo
 //	mcp-http      mcp-go client → hub /mcp, http__echo
 //	floor-http    mcp-go client → cmd/proxy-floor → example server
+//	floor-post    direct-post's calls → cmd/proxy-floor → example server
 //	mcpproxy-http mcp-go client → TBXark/mcp-proxy → example server
 //	nodehub-rest  POST /api/servers/tools of mcp-hub (Node), server http, echo
 //	nodehub-mcp   mcp-go SSE client → mcp-hub /mcp, http__echo
@@ -25,9 +26,11 @@
 // hand-written stdio client (mcp-go's clients cost more per call, and that
 // is not the hub's); their ratios to direct-http and direct-stdio are
 // given too.
-// floor-http is the net/http reference: cmd/proxy-floor passes requests
-// through with the standard library alone, and its CPU per call and added
-// latency are taken as the hub's are. The nodehub scenarios
+// floor-http and floor-post are the net/http reference: cmd/proxy-floor
+// passes requests through with the standard library alone, and its CPU per
+// call and added latency are taken as the hub's are, read against the
+// direct call with each client (floor-post is the reference for the REST
+// calls). The nodehub scenarios
 // measure mcp-hub, the most popular Node MCP hub (an npm test peer; left
 // out when it is not installed), and mcpproxy-http TBXark/mcp-proxy, the
 // Go proxy built on mcp-go (when -mcp-proxy names its binary), side by side
@@ -129,9 +132,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintf(stderr, "Usage: mcphub-bench [flags]\n\nScenarios: %s\n\nFlags:\n", strings.Join(scenarioNames(), ", "))
 		fs.PrintDefaults()
 	}
-	// 3 s, not 5: with the defaults (10 scenarios × 2 modes and 6 paired
-	// windows, × 3 runs) a 5 s window would make 410 s of load alone; 3 s
-	// keeps a run near 4.5 minutes (5 with mcpproxy-http), inside the
+	// 3 s, not 5: with the defaults (11 scenarios × 2 modes and 7 paired
+	// windows, × 3 runs) a 5 s window would make 460 s of load alone; 3 s
+	// keeps a run near 5 minutes (5.5 with mcpproxy-http), inside the
 	// default -timeout of 8.
 	fs.DurationVar(&o.duration, "d", 3*time.Second, "measured `duration` of each run of each scenario and mode")
 	fs.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "warm-up before each measured run (not counted)")

@@ -286,7 +286,7 @@ func writeTable(w io.Writer, r *report) error {
 			fmt.Fprintf(&b, "  %-13s %s\n", x.Scenario, x.What)
 		}
 	}
-	fmt.Fprintf(&b, "gateway: the hub, cmd/proxy-floor for floor-http, mcp-proxy for mcpproxy-http, mcp-hub for nodehub-*; CPU = user+sys of its process over the measured window ÷ calls;\n"+
+	fmt.Fprintf(&b, "gateway: the hub, cmd/proxy-floor for floor-*, mcp-proxy for mcpproxy-http, mcp-hub for nodehub-*; CPU = user+sys of its process over the measured window ÷ calls;\n"+
 		"RSS peak sampled every 100 ms, max over the runs; paired +p50: one client alternating the direct call and the call through the gateway\n"+
 		"in one more window of each run, p50 through the gateway minus the direct p50 of that window (median over the runs)\n")
 	if r.Profiles != "" {

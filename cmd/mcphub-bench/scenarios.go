@@ -79,13 +79,15 @@ var scenarios = []scenario{
 	{"direct-http", "direct-http", "", viaNone, "mcp-go client → example server over Streamable HTTP (one session per client)",
 		mcpScenario(func(t *target) string { return t.exampleURL }, "echo", streamable)},
 	{"direct-post", "direct-post", "", viaNone, "tools/call written out as JSON-RPC, POSTed to the example server on the REST scenarios' keep-alive http.Client (one session)",
-		directPostScenario},
+		postSessionScenario(func(t *target) string { return t.exampleURL })},
 	{"rest-http", "direct-post", "direct-http", viaHub, "POST /mcp_hub/call http__echo (one keep-alive http.Client)",
 		restScenario("http__echo")},
 	{"mcp-http", "direct-http", "", viaHub, "mcp-go client → hub /mcp tools/call http__echo (one session per client)",
 		mcpScenario(func(t *target) string { return t.hubBase + "/mcp" }, "http__echo", streamable)},
 	{"floor-http", "direct-http", "", viaProxyFloor, "mcp-go client → cmd/proxy-floor (net/http server and Transport, passing through) → example server",
 		mcpScenario(func(t *target) string { return t.proxyURL }, "echo", streamable)},
+	{"floor-post", "direct-post", "", viaProxyFloor, "direct-post's calls → cmd/proxy-floor → example server (the REST scenarios' client through the reference)",
+		postSessionScenario(func(t *target) string { return t.proxyURL })},
 	{"mcpproxy-http", "direct-http", "", viaMCPProxy, "mcp-go client → TBXark/mcp-proxy (Go: mcp-go's server, each tool handled by mcp-go's client) → example server",
 		mcpScenario(func(t *target) string { return t.mcpProxyURL }, "echo", streamable)},
 	{"nodehub-rest", "direct-post", "direct-http", viaNodeHub, "POST /api/servers/tools of mcp-hub (Node) → example server (one keep-alive http.Client)",
@@ -400,53 +402,58 @@ func mcpAccept() http.Header {
 	return http.Header{"Accept": {"application/json, text/event-stream"}}
 }
 
-// directPostScenario is n callers of the example server's tools/call
-// written out as JSON-RPC and POSTed on the shared keep-alive client, all
-// in one session opened at setup: the direct call made with the REST
-// scenarios' own client. The mcp-go client of direct-http costs some 50 µs
-// more per call than this one; a REST call compared with it would be
-// credited with that difference.
-func directPostScenario(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // the handshake, as mcp-go's clients bound theirs
-	defer cancel()
-	// Read-only once the session is open: the callers share it.
-	header := mcpAccept()
-	resp, err := post(ctx, t.rest, t.exampleURL, []byte(initializeRequest), header, http.StatusOK, negotiated)
-	if err != nil {
-		return nil, nil, fmt.Errorf("initialize: %w", err)
-	}
-	sid := resp.Header.Get(transport.HeaderKeySessionID)
-	if sid == "" {
-		return nil, nil, errors.New("initialize: no session id")
-	}
-	header.Set(transport.HeaderKeySessionID, sid)
-	header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20251125)
-	end := func() { // the session's end, as an MCP client would say it
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// postSessionScenario is n callers of the example server's tools/call
+// written out as JSON-RPC and POSTed to url on the shared keep-alive
+// client, all in one session opened at setup. At the example server's own
+// URL it is direct-post, the direct call made with the REST scenarios' own
+// client (the mcp-go client of direct-http costs some 50 µs more per call
+// than this one; a REST call compared with it would be credited with that
+// difference); through cmd/proxy-floor it is floor-post, the reference read
+// against that same baseline.
+func postSessionScenario(url func(*target) string) func(context.Context, *target, int) ([]caller, []func(), error) {
+	return func(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
+		u := url(t)
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // the handshake, as mcp-go's clients bound theirs
 		defer cancel()
-		if req, err := http.NewRequestWithContext(ctx, http.MethodDelete, t.exampleURL, nil); err == nil {
-			req.Header = header.Clone()
-			if resp, err := t.rest.Do(req); err == nil {
-				resp.Body.Close()
-			}
+		// Read-only once the session is open: the callers share it.
+		header := mcpAccept()
+		resp, err := post(ctx, t.rest, u, []byte(initializeRequest), header, http.StatusOK, negotiated)
+		if err != nil {
+			return nil, nil, fmt.Errorf("initialize: %w", err)
 		}
-		t.rest.CloseIdleConnections()
+		sid := resp.Header.Get(transport.HeaderKeySessionID)
+		if sid == "" {
+			return nil, nil, errors.New("initialize: no session id")
+		}
+		header.Set(transport.HeaderKeySessionID, sid)
+		header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20251125)
+		end := func() { // the session's end, as an MCP client would say it
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil); err == nil {
+				req.Header = header.Clone()
+				if resp, err := t.rest.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}
+			t.rest.CloseIdleConnections()
+		}
+		if _, err := post(ctx, t.rest, u, []byte(initializedNotification), header, http.StatusAccepted, ""); err != nil {
+			end()
+			return nil, nil, fmt.Errorf("notifications/initialized: %w", err)
+		}
+		// Each call has an id of its own, as MCP requires within a session.
+		var ids atomic.Int64
+		call := func(ctx context.Context) error {
+			_, err := post(ctx, t.rest, u, echoCall(ids.Add(1)), header, http.StatusOK, echoed)
+			return err
+		}
+		callers := make([]caller, n)
+		for i := range callers {
+			callers[i] = call
+		}
+		return callers, []func(){end}, nil
 	}
-	if _, err := post(ctx, t.rest, t.exampleURL, []byte(initializedNotification), header, http.StatusAccepted, ""); err != nil {
-		end()
-		return nil, nil, fmt.Errorf("notifications/initialized: %w", err)
-	}
-	// Each call has an id of its own, as MCP requires within a session.
-	var ids atomic.Int64
-	call := func(ctx context.Context) error {
-		_, err := post(ctx, t.rest, t.exampleURL, echoCall(ids.Add(1)), header, http.StatusOK, echoed)
-		return err
-	}
-	callers := make([]caller, n)
-	for i := range callers {
-		callers[i] = call
-	}
-	return callers, []func(){end}, nil
 }
 
 // closeWait bounds how long closeConcurrently waits for the clients.
