@@ -13,14 +13,14 @@ import (
 // The references the hub is read against: cmd/proxy-floor (CPU and
 // latency) and cmd/dep-floor (RSS).
 
-// startProxyFloor starts cmd/proxy-floor in front of upstream and returns
-// it and its URL.
-func startProxyFloor(ctx context.Context, procs *procset.Set, bin, dir, upstream string) (*procset.Proc, string, error) {
+// startProxyFloor starts cmd/proxy-floor with target (-upstream and a URL,
+// or -- and a stdio server's command) and returns it and its URL.
+func startProxyFloor(ctx context.Context, procs *procset.Set, bin, dir string, target ...string) (*procset.Proc, string, error) {
 	addr, err := loopback.FreeAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := procs.Start("proxy-floor", dir, nil, bin, "--listen", addr, "--upstream", upstream)
+	p, err := procs.Start("proxy-floor", dir, nil, bin, append([]string{"--listen", addr}, target...)...)
 	if err != nil {
 		return nil, "", err
 	}

@@ -3,7 +3,7 @@
 // (./bin/mcphub) configured with that HTTP example server ten times over
 // ("http", "http2" … "http10": each a session, a connection pool and a GET
 // stream of its own in the hub; -http-servers) and the example server as a
-// stdio child ("stdio"), and measures the echo tool called up to twelve ways,
+// stdio child ("stdio"), and measures the echo tool called up to thirteen ways,
 // each with one client and with -c concurrent clients:
 //
 //	direct-http   mcp-go client → example server (Streamable HTTP)
@@ -18,6 +18,7 @@
 //	direct-stdio  mcp-go stdio client → example server child
 //	direct-pipe   tools/call lines written by hand → example server child
 //	rest-stdio    POST /mcp_hub/call stdio__echo
+//	floor-stdio   direct-post's calls → cmd/proxy-floor → example server child
 //
 // Every figure of a hub scenario is also given as a ratio to its direct
 // baseline measured in the same run, since absolute figures on a shared
@@ -26,11 +27,12 @@
 // hand-written stdio client (mcp-go's clients cost more per call, and that
 // is not the hub's); their ratios to direct-http and direct-stdio are
 // given too.
-// floor-http and floor-post are the net/http reference: cmd/proxy-floor
-// passes requests through with the standard library alone, and its CPU per
-// call and added latency are taken as the hub's are, read against the
-// direct call with each client (floor-post is the reference for the REST
-// calls). The nodehub scenarios
+// floor-http, floor-post and floor-stdio are the net/http reference:
+// cmd/proxy-floor passes requests through with the standard library alone
+// (to the HTTP example server, or as lines to a stdio child), and its CPU
+// per call and added latency are taken as the hub's are, read against the
+// direct call with each client (floor-post and floor-stdio are the
+// references of the REST calls). The nodehub scenarios
 // measure mcp-hub, the most popular Node MCP hub (an npm test peer; left
 // out when it is not installed), and mcpproxy-http TBXark/mcp-proxy, the
 // Go proxy built on mcp-go (when -mcp-proxy names its binary), side by side
@@ -132,9 +134,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintf(stderr, "Usage: mcphub-bench [flags]\n\nScenarios: %s\n\nFlags:\n", strings.Join(scenarioNames(), ", "))
 		fs.PrintDefaults()
 	}
-	// 3 s, not 5: with the defaults (11 scenarios × 2 modes and 7 paired
-	// windows, × 3 runs) a 5 s window would make 460 s of load alone; 3 s
-	// keeps a run near 5 minutes (5.5 with mcpproxy-http), inside the
+	// 3 s, not 5: with the defaults (12 scenarios × 2 modes and 8 paired
+	// windows, × 3 runs) a 5 s window would make 510 s of load alone; 3 s
+	// keeps a run near 5.5 minutes (6 with mcpproxy-http), inside the
 	// default -timeout of 8.
 	fs.DurationVar(&o.duration, "d", 3*time.Second, "measured `duration` of each run of each scenario and mode")
 	fs.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "warm-up before each measured run (not counted)")
@@ -280,7 +282,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		procs.RunID(), len(chosen), len(modes), o.runs, o.duration, o.warmup, load.Seconds(), o.scale.plan())
 
 	bins, err := findBinaries(ctx, binaries{hub: o.hubBin, example: o.exampleBin, floor: o.floorBin, proxyFloor: o.proxyFloorBin},
-		uses(chosen, viaProxyFloor), tmp, logf)
+		uses(chosen, viaProxyFloor) || uses(chosen, viaStdioFloor), tmp, logf)
 	if err != nil {
 		return explain(err)
 	}
@@ -362,9 +364,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 
 	// The other gateways run only through the load: not beside the hub's
 	// startups, its idle reading or the scale phase.
-	var proxy, nodeHub, mcpProxy *procset.Proc
+	var proxy, stdioFloor, nodeHub, mcpProxy *procset.Proc
 	if uses(chosen, viaProxyFloor) {
-		if proxy, t.proxyURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, t.exampleURL); err != nil {
+		if proxy, t.proxyURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, "--upstream", t.exampleURL); err != nil {
+			return explain(err)
+		}
+	}
+	if uses(chosen, viaStdioFloor) { // the example server as the hub runs its stdio server
+		if stdioFloor, t.stdioFloorURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, "--", bins.example, "--log-level", "WARN"); err != nil {
 			return explain(err)
 		}
 	}
@@ -401,7 +408,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	runs := map[string][]window{}
 	pairs := map[string][]paired{}
 	// The process whose CPU and RSS a scenario's runs take.
-	gateway := map[via]*procset.Proc{viaHub: hub, viaProxyFloor: proxy, viaNodeHub: nodeHub, viaMCPProxy: mcpProxy}
+	gateway := map[via]*procset.Proc{viaHub: hub, viaProxyFloor: proxy, viaStdioFloor: stdioFloor, viaNodeHub: nodeHub, viaMCPProxy: mcpProxy}
 	for r := range o.runs {
 		for i, s := range chosen {
 			for _, m := range modes {

@@ -52,7 +52,7 @@ func TestRunJSON(t *testing.T) {
 		t.Skip("starts processes and puts load on them")
 	}
 	const scaleServers, scaleTools = 40, 25
-	scenarios := "rest-http,rest-stdio,floor-http,floor-post,mcpproxy-http"
+	scenarios := "rest-http,rest-stdio,floor-http,floor-post,floor-stdio,mcpproxy-http"
 	// The Node hub is a test peer: there with make test, perhaps not with
 	// a bare go test.
 	_, nodeErr := exec.LookPath("node")
@@ -102,7 +102,7 @@ func TestRunJSON(t *testing.T) {
 	// The baselines of the chosen scenarios are added; mcp-http is not.
 	// Through a gateway (the hub, or proxy-floor) a run has its figures.
 	want := map[string]bool{"direct-http": false, "direct-post": false, "rest-http": true, "direct-stdio": false, "direct-pipe": false, "rest-stdio": true,
-		"floor-http": true, "floor-post": true, "mcpproxy-http": true}
+		"floor-http": true, "floor-post": true, "floor-stdio": true, "mcpproxy-http": true}
 	if !strings.HasPrefix(rep.MCPProxy, "github.com/mcphub/mcphub ") || !strings.Contains(rep.MCPProxy, ", mcp-go v1.") {
 		t.Errorf("mcp-proxy (the stand-in) reported as %q", rep.MCPProxy)
 	}
@@ -124,7 +124,7 @@ func TestRunJSON(t *testing.T) {
 		// A REST call is read against the direct call made with its own
 		// kind of client: the mcp-go client's cost is not the hub's.
 		if wantBase := map[string]string{"rest-http": "direct-post", "nodehub-rest": "direct-post", "rest-stdio": "direct-pipe",
-			"floor-http": "direct-http", "floor-post": "direct-post"}[r.Scenario]; wantBase != "" && r.Baseline != wantBase {
+			"floor-http": "direct-http", "floor-post": "direct-post", "floor-stdio": "direct-pipe"}[r.Scenario]; wantBase != "" && r.Baseline != wantBase {
 			t.Errorf("%s: baseline %s, want %s", name, r.Baseline, wantBase)
 		}
 		// ... and against an MCP client's direct call too.
@@ -144,7 +144,7 @@ func TestRunJSON(t *testing.T) {
 		// The floor proxy is a small program: its RSS is below the hub's.
 		minRSS, maxRSS := rep.HubRSSIdleKB/2, int64(1<<40)
 		switch r.Scenario {
-		case "floor-http", "floor-post":
+		case "floor-http", "floor-post", "floor-stdio":
 			minRSS, maxRSS = 1, rep.HubRSSIdleKB
 		case "nodehub-rest", "nodehub-mcp", "mcpproxy-http":
 			minRSS = 1

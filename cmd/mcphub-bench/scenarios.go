@@ -32,7 +32,10 @@ type target struct {
 	procs      *procset.Set
 	bins       binaries
 	exampleURL string // the example server's Streamable HTTP endpoint
-	proxyURL   string // cmd/proxy-floor in front of exampleURL (floor-http only)
+	proxyURL   string // cmd/proxy-floor in front of exampleURL (floor-http, floor-post)
+	// stdioFloorURL is cmd/proxy-floor in front of an example server
+	// child (floor-stdio only).
+	stdioFloorURL string
 	// mcpProxyURL is mcp-proxy's endpoint for exampleURL (mcpproxy-http only).
 	mcpProxyURL string
 	// nodeHubBase is http://127.0.0.1:port of mcp-hub (nodehub-* only).
@@ -50,6 +53,7 @@ const (
 	viaNone       via = iota // a baseline: the direct call
 	viaHub                   // the hub
 	viaProxyFloor            // cmd/proxy-floor, the net/http floor
+	viaStdioFloor            // cmd/proxy-floor in front of a stdio child, the floor of rest-stdio
 	viaNodeHub               // mcp-hub, the Node hub measured side by side (nodehub.go)
 	viaMCPProxy              // TBXark/mcp-proxy, the Go gateway measured side by side (mcpproxy.go)
 )
@@ -100,6 +104,8 @@ var scenarios = []scenario{
 		pipeScenario},
 	{"rest-stdio", "direct-pipe", "direct-stdio", viaHub, "POST /mcp_hub/call stdio__echo (all calls on the hub's one child)",
 		restScenario("stdio__echo")},
+	{"floor-stdio", "direct-pipe", "", viaStdioFloor, "direct-post's calls → cmd/proxy-floor writing each as a line to its one example server child (the REST scenarios' client through the reference)",
+		postSessionScenario(func(t *target) string { return t.stdioFloorURL })},
 }
 
 // String names the gateway for the report.
@@ -107,7 +113,7 @@ func (v via) String() string {
 	switch v {
 	case viaHub:
 		return "mcphub"
-	case viaProxyFloor:
+	case viaProxyFloor, viaStdioFloor:
 		return "proxy-floor"
 	case viaNodeHub:
 		return "mcp-hub"
@@ -421,13 +427,18 @@ func postSessionScenario(url func(*target) string) func(context.Context, *target
 		if err != nil {
 			return nil, nil, fmt.Errorf("initialize: %w", err)
 		}
+		// The stdio floor has no sessions: it gives no id, and there is
+		// no session to end.
 		sid := resp.Header.Get(transport.HeaderKeySessionID)
-		if sid == "" {
-			return nil, nil, errors.New("initialize: no session id")
+		if sid != "" {
+			header.Set(transport.HeaderKeySessionID, sid)
 		}
-		header.Set(transport.HeaderKeySessionID, sid)
 		header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20251125)
 		end := func() { // the session's end, as an MCP client would say it
+			defer t.rest.CloseIdleConnections()
+			if sid == "" {
+				return
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil); err == nil {
@@ -436,7 +447,6 @@ func postSessionScenario(url func(*target) string) func(context.Context, *target
 					resp.Body.Close()
 				}
 			}
-			t.rest.CloseIdleConnections()
 		}
 		if _, err := post(ctx, t.rest, u, []byte(initializedNotification), header, http.StatusAccepted, ""); err != nil {
 			end()

@@ -2,12 +2,19 @@
 // pass-through proxy with the standard library only. It hands every
 // request to one upstream URL with a tuned http.Transport and copies the
 // answer back, decoding nothing. mcphub-bench calls the example server
-// through it (scenario floor-http) beside the same call through the hub, so
-// that the hub's CPU per call and added latency are read against what
-// net/http's server and client cost by themselves on the same machine in
-// the same run. Its server half is a floor for the hub, which gin serves on
-// net/http's server; its client half is not: the hub's own (inline.go) is
-// cheaper.
+// through it (scenarios floor-http and floor-post) beside the same call
+// through the hub, so that the hub's CPU per call and added latency are
+// read against what net/http's server and client cost by themselves on the
+// same machine in the same run. Its server half is a floor for the hub,
+// which gin serves on net/http's server; its client half is not: the hub's
+// own (inline.go) is cheaper.
+//
+// Given a command instead of -upstream, it starts that command as a stdio
+// MCP server and writes each POSTed message to it as a line, answering with
+// the line of the same id (stdio.go; scenario floor-stdio):
+//
+//	proxy-floor -listen 127.0.0.1:8091 -upstream http://127.0.0.1:8081/mcp
+//	proxy-floor -listen 127.0.0.1:8092 -- ./bin/example-server --log-level WARN
 package main
 
 import (
@@ -27,9 +34,18 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8091", "address to serve on")
-	upstream := flag.String("upstream", "", "URL every request is sent to (e.g. http://127.0.0.1:8081/mcp)")
+	upstream := flag.String("upstream", "", "URL every request is sent to (e.g. http://127.0.0.1:8081/mcp); or, instead, a stdio server's command after the flags")
 	flag.Parse()
-	if err := run(*listen, *upstream); err != nil {
+	var err error
+	switch {
+	case *upstream != "" && flag.NArg() > 0:
+		err = errors.New("give -upstream or a stdio server's command, not both")
+	case flag.NArg() > 0:
+		err = runStdio(*listen, flag.Args())
+	default:
+		err = run(*listen, *upstream)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "proxy-floor:", err)
 		os.Exit(1)
 	}
@@ -37,7 +53,7 @@ func main() {
 
 func run(listen, upstream string) error {
 	if upstream == "" {
-		return errors.New("-upstream is required")
+		return errors.New("-upstream or a stdio server's command is required")
 	}
 	client := &http.Client{Transport: &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
@@ -45,7 +61,12 @@ func run(listen, upstream string) error {
 		MaxIdleConnsPerHost: 256, // not Go's default 2: one connection per concurrent call
 		IdleConnTimeout:     90 * time.Second,
 	}}
-	return serveuntil.Signal(&http.Server{Addr: listen, Handler: pass(client, upstream), ReadHeaderTimeout: 10 * time.Second})
+	return serve(listen, pass(client, upstream))
+}
+
+// serve serves h on listen until SIGINT or SIGTERM.
+func serve(listen string, h http.Handler) error {
+	return serveuntil.Signal(&http.Server{Addr: listen, Handler: h, ReadHeaderTimeout: 10 * time.Second})
 }
 
 // pass forwards each request as it came, headers and body streamed, and
