@@ -3,7 +3,7 @@
 // (./bin/mcphub) configured with that HTTP example server ten times over
 // ("http", "http2" … "http10": each a session, a connection pool and a GET
 // stream of its own in the hub; -http-servers) and the example server as a
-// stdio child ("stdio"), and measures the echo tool called up to thirteen ways,
+// stdio child ("stdio"), and measures the echo tool called up to fourteen ways,
 // each with one client and with -c concurrent clients:
 //
 //	direct-http   mcp-go client → example server (Streamable HTTP)
@@ -18,6 +18,7 @@
 //	direct-stdio  mcp-go stdio client → example server child
 //	direct-pipe   tools/call lines written by hand → example server child
 //	rest-stdio    POST /mcp_hub/call stdio__echo
+//	mcp-stdio     mcp-go client → hub /mcp, stdio__echo
 //	floor-stdio   direct-post's calls → cmd/proxy-floor → example server child
 //
 // Every figure of a hub scenario is also given as a ratio to its direct
@@ -134,9 +135,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintf(stderr, "Usage: mcphub-bench [flags]\n\nScenarios: %s\n\nFlags:\n", strings.Join(scenarioNames(), ", "))
 		fs.PrintDefaults()
 	}
-	// 3 s, not 5: with the defaults (12 scenarios × 2 modes and 8 paired
-	// windows, × 3 runs) a 5 s window would make 510 s of load alone; 3 s
-	// keeps a run near 5.5 minutes (6 with mcpproxy-http), inside the
+	// 3 s, not 5: with the defaults (13 scenarios × 2 modes and 9 paired
+	// windows, × 3 runs) a 5 s window would make 560 s of load alone; 3 s
+	// keeps a run near 6 minutes (6.5 with mcpproxy-http), inside the
 	// default -timeout of 8.
 	fs.DurationVar(&o.duration, "d", 3*time.Second, "measured `duration` of each run of each scenario and mode")
 	fs.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "warm-up before each measured run (not counted)")

@@ -52,7 +52,7 @@ func TestRunJSON(t *testing.T) {
 		t.Skip("starts processes and puts load on them")
 	}
 	const scaleServers, scaleTools = 40, 25
-	scenarios := "rest-http,rest-stdio,floor-http,floor-post,floor-stdio,mcpproxy-http"
+	scenarios := "rest-http,rest-stdio,mcp-stdio,floor-http,floor-post,floor-stdio,mcpproxy-http"
 	// The Node hub is a test peer: there with make test, perhaps not with
 	// a bare go test.
 	_, nodeErr := exec.LookPath("node")
@@ -101,7 +101,7 @@ func TestRunJSON(t *testing.T) {
 	checkScale(t, rep.Scale, scaleServers, scaleTools, 30*time.Millisecond)
 	// The baselines of the chosen scenarios are added; mcp-http is not.
 	// Through a gateway (the hub, or proxy-floor) a run has its figures.
-	want := map[string]bool{"direct-http": false, "direct-post": false, "rest-http": true, "direct-stdio": false, "direct-pipe": false, "rest-stdio": true,
+	want := map[string]bool{"direct-http": false, "direct-post": false, "rest-http": true, "direct-stdio": false, "direct-pipe": false, "rest-stdio": true, "mcp-stdio": true,
 		"floor-http": true, "floor-post": true, "floor-stdio": true, "mcpproxy-http": true}
 	if !strings.HasPrefix(rep.MCPProxy, "github.com/mcphub/mcphub ") || !strings.Contains(rep.MCPProxy, ", mcp-go v1.") {
 		t.Errorf("mcp-proxy (the stand-in) reported as %q", rep.MCPProxy)
@@ -124,7 +124,7 @@ func TestRunJSON(t *testing.T) {
 		// A REST call is read against the direct call made with its own
 		// kind of client: the mcp-go client's cost is not the hub's.
 		if wantBase := map[string]string{"rest-http": "direct-post", "nodehub-rest": "direct-post", "rest-stdio": "direct-pipe",
-			"floor-http": "direct-http", "floor-post": "direct-post", "floor-stdio": "direct-pipe"}[r.Scenario]; wantBase != "" && r.Baseline != wantBase {
+			"floor-http": "direct-http", "floor-post": "direct-post", "floor-stdio": "direct-pipe", "mcp-stdio": "direct-stdio"}[r.Scenario]; wantBase != "" && r.Baseline != wantBase {
 			t.Errorf("%s: baseline %s, want %s", name, r.Baseline, wantBase)
 		}
 		// ... and against an MCP client's direct call too.
@@ -187,7 +187,7 @@ func TestRunJSON(t *testing.T) {
 		}
 	}
 	slices.Sort(wantProfiles)
-	if rep.Profiles != profiles || len(wantProfiles) != 4 || !slices.Equal(gotProfiles, wantProfiles) {
+	if rep.Profiles != profiles || len(wantProfiles) != 6 || !slices.Equal(gotProfiles, wantProfiles) {
 		t.Errorf("profiles in %q: %q, want %q", rep.Profiles, gotProfiles, wantProfiles)
 	}
 	for s := range want {
@@ -488,11 +488,12 @@ func TestMCPProxyVersion(t *testing.T) {
 // and a REST one the baseline too (for its ratio against it).
 func TestSelectScenariosBaselines(t *testing.T) {
 	for list, want := range map[string]string{
-		"rest-http":          "direct-http,direct-post,rest-http",
-		"mcp-http":           "direct-http,mcp-http",
-		"rest-stdio":         "direct-stdio,direct-pipe,rest-stdio",
-		"direct-post":        "direct-post",
-		"mcp-http,rest-http": "direct-http,direct-post,rest-http,mcp-http",
+		"rest-http":             "direct-http,direct-post,rest-http",
+		"mcp-http":              "direct-http,mcp-http",
+		"rest-stdio":            "direct-stdio,direct-pipe,rest-stdio",
+		"mcp-stdio,floor-stdio": "direct-stdio,direct-pipe,mcp-stdio,floor-stdio",
+		"direct-post":           "direct-post",
+		"mcp-http,rest-http":    "direct-http,direct-post,rest-http,mcp-http",
 	} {
 		got, err := selectScenarios(list)
 		if err != nil {

@@ -104,6 +104,8 @@ var scenarios = []scenario{
 		pipeScenario},
 	{"rest-stdio", "direct-pipe", "direct-stdio", viaHub, "POST /mcp_hub/call stdio__echo (all calls on the hub's one child)",
 		restScenario("stdio__echo")},
+	{"mcp-stdio", "direct-stdio", "", viaHub, "mcp-go client → hub /mcp tools/call stdio__echo (one session per client; all calls on the hub's one child)",
+		mcpScenario(func(t *target) string { return t.hubBase + "/mcp" }, "stdio__echo", streamable)},
 	{"floor-stdio", "direct-pipe", "", viaStdioFloor, "direct-post's calls → cmd/proxy-floor writing each as a line to its one example server child (the REST scenarios' client through the reference)",
 		postSessionScenario(func(t *target) string { return t.stdioFloorURL })},
 }
