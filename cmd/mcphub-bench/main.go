@@ -150,7 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.hubBin, "mcphub", "", "mcphub `binary` (default: ./bin/mcphub if fresh, else a fresh go build)")
 	fs.StringVar(&o.exampleBin, "example", "", "example-server `binary` (default: ./bin/example-server if fresh, else a fresh go build)")
 	fs.StringVar(&o.floorBin, "floor", "", "dep-floor `binary`, the libraries the hub is built on alone, for the RSS floor (default: ./bin/dep-floor if fresh, else a fresh go build)")
-	fs.StringVar(&o.proxyFloorBin, "proxy-floor", "", "proxy-floor `binary`, a bare net/http pass-through for scenario floor-http (default: ./bin/proxy-floor if fresh, else a fresh go build)")
+	fs.StringVar(&o.proxyFloorBin, "proxy-floor", "", "proxy-floor `binary`, a bare net/http pass-through for the floor-* scenarios (default: ./bin/proxy-floor if fresh, else a fresh go build)")
 	fs.StringVar(&o.nodeHub, "node-hub", "", "mcp-hub's `cli.js`, the Node hub measured side by side (scenarios nodehub-rest, nodehub-mcp; default: test/peers' when installed by scripts/install-test-peers.sh and node is on PATH; \"off\": leave them out)")
 	fs.StringVar(&o.mcpProxy, "mcp-proxy", "", "TBXark/mcp-proxy's `binary`, the Go gateway measured side by side (scenario mcpproxy-http; left out when not set; go install github.com/TBXark/mcp-proxy@latest)")
 	fs.IntVar(&o.toolsRequests, "tools-requests", 1000, "sequential GET /mcp_hub/tools requests for its latency")
@@ -438,7 +438,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	// The clients end, then the other gateways: the scale phase runs without them.
 	cerr := closeConcurrently(closers)
 	closers = nil
-	for _, p := range []*procset.Proc{proxy, nodeHub, mcpProxy} {
+	for _, p := range []*procset.Proc{proxy, stdioFloor, nodeHub, mcpProxy} {
 		if p != nil {
 			cerr = errors.Join(cerr, procs.Stop(p, 10*time.Second))
 		}

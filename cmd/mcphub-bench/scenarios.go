@@ -83,7 +83,7 @@ var scenarios = []scenario{
 	{"direct-http", "direct-http", "", viaNone, "mcp-go client → example server over Streamable HTTP (one session per client)",
 		mcpScenario(func(t *target) string { return t.exampleURL }, "echo", streamable)},
 	{"direct-post", "direct-post", "", viaNone, "tools/call written out as JSON-RPC, POSTed to the example server on the REST scenarios' keep-alive http.Client (one session)",
-		postSessionScenario(func(t *target) string { return t.exampleURL })},
+		postSessionScenario(func(t *target) string { return t.exampleURL }, true)},
 	{"rest-http", "direct-post", "direct-http", viaHub, "POST /mcp_hub/call http__echo (one keep-alive http.Client)",
 		restScenario("http__echo")},
 	{"mcp-http", "direct-http", "", viaHub, "mcp-go client → hub /mcp tools/call http__echo (one session per client)",
@@ -91,7 +91,7 @@ var scenarios = []scenario{
 	{"floor-http", "direct-http", "", viaProxyFloor, "mcp-go client → cmd/proxy-floor (net/http server and Transport, passing through) → example server",
 		mcpScenario(func(t *target) string { return t.proxyURL }, "echo", streamable)},
 	{"floor-post", "direct-post", "", viaProxyFloor, "direct-post's calls → cmd/proxy-floor → example server (the REST scenarios' client through the reference)",
-		postSessionScenario(func(t *target) string { return t.proxyURL })},
+		postSessionScenario(func(t *target) string { return t.proxyURL }, true)},
 	{"mcpproxy-http", "direct-http", "", viaMCPProxy, "mcp-go client → TBXark/mcp-proxy (Go: mcp-go's server, each tool handled by mcp-go's client) → example server",
 		mcpScenario(func(t *target) string { return t.mcpProxyURL }, "echo", streamable)},
 	{"nodehub-rest", "direct-post", "direct-http", viaNodeHub, "POST /api/servers/tools of mcp-hub (Node) → example server (one keep-alive http.Client)",
@@ -107,7 +107,7 @@ var scenarios = []scenario{
 	{"mcp-stdio", "direct-stdio", "", viaHub, "mcp-go client → hub /mcp tools/call stdio__echo (one session per client; all calls on the hub's one child)",
 		mcpScenario(func(t *target) string { return t.hubBase + "/mcp" }, "stdio__echo", streamable)},
 	{"floor-stdio", "direct-pipe", "", viaStdioFloor, "direct-post's calls → cmd/proxy-floor writing each as a line to its one example server child (the REST scenarios' client through the reference)",
-		postSessionScenario(func(t *target) string { return t.stdioFloorURL })},
+		postSessionScenario(func(t *target) string { return t.stdioFloorURL }, false)},
 }
 
 // String names the gateway for the report.
@@ -417,8 +417,10 @@ func mcpAccept() http.Header {
 // client (the mcp-go client of direct-http costs some 50 µs more per call
 // than this one; a REST call compared with it would be credited with that
 // difference); through cmd/proxy-floor it is floor-post, the reference read
-// against that same baseline.
-func postSessionScenario(url func(*target) string) func(context.Context, *target, int) ([]caller, []func(), error) {
+// against that same baseline, and floor-stdio in front of a stdio child.
+// sessions says the server must give a session id (the stdio floor has
+// none).
+func postSessionScenario(url func(*target) string, sessions bool) func(context.Context, *target, int) ([]caller, []func(), error) {
 	return func(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
 		u := url(t)
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // the handshake, as mcp-go's clients bound theirs
@@ -429,10 +431,13 @@ func postSessionScenario(url func(*target) string) func(context.Context, *target
 		if err != nil {
 			return nil, nil, fmt.Errorf("initialize: %w", err)
 		}
-		// The stdio floor has no sessions: it gives no id, and there is
-		// no session to end.
+		// The stdio floor has no sessions (sessions false): no id, and no
+		// session to end.
 		sid := resp.Header.Get(transport.HeaderKeySessionID)
-		if sid != "" {
+		switch {
+		case sessions && sid == "":
+			return nil, nil, errors.New("initialize: no session id")
+		case sid != "":
 			header.Set(transport.HeaderKeySessionID, sid)
 		}
 		header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20251125)

@@ -61,12 +61,12 @@ func run(listen, upstream string) error {
 		MaxIdleConnsPerHost: 256, // not Go's default 2: one connection per concurrent call
 		IdleConnTimeout:     90 * time.Second,
 	}}
-	return serve(listen, pass(client, upstream))
+	return serveuntil.Signal(server(listen, pass(client, upstream)))
 }
 
-// serve serves h on listen until SIGINT or SIGTERM.
-func serve(listen string, h http.Handler) error {
-	return serveuntil.Signal(&http.Server{Addr: listen, Handler: h, ReadHeaderTimeout: 10 * time.Second})
+// server is the proxy's HTTP server for h on listen.
+func server(listen string, h http.Handler) *http.Server {
+	return &http.Server{Addr: listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 }
 
 // pass forwards each request as it came, headers and body streamed, and

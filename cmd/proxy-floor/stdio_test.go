@@ -3,70 +3,98 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcphub/mcphub/internal/linerpc"
+	"github.com/mcphub/mcphub/internal/loopback"
 )
 
-// childEnv makes the test binary the stdio server of TestStdioFloor.
+// childEnv makes the test binary the stdio server of the stdio tests.
 const childEnv = "PROXY_FLOOR_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		pairsInReverse()
+		holdingServer()
 		return
 	}
 	os.Exit(m.Run())
 }
 
-// pairsInReverse is a stdio server that holds each request until a second
-// one comes and then answers the second first, so that answers come out of
-// order. Before each answer it sends a line that is not JSON, a
-// notification and a request of its own with the same id, none of which may
-// be taken for the answer. Notifications from the client get nothing.
-func pairsInReverse() {
+// holdingServer is a stdio server that answers each request with its id,
+// except that "hold" requests are answered only at the next "release",
+// the last first, and "exit" exits.
+func holdingServer() {
 	in := bufio.NewScanner(os.Stdin)
-	var held []json.RawMessage
+	var held []string
+	answer := func(id string) { fmt.Printf(`{"jsonrpc":"2.0","id":%s,"result":{"answers":%s}}`+"\n", id, id) }
 	for in.Scan() {
-		var msg envelope
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
 		if json.Unmarshal(in.Bytes(), &msg) != nil || msg.ID == nil {
 			continue
 		}
-		if held = append(held, msg.ID); len(held) < 2 {
+		switch msg.Method {
+		case "hold":
+			held = append(held, string(msg.ID))
 			continue
+		case "release":
+			for i := len(held) - 1; i >= 0; i-- {
+				answer(held[i])
+			}
+			held = nil
+		case "exit":
+			os.Exit(0)
 		}
-		for _, id := range []json.RawMessage{held[1], held[0]} {
-			fmt.Printf("not json\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n"+
-				"{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"roots/list\"}\n"+
-				"{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"answers\":%s}}\n", id, id, id)
-		}
-		held = held[:0]
+		answer(string(msg.ID))
 	}
 }
 
-// TestStdioFloor checks the stdio reference: each request gets the answer
-// with its own id, whatever the order the server answers in; notifications
-// are accepted without an answer; bad input is refused; and once the
-// server has ended, requests fail instead of waiting.
+func childCommand() *exec.Cmd {
+	cmd := exec.Command(os.Args[0])
+	// The race detector sleeps 1 s at exit by default: not in the child.
+	cmd.Env = append(os.Environ(), childEnv+"=1", "GORACE=atexit_sleep_ms=0")
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+func request(id, method string) string {
+	return `{"jsonrpc":"2.0","id":` + id + `,"method":"` + method + `"}`
+}
+
+func answerOf(id string) string {
+	return `{"jsonrpc":"2.0","id":` + id + `,"result":{"answers":` + id + `}}`
+}
+
+// TestStdioFloor checks the stdio reference's HTTP side: each request gets
+// the answer with its own id, in whatever order they come; notifications
+// and answers to the server are accepted with nothing to wait for; bad
+// input, a second request with an id in flight and a server that never
+// answers each get their status; once the server has ended, requests fail
+// at once.
 func TestStdioFloor(t *testing.T) {
-	t.Setenv(childEnv, "1")
-	f, stop, err := startStdio([]string{os.Args[0]})
+	pipe, err := linerpc.Start(childCommand())
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
+	closed := false
 	defer func() {
-		if !stopped {
-			_ = stop()
+		if !closed {
+			_ = pipe.Close(5 * time.Second)
 		}
 	}()
-	srv := httptest.NewServer(f)
+	srv := httptest.NewServer(stdioFloor{pipe, 2 * time.Second})
 	defer srv.Close()
 	post := func(body string) (int, string) {
 		resp, err := srv.Client().Post(srv.URL, "application/json", strings.NewReader(body))
@@ -78,56 +106,117 @@ func TestStdioFloor(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	request := func(id string) string { return `{"jsonrpc":"2.0","id":` + id + `,"method":"ping"}` }
 
-	if code, body := post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`); code != http.StatusAccepted || body != "" {
-		t.Errorf("notification: %d %q, want 202 and no body", code, body)
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":9,"result":{}}`, // an answer to a request of the server's
+	} {
+		if code, got := post(body); code != http.StatusAccepted || got != "" {
+			t.Errorf("%s: %d %q, want 202 and no body", body, code, got)
+		}
 	}
 	for _, bad := range []string{`{"id":`, "{\"id\":1,\n\"method\":\"ping\"}"} {
-		if code, body := post(bad); code != http.StatusBadRequest {
-			t.Errorf("%q: %d %q, want 400", bad, code, body)
+		if code, got := post(bad); code != http.StatusBadRequest {
+			t.Errorf("%q: %d %q, want 400", bad, code, got)
+		}
+	}
+	if resp, err := srv.Client().Get(srv.URL); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("GET: %d, want 405", resp.StatusCode)
 		}
 	}
 
-	// Two requests in flight at once; the server answers the second first.
+	// Two requests held at once, answered in reverse order; the second of
+	// one id is refused while the first waits.
 	var wg sync.WaitGroup
 	for _, id := range []string{`1`, `"a"`} {
 		wg.Go(func() {
-			code, body := post(request(id))
-			if want := `{"jsonrpc":"2.0","id":` + id + `,"result":{"answers":` + id + `}}`; code != http.StatusOK || body != want {
-				t.Errorf("id %s: %d %q, want 200 %q", id, code, body, want)
+			if code, got := post(request(id, "hold")); code != http.StatusOK || got != answerOf(id) {
+				t.Errorf("id %s: %d %q, want 200 %q", id, code, got, answerOf(id))
 			}
 		})
 	}
+	waitWaiting(t, pipe, 2)
+	if code, got := post(request(`1`, "ping")); code != http.StatusConflict {
+		t.Errorf("a second request with id 1: %d %q, want 409", code, got)
+	}
+	if code, got := post(request(`2`, "release")); code != http.StatusOK || got != answerOf(`2`) {
+		t.Errorf("release: %d %q", code, got)
+	}
 	wg.Wait()
 
-	// An id already in flight is refused; the first is answered once a
-	// second request pairs with it.
-	first := make(chan string, 1)
-	go func() { _, body := post(request(`5`)); first <- body }()
-	for inFlight := false; !inFlight; {
-		time.Sleep(time.Millisecond)
-		f.mu.Lock()
-		_, inFlight = f.pending[`5`]
-		f.mu.Unlock()
-	}
-	if code, body := post(request(`5`)); code != http.StatusConflict {
-		t.Errorf("second request with id 5: %d %q, want 409", code, body)
-	}
-	if code, _ := post(request(`6`)); code != http.StatusOK {
-		t.Errorf("id 6: %d, want 200", code)
-	}
-	if body := <-first; !strings.Contains(body, `"answers":5`) {
-		t.Errorf("id 5: %q", body)
+	impatient := httptest.NewServer(stdioFloor{pipe, 100 * time.Millisecond})
+	defer impatient.Close()
+	if resp, err := impatient.Client().Post(impatient.URL, "application/json", strings.NewReader(request(`3`, "hold"))); err != nil {
+		t.Error(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusGatewayTimeout {
+			t.Errorf("never answered: %d, want 504", resp.StatusCode)
+		}
 	}
 
-	// The server ends at EOF on its stdin, cleanly; a request after that
-	// fails at once.
-	stopped = true
-	if err := stop(); err != nil {
-		t.Errorf("stop: %v", err)
+	// The server ends: a request then fails at once.
+	if code, _ := post(request(`4`, "exit")); code != http.StatusBadGateway {
+		t.Errorf("the request the server exited on: %d, want 502", code)
 	}
-	if code, body := post(request(`7`)); code != http.StatusBadGateway {
-		t.Errorf("after the server ended: %d %q, want 502", code, body)
+	closed = true
+	if err := pipe.Close(5 * time.Second); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if code, got := post(request(`5`, "ping")); code != http.StatusBadGateway {
+		t.Errorf("after the server ended: %d %q, want 502", code, got)
+	}
+}
+
+// waitWaiting waits until n requests wait for their answers.
+func waitWaiting(t *testing.T, pipe *linerpc.Pipe, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); pipe.Waiting() != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests waiting, want %d", pipe.Waiting(), n)
+		}
+	}
+}
+
+// TestRunStdioEndsWithServer: proxy-floor serves the child until the child
+// exits, then stops, reaps it and says why.
+func TestRunStdioEndsWithServer(t *testing.T) {
+	addr, err := loopback.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// runStdio makes its own command from argv: the environment it
+	// passes on says what the child is.
+	t.Setenv(childEnv, "1")
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	done := make(chan error, 1)
+	go func() { done <- runStdio(addr, []string{os.Args[0]}) }()
+	var resp *http.Response
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		resp, err = http.Post("http://"+addr, "application/json", strings.NewReader(request(`1`, "ping")))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("not serving: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != answerOf(`1`) {
+		t.Errorf("answer %q", b)
+	}
+	if resp, err := http.Post("http://"+addr, "application/json", strings.NewReader(request(`2`, "exit"))); err == nil {
+		resp.Body.Close()
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, errServerEnded) {
+			t.Errorf("runStdio: %v, want errServerEnded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still serving 10 s after its server exited")
 	}
 }

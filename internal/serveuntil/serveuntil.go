@@ -18,7 +18,11 @@ const shutdownTimeout = 5 * time.Second
 // Signal serves srv until SIGINT or SIGTERM, then shuts it down
 // gracefully. It returns the server's error if it could not serve, and nil
 // after a clean shutdown.
-func Signal(srv *http.Server) error {
+func Signal(srv *http.Server) error { return SignalOr(srv, nil) }
+
+// SignalOr is Signal that also stops when done is closed (nil: never), as
+// when what srv serves has gone.
+func SignalOr(srv *http.Server, done <-chan struct{}) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
@@ -27,6 +31,7 @@ func Signal(srv *http.Server) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	case <-done:
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

@@ -1,0 +1,318 @@
+package linerpc
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// childEnv makes the test binary the stdio server of the tests.
+const childEnv = "LINERPC_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		fakeServer()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// fakeServer is a stdio server that does what each request's method says:
+//
+//	echo     answers, after a line that is not JSON, a notification and a
+//	         request of its own with the same id (none of which is the answer)
+//	hold     answers only at the next release
+//	release  answers the held requests, the last first, then itself
+//	thrice   answers three times
+//	flood    answers, then writes 4,000 notifications
+//	long     answers with a line longer than MaxLine, then writes 4,000
+//	         notifications
+//	exit     exits with status 3
+//	stay     answers, and stays up after its stdin ends
+func fakeServer() {
+	in := bufio.NewScanner(os.Stdin)
+	out := bufio.NewWriter(os.Stdout)
+	answer := func(id string) {
+		fmt.Fprintf(out, `{"jsonrpc":"2.0","id":%s,"result":{"answers":%s}}`+"\n", id, id)
+	}
+	var held []string
+	stay := false
+	for in.Scan() {
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if json.Unmarshal(in.Bytes(), &msg) != nil || msg.ID == nil {
+			continue
+		}
+		id := string(msg.ID)
+		switch msg.Method {
+		case "echo":
+			fmt.Fprintf(out, "not json\n"+`{"jsonrpc":"2.0","method":"notifications/message"}`+"\n"+
+				`{"jsonrpc":"2.0","id":%s,"method":"roots/list"}`+"\n", id)
+			answer(id)
+		case "hold":
+			held = append(held, id)
+		case "release":
+			for i := len(held) - 1; i >= 0; i-- {
+				answer(held[i])
+			}
+			held = nil
+			answer(id)
+		case "thrice":
+			answer(id)
+			answer(id)
+			answer(id)
+		case "flood":
+			answer(id)
+			for range 4000 {
+				out.WriteString(`{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"` + strings.Repeat("x", 64) + `"}}` + "\n")
+			}
+		case "long": // and more after it than a pipe holds
+			out.WriteString(`{"jsonrpc":"2.0","id":` + id + `,"result":"` + strings.Repeat("x", MaxLine) + `"}` + "\n")
+			for range 4000 {
+				out.WriteString(`{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"` + strings.Repeat("x", 64) + `"}}` + "\n")
+			}
+		case "exit":
+			out.Flush()
+			os.Exit(3)
+		case "stay":
+			stay = true
+			answer(id)
+		}
+		out.Flush()
+	}
+	if stay {
+		time.Sleep(time.Hour)
+	}
+}
+
+func start(t *testing.T) *Pipe {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	// The race detector sleeps 1 s at exit by default: not in the child.
+	cmd.Env = append(os.Environ(), childEnv+"=1", "GORACE=atexit_sleep_ms=0")
+	cmd.Stderr = os.Stderr
+	p, err := Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func request(id, method string) []byte {
+	return []byte(`{"jsonrpc":"2.0","id":` + id + `,"method":"` + method + `"}`)
+}
+
+func answerOf(id string) string {
+	return `{"jsonrpc":"2.0","id":` + id + `,"result":{"answers":` + id + `}}`
+}
+
+// bounded is the test's context, ended after 10 s: a Call that would wait
+// forever fails instead.
+func bounded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// call makes a Call and checks it got id's answer.
+func call(t *testing.T, p *Pipe, id, method string) {
+	t.Helper()
+	got, err := p.Call(bounded(t), []byte(id), request(id, method))
+	if err != nil || string(got) != answerOf(id) {
+		t.Errorf("%s %s: %q, %v; want %q", method, id, got, err, answerOf(id))
+	}
+}
+
+func closeOK(t *testing.T, p *Pipe) {
+	t.Helper()
+	if err := p.Close(5 * time.Second); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// waitPending waits until n requests are waiting for their answers.
+func waitPending(t *testing.T, p *Pipe, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		got := p.Waiting()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests waiting, want %d", got, n)
+		}
+	}
+}
+
+// TestCallMatchesIDs: answers reach their requests whatever their order,
+// by ids of any JSON type, and lines that are not answers (not JSON, a
+// notification, the server's own request with the same id) are not taken
+// for them.
+func TestCallMatchesIDs(t *testing.T) {
+	p := start(t)
+	defer closeOK(t, p)
+	call(t, p, `1`, "echo")
+	call(t, p, `"a"`, "echo")
+	var wg sync.WaitGroup
+	for _, id := range []string{`2`, `"b"`} {
+		wg.Go(func() { call(t, p, id, "hold") })
+	}
+	waitPending(t, p, 2)
+	call(t, p, `3`, "release") // answers "b", then 2, then 3
+	wg.Wait()
+	call(t, p, `1`, "echo") // an answered id is free again
+}
+
+// TestInFlightAndCancel: an id still waiting is refused; a Call whose
+// context ends frees its id.
+func TestInFlightAndCancel(t *testing.T) {
+	p := start(t)
+	defer closeOK(t, p)
+	ctx, cancel := context.WithCancel(bounded(t))
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Call(ctx, []byte(`5`), request(`5`, "hold"))
+		done <- err
+	}()
+	waitPending(t, p, 1)
+	if _, err := p.Call(bounded(t), []byte(`5`), request(`5`, "echo")); !errors.Is(err, ErrInFlight) {
+		t.Errorf("a second request with id 5: %v, want ErrInFlight", err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("the cancelled Call: %v", err)
+	}
+	call(t, p, `5`, "echo")
+}
+
+// TestExtraAnswers: a server answering one request three times neither
+// blocks the reader nor answers a later request.
+func TestExtraAnswers(t *testing.T) {
+	p := start(t)
+	defer closeOK(t, p)
+	call(t, p, `1`, "thrice")
+	call(t, p, `2`, "echo")
+}
+
+// TestAnswerOwned: an answer is the caller's, not the reader's buffer,
+// which later lines overwrite.
+func TestAnswerOwned(t *testing.T) {
+	p := start(t)
+	defer closeOK(t, p)
+	got, err := p.Call(bounded(t), []byte(`1`), request(`1`, "flood"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call(t, p, `2`, "echo") // answered after the flood: the reader has read it all
+	if string(got) != answerOf(`1`) {
+		t.Errorf("the first answer became %.200q", got)
+	}
+}
+
+// TestServerExits: a request waiting when the server exits, and one made
+// after, fail instead of waiting; Close reports the exit status.
+func TestServerExits(t *testing.T) {
+	p := start(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Call(bounded(t), []byte(`1`), request(`1`, "hold"))
+		done <- err
+	}()
+	waitPending(t, p, 1)
+	if _, err := p.Call(bounded(t), []byte(`2`), request(`2`, "exit")); !errors.Is(err, ErrEnded) {
+		t.Errorf("the request it exited on: %v, want ErrEnded", err)
+	}
+	if err := <-done; !errors.Is(err, ErrEnded) {
+		t.Errorf("the request waiting: %v, want ErrEnded", err)
+	}
+	select {
+	case <-p.Ended():
+	default:
+		t.Error("Ended is not closed")
+	}
+	if _, err := p.Call(bounded(t), []byte(`3`), request(`3`, "echo")); err == nil {
+		t.Error("a request after the exit succeeded")
+	}
+	var exit *exec.ExitError
+	if err := p.Close(5 * time.Second); !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Errorf("Close: %v, want exit status 3", err)
+	}
+}
+
+// TestLongLine: a line over MaxLine ends the answers with bufio.ErrTooLong,
+// and the server, still writing it, is not left blocked: it ends at EOF.
+func TestLongLine(t *testing.T) {
+	p := start(t)
+	_, err := p.Call(bounded(t), []byte(`1`), request(`1`, "long"))
+	if !errors.Is(err, ErrEnded) || !errors.Is(err, bufio.ErrTooLong) {
+		t.Errorf("Call: %v, want ErrEnded and bufio.ErrTooLong", err)
+	}
+	start := time.Now()
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(5 * time.Second) }()
+	select {
+	case err := <-closed:
+		if took := time.Since(start); err != nil || took > 3*time.Second {
+			t.Errorf("Close: %v after %v; want the server ended at EOF at once, not blocked writing", err, took)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close hung: the server is blocked writing and never exits")
+	}
+}
+
+// TestCloseKills: a server that stays up after its stdin ends is killed
+// after the grace period and reaped.
+func TestCloseKills(t *testing.T) {
+	p := start(t)
+	call(t, p, `1`, "stay")
+	err := p.Close(100 * time.Millisecond)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != -1 || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("Close: %v, want killed", err)
+	}
+}
+
+// TestDispatchOnce: a request gets one answer, however many come for its
+// id, and the reader never blocks handing over another.
+func TestDispatchOnce(t *testing.T) {
+	p := &Pipe{pending: map[string]chan []byte{}}
+	ch := make(chan []byte, 1)
+	p.pending[`1`] = ch
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 3 {
+			p.dispatch([]byte(answerOf(`1`)))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader blocked on a second answer")
+	}
+	if len(ch) != 1 || len(p.pending) != 0 {
+		t.Errorf("%d answers handed over, %d requests still waiting; want 1 and 0", len(ch), len(p.pending))
+	}
+}
+
+// TestOneLine: a message with a newline would be two lines to the server.
+func TestOneLine(t *testing.T) {
+	p := start(t)
+	defer closeOK(t, p)
+	if err := p.Send(t.Context(), []byte("{\"jsonrpc\":\"2.0\",\n\"method\":\"x\"}")); err == nil {
+		t.Error("a message with a newline was sent")
+	}
+	call(t, p, `1`, "echo")
+}
