@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcphub/mcphub/internal/linerpc"
+	"github.com/mcphub/mcphub/internal/rawjson"
 	"github.com/mcphub/mcphub/internal/serveuntil"
 )
 
@@ -23,8 +24,9 @@ const answerTimeout = 30 * time.Second
 // stdioFloor is the reference for a REST call to a stdio server: each
 // POSTed JSON-RPC message is written as one line to one child's stdin, and
 // the answer line with the same id is sent back, as the hub multiplexes its
-// calls on one child. It reads each message's id and whether it has a
-// method, and decodes nothing.
+// calls on one child. It checks that each message is one JSON object and
+// reads its id and whether it has a method (linerpc.Head); it decodes
+// nothing.
 type stdioFloor struct {
 	pipe    *linerpc.Pipe
 	timeout time.Duration // answerTimeout but in tests
@@ -36,12 +38,17 @@ func (f stdioFloor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, linerpc.MaxLine))
+	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooBig):
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		return
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
-	case !json.Valid(body):
-		http.Error(w, "not a JSON-RPC message: not JSON", http.StatusBadRequest)
+	case !json.Valid(body) || rawjson.FirstByte(body) != '{':
+		// A batch has no one id to match its answers by.
+		http.Error(w, "not a JSON-RPC message: want one JSON object", http.StatusBadRequest)
 		return
 	case bytes.IndexByte(body, '\n') >= 0:
 		http.Error(w, "the message must be one line: stdio frames messages by newlines", http.StatusBadRequest)
@@ -66,19 +73,21 @@ func (f stdioFloor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Context().Err() != nil: // the client has gone
 	case errors.Is(err, linerpc.ErrInFlight):
 		http.Error(w, err.Error(), http.StatusConflict)
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded): // waiting, or writing
 		http.Error(w, fmt.Sprintf("no answer within %v", f.timeout), http.StatusGatewayTimeout)
 	default:
 		http.Error(w, err.Error(), http.StatusBadGateway)
 	}
 }
 
-// errServerEnded is proxy-floor stopping because its stdio server did.
-var errServerEnded = errors.New("the stdio server's output ended")
+// errServerEnded is proxy-floor stopping because no more answers can
+// come from its stdio server.
+var errServerEnded = errors.New("the stdio server's answers ended")
 
 // runStdio starts argv as the stdio server and serves it on listen until
-// SIGINT or SIGTERM, or until the server's output ends (it exited); then
-// it stops and reaps the child.
+// SIGINT or SIGTERM, or until no more answers can come from it (its output
+// ended, or it wrote a line over linerpc.MaxLine); then it stops and reaps
+// the child.
 func runStdio(listen string, argv []string) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stderr = os.Stderr
@@ -89,7 +98,11 @@ func runStdio(listen string, argv []string) error {
 	err = serveuntil.SignalOr(server(listen, stdioFloor{pipe, answerTimeout}), pipe.Ended())
 	select {
 	case <-pipe.Ended():
-		err = errors.Join(err, errServerEnded)
+		if cause := pipe.Err(); cause != nil {
+			err = errors.Join(err, fmt.Errorf("%w: %w", errServerEnded, cause))
+		} else {
+			err = errors.Join(err, errServerEnded)
+		}
 	default:
 	}
 	return errors.Join(err, pipe.Close(5*time.Second))

@@ -109,16 +109,20 @@ func TestStdioFloor(t *testing.T) {
 
 	for _, body := range []string{
 		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
-		`{"jsonrpc":"2.0","id":9,"result":{}}`, // an answer to a request of the server's
+		`{"jsonrpc":"2.0","id":9,"result":{}}`,        // an answer to a request of the server's
+		`{"jsonrpc":"2.0","id":null,"method":"ping"}`, // no id to answer to
 	} {
 		if code, got := post(body); code != http.StatusAccepted || got != "" {
 			t.Errorf("%s: %d %q, want 202 and no body", body, code, got)
 		}
 	}
-	for _, bad := range []string{`{"id":`, "{\"id\":1,\n\"method\":\"ping\"}"} {
+	for _, bad := range []string{`{"id":`, "{\"id\":1,\n\"method\":\"ping\"}", `[` + request(`1`, "ping") + `]`, `7`} {
 		if code, got := post(bad); code != http.StatusBadRequest {
 			t.Errorf("%q: %d %q, want 400", bad, code, got)
 		}
+	}
+	if code, _ := post(`{"jsonrpc":"2.0","method":"x","params":"` + strings.Repeat("x", linerpc.MaxLine) + `"}`); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a message over linerpc.MaxLine: %d, want 413", code)
 	}
 	if resp, err := srv.Client().Get(srv.URL); err == nil {
 		resp.Body.Close()

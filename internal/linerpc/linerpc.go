@@ -43,8 +43,9 @@ var (
 type Pipe struct {
 	cmd *exec.Cmd
 
-	wmu sync.Mutex // one line at a time on stdin
-	w   *os.File   // the child's stdin; os.Pipe's, for its write deadline
+	wmu    sync.Mutex // one line at a time on stdin
+	w      *os.File   // the child's stdin; os.Pipe's, for its write deadline
+	broken error      // a write failed, perhaps halfway through a line: no more
 
 	mu      sync.Mutex
 	pending map[string]chan []byte // by the request's id as sent
@@ -52,6 +53,9 @@ type Pipe struct {
 	answers chan struct{} // closed when no more answers come
 	err     error         // why, once answers is closed (nil: stdout ended)
 	drained chan struct{} // closed once stdout is read to its end
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start starts cmd, whose Stdin and Stdout must be unset, with pipes to its
@@ -65,6 +69,11 @@ func Start(cmd *exec.Cmd) (*Pipe, error) {
 		return nil, err
 	}
 	cmd.Stdin = r
+	if cmd.WaitDelay == 0 {
+		// A descendant holding the child's stderr open must not keep
+		// Close's Wait from returning.
+		cmd.WaitDelay = 5 * time.Second
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		r.Close()
@@ -84,7 +93,10 @@ func Start(cmd *exec.Cmd) (*Pipe, error) {
 }
 
 // Call writes line, a request whose id is id (its JSON text as sent: 7,
-// "a"), and returns the line that answers it.
+// "a"), and returns the line that answers it. Ids are matched as text: a
+// server must write an id back as it came (1.0 is not 1). An id whose
+// Call has given up is free again, so a late answer to it goes to the next
+// Call with that id.
 func (p *Pipe) Call(ctx context.Context, id, line []byte) ([]byte, error) {
 	key := string(id)
 	ch := make(chan []byte, 1)
@@ -121,7 +133,10 @@ func (p *Pipe) Call(ctx context.Context, id, line []byte) ([]byte, error) {
 }
 
 // Send writes line, one message, with no answer awaited: a notification,
-// or what Call sends.
+// or what Call sends. A write waits at most until ctx's deadline or 10 s
+// for a child that does not read its stdin (a cancelled ctx without a
+// deadline does not cut it short); one that fails may have written part
+// of the line, so the Pipe writes nothing more after it.
 func (p *Pipe) Send(ctx context.Context, line []byte) error {
 	if bytes.IndexByte(line, '\n') >= 0 {
 		return errors.New("linerpc: a message must be one line")
@@ -133,11 +148,15 @@ func (p *Pipe) Send(ctx context.Context, line []byte) error {
 	line = append(line[:len(line):len(line)], '\n') // one write: lines do not interleave
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
+	if p.broken != nil {
+		return p.broken
+	}
 	if err := p.w.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
 	if _, err := p.w.Write(line); err != nil {
-		return fmt.Errorf("writing to the child: %w", err)
+		p.broken = fmt.Errorf("writing to the child: %w", err)
+		return p.broken
 	}
 	return nil
 }
@@ -151,6 +170,18 @@ func (p *Pipe) Waiting() int {
 
 // Ended is closed when no more answers can come.
 func (p *Pipe) Ended() <-chan struct{} { return p.answers }
+
+// Err is why the answers ended, once Ended is closed: nil when the child's
+// stdout ended (it closed it or exited), bufio.ErrTooLong after a line over
+// MaxLine, or the read's error.
+func (p *Pipe) Err() error {
+	select {
+	case <-p.answers:
+		return p.err
+	default:
+		return nil
+	}
+}
 
 func (p *Pipe) ended() error {
 	if p.err != nil {
@@ -209,8 +240,16 @@ func Head(msg []byte) (id []byte, hasMethod bool) {
 
 // Close closes the child's stdin (an MCP stdio server ends at EOF), kills
 // it if its output has not ended within grace, and reaps it. It returns
-// Wait's error: a child killed, or exiting with a status, says so.
+// Wait's error: a child killed, or exiting with a status, says so. Only
+// the child is killed, not processes it started (put it in a process group
+// of its own and kill that, as internal/procset does, where that matters).
+// Later calls return the first one's result.
 func (p *Pipe) Close(grace time.Duration) error {
+	p.closeOnce.Do(func() { p.closeErr = p.close(grace) })
+	return p.closeErr
+}
+
+func (p *Pipe) close(grace time.Duration) error {
 	p.w.Close()
 	select {
 	case <-p.drained:

@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 //	         notifications
 //	exit     exits with status 3
 //	stay     answers, and stays up after its stdin ends
+//	deaf     answers, and never reads its stdin again
 func fakeServer() {
 	in := bufio.NewScanner(os.Stdin)
 	out := bufio.NewWriter(os.Stdout)
@@ -89,6 +90,10 @@ func fakeServer() {
 		case "stay":
 			stay = true
 			answer(id)
+		case "deaf":
+			answer(id)
+			out.Flush()
+			time.Sleep(time.Hour)
 		}
 		out.Flush()
 	}
@@ -249,6 +254,9 @@ func TestServerExits(t *testing.T) {
 	if err := p.Close(5 * time.Second); !errors.As(err, &exit) || exit.ExitCode() != 3 {
 		t.Errorf("Close: %v, want exit status 3", err)
 	}
+	if err := p.Close(5 * time.Second); !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Errorf("Close again: %v, want the first one's result", err)
+	}
 }
 
 // TestLongLine: a line over MaxLine ends the answers with bufio.ErrTooLong,
@@ -258,6 +266,9 @@ func TestLongLine(t *testing.T) {
 	_, err := p.Call(bounded(t), []byte(`1`), request(`1`, "long"))
 	if !errors.Is(err, ErrEnded) || !errors.Is(err, bufio.ErrTooLong) {
 		t.Errorf("Call: %v, want ErrEnded and bufio.ErrTooLong", err)
+	}
+	if err := p.Err(); !errors.Is(err, bufio.ErrTooLong) {
+		t.Errorf("Err: %v, want bufio.ErrTooLong", err)
 	}
 	start := time.Now()
 	closed := make(chan error, 1)
@@ -280,6 +291,37 @@ func TestCloseKills(t *testing.T) {
 	err := p.Close(100 * time.Millisecond)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != -1 || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("Close: %v, want killed", err)
+	}
+}
+
+// TestWriteDeadline: a write to a server that no longer reads its stdin
+// fails at the context's deadline instead of waiting for good, and as it
+// may have written part of a line, nothing is written after it.
+func TestWriteDeadline(t *testing.T) {
+	p := start(t)
+	call(t, p, `1`, "deaf")
+	if err := p.Err(); err != nil {
+		t.Errorf("Err while the answers go on: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	big := []byte(`{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"` + strings.Repeat("x", 1<<20) + `"}}`)
+	sent := make(chan error, 1)
+	go func() { sent <- p.Send(ctx, big) }()
+	select {
+	case err := <-sent:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Send to a server that does not read: %v, want os.ErrDeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send to a server that does not read is still waiting")
+	}
+	again := time.Now()
+	if err := p.Send(bounded(t), []byte(`{"jsonrpc":"2.0","method":"x"}`)); !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(again) > time.Second {
+		t.Errorf("Send after a failed write: %v after %v, want the first failure at once", err, time.Since(again))
+	}
+	if err := p.Close(100 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Errorf("Close: %v, want killed", err)
 	}
 }
