@@ -66,26 +66,61 @@ func newPoster(client *httpClient, endpoint string, headers map[string]string, t
 // request, for redirects MCP servers do not send) was 6 allocations and
 // 650 bytes per REST call (BenchmarkCallHandler, 379 → 373) and about 2%
 // of the hub's CPU (perf, REST at 16 concurrent). A redirect that comes
-// all the same is followed by the client, as before.
+// all the same is followed from here (follow), never by sending the
+// request to the server that redirected it a second time.
 func (p *poster) do(req *http.Request) (*http.Response, error) {
 	resp, err := p.client.own.RoundTrip(req)
 	if err != nil || !isRedirect(resp) {
 		return resp, err
 	}
-	// The server did nothing with the request but point elsewhere: send it
-	// again through the client, which meets the redirect again and follows
-	// it as net/http does (the method, the headers, the body).
+	code, loc := resp.StatusCode, resp.Header.Get("Location")
 	drain(resp.Body, 4<<10)
 	resp.Body.Close()
-	again, ok := rewound(req)
-	if !ok {
-		return nil, fmt.Errorf("redirected to %s, but the request's body cannot be sent again", resp.Header.Get("Location"))
-	}
-	resp, err = p.client.Do(again)
+	resp, err = p.follow(req, code, loc)
 	if err != nil {
+		// The server that redirected had the request: whatever failed
+		// after it, it may have acted on it (a 303 may follow an action).
 		return nil, mayHaveArrived{err}
 	}
 	return resp, nil
+}
+
+// follow sends req on to loc, where a server redirected it with code, and
+// lets http.Client follow any redirect after that one. Only 307 and 308
+// keep a POST a POST; after 301, 302 or 303 it would go on as a GET without
+// its body, which no JSON-RPC request survives. Credentials do not go to
+// another host, as net/http's own redirects drop them.
+func (p *poster) follow(req *http.Request, code int, loc string) (*http.Response, error) {
+	if code != http.StatusTemporaryRedirect && code != http.StatusPermanentRedirect {
+		return nil, fmt.Errorf("redirected with %d to %s: a JSON-RPC request cannot follow it (it would become a GET)", code, loc)
+	}
+	next, err := req.URL.Parse(loc)
+	if err != nil {
+		return nil, fmt.Errorf("redirected to %q: %w", loc, err)
+	}
+	again, ok := rewound(req)
+	if !ok {
+		return nil, fmt.Errorf("redirected to %s, but the request's body cannot be sent again", loc)
+	}
+	if again == req { // rewound hands back a request without a body as it is
+		c := *req
+		again = &c
+	}
+	again.URL, again.Host = next, ""
+	if !sameOrSubdomain(next.Hostname(), req.URL.Hostname()) {
+		again.Header = again.Header.Clone()
+		for _, h := range []string{"Authorization", "Proxy-Authorization", "Www-Authenticate", "Cookie", "Cookie2"} {
+			again.Header.Del(h)
+		}
+	}
+	return p.client.Do(again)
+}
+
+// sameOrSubdomain is net/http's test for keeping credentials on a
+// redirect: host is from, or a subdomain of it.
+func sameOrSubdomain(host, from string) bool {
+	host, from = strings.ToLower(host), strings.ToLower(from)
+	return host == from || strings.HasSuffix(host, "."+from)
 }
 
 // isRedirect reports a response http.Client would follow.

@@ -602,10 +602,10 @@ func TestPostRedirectFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Two redirects: the hub's own path meets the first and hands the call
-	// to http.Client, which asks again and follows.
-	if string(res) != okResult || redirected.Load() != 2 {
-		t.Errorf("result %s after %d redirects, want it as sent after 2", res, redirected.Load())
+	// One redirect: the call is sent on to where it points, not to the
+	// server that redirected it a second time (which may have acted on it).
+	if string(res) != okResult || redirected.Load() != 1 {
+		t.Errorf("result %s after %d redirects, want it as sent after 1", res, redirected.Load())
 	}
 	call := s.lastCall(t)
 	if call.header.Get("Mcp-Session-Id") != "sess-1" || call.header.Get("Authorization") != "Bearer t0ken" ||
@@ -617,29 +617,67 @@ func TestPostRedirectFollowed(t *testing.T) {
 // TestPostRedirectFailureMayHaveArrived checks that a call redirected to a
 // server that cannot be reached is not reported undelivered: the server
 // that redirected it had it, and may have acted on it.
+// A 303 is not followed at all (a POST would go on as a GET): the same
+// holds for it.
 func TestPostRedirectFailureMayHaveArrived(t *testing.T) {
+	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusSeeOther} {
+		s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
+		s.t, s.session = t, "sess-1"
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nowhere := "http://" + ln.Addr().String() + "/mcp"
+		ln.Close() // refused from now on
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if r.Method == http.MethodPost && bytes.Contains(body, []byte(`"tools/call"`)) {
+				http.Redirect(w, r, nowhere, code)
+				return
+			}
+			s.ServeHTTP(w, r)
+		}))
+		t.Cleanup(ts.Close)
+		c, _ := startConn(t, httpServerConfig(ts.URL))
+		waitReady(t, c)
+		_, err = c.CallTool(context.Background(), "echo", json.RawMessage(`{}`), nil)
+		if err == nil || downstream.NotDelivered(err) {
+			t.Errorf("%d to a refusing server: %v; NotDelivered = %v, want false", code, err, downstream.NotDelivered(err))
+		}
+	}
+}
+
+// TestPostRedirectOtherHostDropsCredentials checks that a call redirected
+// to another host goes there without the configured Authorization, as
+// net/http's own redirects do, and keeps the session's headers.
+func TestPostRedirectOtherHostDropsCredentials(t *testing.T) {
 	s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
 	s.t, s.session = t, "sess-1"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nowhere := "http://" + ln.Addr().String() + "/mcp"
-	ln.Close() // refused from now on
+	other := httptest.NewServer(s)
+	t.Cleanup(other.Close)
+	// The same server under another name: localhost, not 127.0.0.1.
+	elsewhere := strings.Replace(other.URL, "127.0.0.1", "localhost", 1) + "/mcp"
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		if r.Method == http.MethodPost && bytes.Contains(body, []byte(`"tools/call"`)) {
-			http.Redirect(w, r, nowhere, http.StatusSeeOther)
+			http.Redirect(w, r, elsewhere, http.StatusTemporaryRedirect)
 			return
 		}
 		s.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
-	c, _ := startConn(t, httpServerConfig(ts.URL))
+	cfg := httpServerConfig(ts.URL)
+	cfg.Headers = map[string]string{"Authorization": "Bearer t0ken", "X-Tenant": "a"}
+	c, _ := startConn(t, cfg)
 	waitReady(t, c)
-	_, err = c.CallTool(context.Background(), "echo", json.RawMessage(`{}`), nil)
-	if err == nil || downstream.NotDelivered(err) {
-		t.Errorf("redirected to a refusing server: %v; NotDelivered = %v, want false", err, downstream.NotDelivered(err))
+	res, err := c.CallTool(context.Background(), "echo", json.RawMessage(`{"a":1}`), nil)
+	if err != nil || string(res) != okResult {
+		t.Fatalf("CallTool: %s, %v", res, err)
+	}
+	call := s.lastCall(t)
+	if call.header.Get("Authorization") != "" || call.header.Get("X-Tenant") != "a" || call.header.Get("Mcp-Session-Id") != "sess-1" {
+		t.Errorf("redirected to another host with headers %v: want no Authorization, the rest kept", call.header)
 	}
 }
