@@ -294,7 +294,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	if err != nil {
 		return err
 	}
-	ex, err := procs.Start("example-server (http)", tmp, nil, bins.example, "--http", exAddr, "--log-level", "WARN")
+	ex, err := procs.Start("example-server (http)", tmp, nil, bins.example, append([]string{"--http", exAddr}, exampleArgs...)...)
 	if err != nil {
 		return err
 	}
@@ -363,29 +363,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 		return explain(err)
 	}
 
-	// The other gateways run only through the load: not beside the hub's
-	// startups, its idle reading or the scale phase.
-	var proxy, stdioFloor, nodeHub, mcpProxy *procset.Proc
+	// The process whose CPU and RSS a scenario's runs take, by the gateway
+	// it goes through. The others than the hub run only through the load:
+	// not beside the hub's startups, its idle reading or the scale phase.
+	gateway := map[via]*procset.Proc{viaHub: hub}
 	if uses(chosen, viaProxyFloor) {
-		if proxy, t.proxyURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, "--upstream", t.exampleURL); err != nil {
+		if gateway[viaProxyFloor], t.proxyURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, "--upstream", t.exampleURL); err != nil {
 			return explain(err)
 		}
 	}
 	if uses(chosen, viaStdioFloor) { // the example server as the hub runs its stdio server
-		if stdioFloor, t.stdioFloorURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, "--", bins.example, "--log-level", "WARN"); err != nil {
+		if gateway[viaStdioFloor], t.stdioFloorURL, err = startProxyFloor(ctx, procs, bins.proxyFloor, tmp, append([]string{"--", bins.example}, exampleArgs...)...); err != nil {
 			return explain(err)
 		}
 	}
 	if uses(chosen, viaNodeHub) {
 		rep.NodeHub = nodeHubVersion(ctx, nodeHubJS)
-		if nodeHub, t.nodeHubBase, err = startNodeHub(ctx, procs, nodeHubJS, tmp, t.exampleURL); err != nil {
+		if gateway[viaNodeHub], t.nodeHubBase, err = startNodeHub(ctx, procs, nodeHubJS, tmp, t.exampleURL); err != nil {
 			return explain(err)
 		}
 		logf("%s serving at %s", rep.NodeHub, t.nodeHubBase)
 	}
 	if uses(chosen, viaMCPProxy) {
 		rep.MCPProxy = mcpProxyVersion(mcpProxyBin)
-		if mcpProxy, t.mcpProxyURL, err = startMCPProxy(ctx, procs, mcpProxyBin, tmp, t.exampleURL); err != nil {
+		if gateway[viaMCPProxy], t.mcpProxyURL, err = startMCPProxy(ctx, procs, mcpProxyBin, tmp, t.exampleURL); err != nil {
 			return explain(err)
 		}
 		logf("%s serving at %s", rep.MCPProxy, t.mcpProxyURL)
@@ -408,8 +409,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	// that a slow spell of the shared machine hits every scenario alike.
 	runs := map[string][]window{}
 	pairs := map[string][]paired{}
-	// The process whose CPU and RSS a scenario's runs take.
-	gateway := map[via]*procset.Proc{viaHub: hub, viaProxyFloor: proxy, viaStdioFloor: stdioFloor, viaNodeHub: nodeHub, viaMCPProxy: mcpProxy}
 	for r := range o.runs {
 		for i, s := range chosen {
 			for _, m := range modes {
@@ -438,8 +437,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	// The clients end, then the other gateways: the scale phase runs without them.
 	cerr := closeConcurrently(closers)
 	closers = nil
-	for _, p := range []*procset.Proc{proxy, stdioFloor, nodeHub, mcpProxy} {
-		if p != nil {
+	for v, p := range gateway {
+		if v != viaHub && p != nil { // nil: it failed to start
 			cerr = errors.Join(cerr, procs.Stop(p, 10*time.Second))
 		}
 	}

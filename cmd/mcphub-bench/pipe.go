@@ -18,7 +18,7 @@ import (
 // goroutine and a channel per request), as direct-post is for HTTP: a
 // baseline that does not count a client's cost for the hub.
 func pipeScenario(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
-	cmd, out := t.procs.Command(t.bins.example, "--log-level", "WARN")
+	cmd, out := t.procs.Command(t.bins.example, exampleArgs...)
 	cmd.Stdout = nil // linerpc's pipe
 	pipe, err := linerpc.Start(cmd)
 	if err != nil {
@@ -45,11 +45,7 @@ func pipeScenario(ctx context.Context, t *target, n int) ([]caller, []func(), er
 		id := ids.Add(1)
 		return pipeCall(ctx, pipe, id, echoCall(id), echoed)
 	}
-	callers := make([]caller, n)
-	for i := range callers {
-		callers[i] = call
-	}
-	return callers, []func(){closeFn}, nil
+	return same(call, n), []func(){closeFn}, nil
 }
 
 // pipeCall sends line, a request with id, and wants its answer to hold

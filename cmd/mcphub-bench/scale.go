@@ -156,8 +156,8 @@ func runScale(ctx context.Context, procs *procset.Set, bins binaries, tmp string
 	if err != nil {
 		return nil, err
 	}
-	ex, err := procs.Start("example-server (scale)", tmp, nil, bins.example, "--http", addr, "--log-level", "WARN",
-		"--scale-tools", strconv.Itoa(o.tools-exampleBuiltinTools), "--list-delay", o.listDelay.String())
+	ex, err := procs.Start("example-server (scale)", tmp, nil, bins.example, append([]string{"--http", addr,
+		"--scale-tools", strconv.Itoa(o.tools - exampleBuiltinTools), "--list-delay", o.listDelay.String()}, exampleArgs...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,11 @@ import (
 // message is what every call echoes.
 const message = "bench"
 
+// exampleArgs is what every example server the bench starts is given
+// (besides --http and the scale phase's own), as the hub's stdio config
+// gives it.
+var exampleArgs = []string{"--log-level", "WARN"}
+
 // target is what the scenarios call: the processes of one run.
 type target struct {
 	procs      *procset.Set
@@ -231,7 +236,7 @@ func mcpScenario(url func(*target) string, tool string, over mcpTransport) func(
 func stdioScenario(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
 	var started *exec.Cmd
 	var out *tail.Buffer
-	tr := transport.NewStdioWithOptions(t.bins.example, nil, []string{"--log-level", "WARN"},
+	tr := transport.NewStdioWithOptions(t.bins.example, nil, exampleArgs,
 		transport.WithCommandFunc(func(_ context.Context, command string, _ []string, args []string) (*exec.Cmd, error) {
 			// Not CommandContext: the tool ends its processes itself.
 			cmd, output := t.procs.Command(command, args...)
@@ -252,11 +257,7 @@ func stdioScenario(ctx context.Context, t *target, n int) ([]caller, []func(), e
 		closeFn()
 		return nil, nil, fmt.Errorf("example server over stdio: %w; its output:\n%s", err, out.String())
 	}
-	callers := make([]caller, n)
-	for i := range callers {
-		callers[i] = mcpCaller(c, "echo")
-	}
-	return callers, []func(){closeFn}, nil
+	return same(mcpCaller(c, "echo"), n), []func(){closeFn}, nil
 }
 
 // mcpTransport makes an mcp-go client transport to url over hc.
@@ -352,17 +353,23 @@ func postScenario(url func(*target) string, body any, want string) func(context.
 			_, err := post(ctx, t.rest, url(t), b, nil, http.StatusOK, want)
 			return err
 		}
-		callers := make([]caller, n)
-		for i := range callers {
-			callers[i] = call
-		}
-		return callers, []func(){t.rest.CloseIdleConnections}, nil
+		return same(call, n), []func(){t.rest.CloseIdleConnections}, nil
 	}
 }
 
+// same is n callers sharing call (and the one client behind it).
+func same(call caller, n int) []caller {
+	callers := make([]caller, n)
+	for i := range callers {
+		callers[i] = call
+	}
+	return callers
+}
+
 // post POSTs body as JSON to u on hc, with header's fields besides, and
-// returns the answer when its status is status and its body holds want.
-func post(ctx context.Context, hc *http.Client, u string, body []byte, header http.Header, status int, want string) (*http.Response, error) {
+// returns the answer's header when its status is status and its body holds
+// want.
+func post(ctx context.Context, hc *http.Client, u string, body []byte, header http.Header, status int, want string) (http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -383,7 +390,7 @@ func post(ctx context.Context, hc *http.Client, u string, body []byte, header ht
 	if resp.StatusCode != status || !bytes.Contains(got, []byte(want)) {
 		return nil, fmt.Errorf("POST %s: %d %.500s", u, resp.StatusCode, got)
 	}
-	return resp, nil
+	return resp.Header, nil
 }
 
 // The JSON-RPC the bench writes by hand: direct-post, direct-pipe, and the
@@ -417,9 +424,9 @@ func mcpAccept() http.Header {
 // client (the mcp-go client of direct-http costs some 50 µs more per call
 // than this one; a REST call compared with it would be credited with that
 // difference); through cmd/proxy-floor it is floor-post, the reference read
-// against that same baseline, and floor-stdio in front of a stdio child.
-// sessions says the server must give a session id (the stdio floor has
-// none).
+// against that same baseline, and floor-stdio in front of a stdio child,
+// which has no sessions (sessions false; otherwise the server must give a
+// session id).
 func postSessionScenario(url func(*target) string, sessions bool) func(context.Context, *target, int) ([]caller, []func(), error) {
 	return func(ctx context.Context, t *target, n int) ([]caller, []func(), error) {
 		u := url(t)
@@ -427,13 +434,12 @@ func postSessionScenario(url func(*target) string, sessions bool) func(context.C
 		defer cancel()
 		// Read-only once the session is open: the callers share it.
 		header := mcpAccept()
-		resp, err := post(ctx, t.rest, u, []byte(initializeRequest), header, http.StatusOK, negotiated)
+		answered, err := post(ctx, t.rest, u, []byte(initializeRequest), header, http.StatusOK, negotiated)
 		if err != nil {
 			return nil, nil, fmt.Errorf("initialize: %w", err)
 		}
-		// The stdio floor has no sessions (sessions false): no id, and no
-		// session to end.
-		sid := resp.Header.Get(transport.HeaderKeySessionID)
+		// Without sessions (the stdio floor): no id, and no session to end.
+		sid := answered.Get(transport.HeaderKeySessionID)
 		switch {
 		case sessions && sid == "":
 			return nil, nil, errors.New("initialize: no session id")
@@ -465,11 +471,7 @@ func postSessionScenario(url func(*target) string, sessions bool) func(context.C
 			_, err := post(ctx, t.rest, u, echoCall(ids.Add(1)), header, http.StatusOK, echoed)
 			return err
 		}
-		callers := make([]caller, n)
-		for i := range callers {
-			callers[i] = call
-		}
-		return callers, []func(){end}, nil
+		return same(call, n), []func(){end}, nil
 	}
 }
 

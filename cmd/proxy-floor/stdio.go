@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,16 +49,13 @@ func (f stdioFloor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A batch has no one id to match its answers by.
 		http.Error(w, "not a JSON-RPC message: want one JSON object", http.StatusBadRequest)
 		return
-	case bytes.IndexByte(body, '\n') >= 0:
-		http.Error(w, "the message must be one line: stdio frames messages by newlines", http.StatusBadRequest)
-		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
 	id, hasMethod := linerpc.Head(body)
-	if !hasMethod || id == nil || string(id) == "null" { // a notification, or an answer to the server: nothing comes back
+	if !hasMethod || id == nil { // a notification, or an answer to the server: nothing comes back
 		if err := f.pipe.Send(ctx, body); err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
+			http.Error(w, err.Error(), sendStatus(err))
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -73,11 +69,22 @@ func (f stdioFloor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Context().Err() != nil: // the client has gone
 	case errors.Is(err, linerpc.ErrInFlight):
 		http.Error(w, err.Error(), http.StatusConflict)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded): // waiting, or writing
+	case errors.Is(err, context.DeadlineExceeded):
 		http.Error(w, fmt.Sprintf("no answer within %v", f.timeout), http.StatusGatewayTimeout)
 	default:
-		http.Error(w, err.Error(), http.StatusBadGateway)
+		http.Error(w, err.Error(), sendStatus(err))
 	}
+}
+
+// sendStatus is the status of a message linerpc could not send.
+func sendStatus(err error) int {
+	switch {
+	case errors.Is(err, linerpc.ErrNotOneLine): // stdio frames messages by newlines
+		return http.StatusBadRequest
+	case errors.Is(err, os.ErrDeadlineExceeded): // the child does not read its stdin
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
 }
 
 // errServerEnded is proxy-floor stopping because no more answers can

@@ -124,7 +124,9 @@ func TestStdioFloor(t *testing.T) {
 	if code, _ := post(`{"jsonrpc":"2.0","method":"x","params":"` + strings.Repeat("x", linerpc.MaxLine) + `"}`); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("a message over linerpc.MaxLine: %d, want 413", code)
 	}
-	if resp, err := srv.Client().Get(srv.URL); err == nil {
+	if resp, err := srv.Client().Get(srv.URL); err != nil {
+		t.Errorf("GET: %v", err)
+	} else {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("GET: %d, want 405", resp.StatusCode)

@@ -37,6 +37,9 @@ var (
 	// ErrEnded is a Call waiting when no more answers can come: the
 	// child's stdout ended (it exited) or failed.
 	ErrEnded = errors.New("the child's output ended")
+	// ErrNotOneLine is a message with a newline in it: stdio frames
+	// messages by newlines.
+	ErrNotOneLine = errors.New("linerpc: a message must be one line")
 )
 
 // Pipe is a running child and the client speaking to it.
@@ -139,7 +142,7 @@ func (p *Pipe) Call(ctx context.Context, id, line []byte) ([]byte, error) {
 // of the line, so the Pipe writes nothing more after it.
 func (p *Pipe) Send(ctx context.Context, line []byte) error {
 	if bytes.IndexByte(line, '\n') >= 0 {
-		return errors.New("linerpc: a message must be one line")
+		return ErrNotOneLine
 	}
 	deadline := time.Now().Add(writeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -220,7 +223,8 @@ func (p *Pipe) dispatch(line []byte) {
 	}
 }
 
-// Head reads a message's id (its JSON text, nil when it has none) and
+// Head reads a message's id (its JSON text; nil when it has none or it is
+// null, which nothing can be matched by) and
 // whether it has a method (a request or a notification; without one it is
 // an answer), without decoding it. msg should be valid JSON: rawjson
 // neither checks nor panics, so anything else at worst reads wrongly.
@@ -234,6 +238,9 @@ func Head(msg []byte) (id []byte, hasMethod bool) {
 		case "method":
 			hasMethod = true
 		}
+	}
+	if string(id) == "null" {
+		id = nil
 	}
 	return id, hasMethod
 }

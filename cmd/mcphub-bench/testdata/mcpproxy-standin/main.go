@@ -12,12 +12,12 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcphub/mcphub/internal/serveuntil"
 )
 
 type config struct {
@@ -48,8 +48,7 @@ func main() {
 	if cfg.MCPProxy.Type != "streamable-http" {
 		log.Fatalf("mcpProxy.type %q: only streamable-http is stood in for", cfg.MCPProxy.Type)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	ctx := context.Background() // a signal before it serves ends it at once
 	mux := http.NewServeMux()
 	for name, s := range cfg.MCPServers {
 		if s.TransportType != "streamable-http" || !s.Options.PanicIfInvalid {
@@ -75,12 +74,7 @@ func main() {
 		}
 		mux.Handle("/"+name+"/", server.NewStreamableHTTPServer(srv, server.WithStateLess(true)))
 	}
-	hs := &http.Server{Addr: cfg.MCPProxy.Addr, Handler: mux}
-	go func() {
-		<-ctx.Done()
-		hs.Close()
-	}()
-	if err := hs.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+	if err := serveuntil.Signal(&http.Server{Addr: cfg.MCPProxy.Addr, Handler: mux}); err != nil {
 		log.Fatal(err)
 	}
 }
