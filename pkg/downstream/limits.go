@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mcphub/mcphub/internal/httpbody"
 )
 
 // DefaultMaxMessageBytes bounds one message from a downstream server: a
@@ -131,7 +133,7 @@ func (t limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 	// that a big one can be checked before mcp-go sees it: given a body
 	// without an id, mcp-go formats the whole of it into its error with
 	// %v, about twenty times its size in memory.
-	body, err := io.ReadAll(&totalLimitReader{r: resp.Body, left: int64(t.max) + 1, max: t.max})
+	body, err := httpbody.Read(&totalLimitReader{r: resp.Body, left: int64(t.max) + 1, max: t.max}, resp.ContentLength)
 	resp.Body.Close()
 	if err != nil {
 		return nil, err
