@@ -36,18 +36,16 @@ func (ep *endpoint) updateTools(snap *catalog.Snapshot, sc scope, needsApproval 
 		gated := needsApproval(t)
 		old, had := ep.tools[t.Exported]
 		m, changed := remark(old, had, t.Server, t.Name, gated, t.Raw, t.InputSchema)
+		if changed {
+			mt, err := toMCPTool(t, gated)
+			if err != nil {
+				ep.srv.log.Warn("tool not served over MCP", "endpoint", ep.path(), "server", t.Server, "tool", t.Name, "err", err)
+				continue
+			}
+			add = append(add, server.ServerTool{Tool: mt, Handler: ep.callTool})
+		}
 		listed = append(listed, listedTool{tool: t, gated: gated})
 		next[t.Exported] = m
-		if !changed {
-			continue
-		}
-		mt, err := toMCPTool(t, gated)
-		if err != nil {
-			ep.srv.log.Warn("tool not served over MCP", "endpoint", ep.path(), "server", t.Server, "tool", t.Name, "err", err)
-			delete(next, t.Exported)
-			continue
-		}
-		add = append(add, server.ServerTool{Tool: mt, Handler: ep.callTool})
 	}
 	// The listing and the served set change before mcp-go's registry:
 	// DeleteTools and AddTools send list_changed, and a client that lists
@@ -60,21 +58,20 @@ func (ep *endpoint) updateTools(snap *catalog.Snapshot, sc scope, needsApproval 
 	if refused := ep.addTools(add); len(refused) > 0 {
 		// Rare (toMCPTool checks what mcp-go panics on): listed for a
 		// moment, never served by mcp-go.
-		next = maps.Clone(next) // the published one is read concurrently
+		next = maps.Clone(next) // the published ones are read concurrently
 		for _, name := range refused {
 			delete(next, name)
 		}
+		listed = slices.DeleteFunc(slices.Clone(listed), func(lt listedTool) bool { _, ok := next[lt.tool.Exported]; return !ok })
 		ep.publish(listed, next)
 	}
 	ep.tools = next
 }
 
-// publish makes next the tools the endpoint serves and listed, less any
-// not in next (mcp-go refused it), its fast path's listing, in mcp-go's
-// order.
+// publish makes next the tools the endpoint serves and listed (the same
+// tools, by exported name) its fast path's listing.
 func (ep *endpoint) publish(listed []listedTool, next map[string]mark) {
 	ep.served.Store(&next)
-	listed = slices.DeleteFunc(slices.Clone(listed), func(lt listedTool) bool { _, ok := next[lt.tool.Exported]; return !ok })
 	ep.listing.Store(&toolListing{tools: listed})
 }
 
