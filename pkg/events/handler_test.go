@@ -366,7 +366,10 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 // connection is cut off within WriteTimeout of stalling.
 func TestHTTPSlowConsumer(t *testing.T) {
 	const (
-		writeTimeout = 500 * time.Millisecond
+		// Long enough that a Publish held up by a 2-core machine under a
+		// parallel -race test run (750 ms seen) is not taken for one that
+		// waited for the slow client, which would take this long.
+		writeTimeout = 2 * time.Second
 		events       = 400
 		fastClients  = 3
 	)
