@@ -92,11 +92,11 @@ func (p *poster) do(req *http.Request) (*http.Response, error) {
 // another host, as net/http's own redirects drop them.
 func (p *poster) follow(req *http.Request, code int, loc string) (*http.Response, error) {
 	if code != http.StatusTemporaryRedirect && code != http.StatusPermanentRedirect {
-		return nil, fmt.Errorf("redirected with %d to %s: a JSON-RPC request cannot follow it (it would become a GET)", code, loc)
+		return nil, fmt.Errorf("%w: redirected with %d to %s: a JSON-RPC request cannot follow it (it would become a GET)", ErrProtocol, code, loc)
 	}
 	next, err := req.URL.Parse(loc)
 	if err != nil {
-		return nil, fmt.Errorf("redirected to %q: %w", loc, err)
+		return nil, fmt.Errorf("%w: redirected to %q: %w", ErrProtocol, loc, err)
 	}
 	again, ok := rewound(req)
 	if !ok {

@@ -645,6 +645,9 @@ func TestPostRedirectFailureMayHaveArrived(t *testing.T) {
 		if err == nil || downstream.NotDelivered(err) {
 			t.Errorf("%d to a refusing server: %v; NotDelivered = %v, want false", code, err, downstream.NotDelivered(err))
 		}
+		if code == http.StatusSeeOther && !errors.Is(err, downstream.ErrProtocol) {
+			t.Errorf("303: %v, want ErrProtocol (a POST cannot follow it)", err)
+		}
 	}
 }
 
