@@ -19,17 +19,21 @@ import (
 // router, called in-process.
 func benchRouter(b *testing.B) http.Handler {
 	b.Helper()
-	e := startHub(b, api.Options{}, httpServer("web", httpExample(b)), httpServer("web2", httpExample(b)))
+	e := startHub(b, api.Options{}, httpServer("web", httpExample(b)), httpServer("web2", httpExample(b)),
+		stdioExample("child"))
 	return api.NewRouter(e.hub, api.Options{Logger: quiet})
 }
 
 func BenchmarkCallHandler(b *testing.B) {
 	h := benchRouter(b)
-	for _, tc := range []struct{ name, args string }{
-		{"object", `{"message":"hi"}`},
-		{"string", `"{\"message\":\"hi\"}"`},
+	for _, tc := range []struct{ name, tool, args string }{
+		{"object", "web__echo", `{"message":"hi"}`},
+		{"string", "web__echo", `"{\"message\":\"hi\"}"`},
+		// The server is another process: allocs/op are the hub's own
+		// (and the recorder's).
+		{"stdio", "child__echo", `{"message":"hi"}`},
 	} {
-		body := callJSON("web__echo", tc.args)
+		body := callJSON(tc.tool, tc.args)
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
