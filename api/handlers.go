@@ -389,8 +389,15 @@ func writeCall(c *gin.Context, r CallResponse) {
 		buf = appendJSONString(buf, r.Error)
 	}
 	buf = append(buf, '}')
-	c.Data(http.StatusOK, "application/json; charset=utf-8", buf)
+	c.Writer.Header()["Content-Type"] = jsonContentType
+	c.Status(http.StatusOK)
+	_, _ = c.Writer.Write(buf)
 }
+
+// jsonContentType is writeCall's Content-Type, one slice for every answer
+// (gin's c.Data makes one each time). Its capacity is its length, so a
+// later Header().Add appends to a copy, never into it.
+var jsonContentType = []string{"application/json; charset=utf-8"}
 
 // appendJSONString appends s as a JSON string, without HTML escaping.
 func appendJSONString(buf []byte, s string) []byte {
@@ -424,6 +431,9 @@ const maxWait = time.Hour
 
 // parseWait reads ?wait=: a Go duration ("30s") or whole seconds ("30").
 func parseWait(c *gin.Context) (time.Duration, error) {
+	if c.Request.URL.RawQuery == "" { // the usual call: no query for gin to parse into its cache
+		return 0, nil
+	}
 	v, ok := c.GetQuery("wait")
 	if !ok || v == "" {
 		return 0, nil

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"net/http"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/mcphub/mcphub/pkg/reqid"
@@ -15,8 +17,17 @@ import (
 // passes it on in its _meta. /mcp requests take the same path: they are
 // routes of this router.
 func requestID(c *gin.Context) {
-	id := reqid.Accept(c.GetHeader(reqid.Header))
-	c.Header(reqid.Header, id)
+	// The map itself, by the canonical key: Header.Get and Set would
+	// canonicalize "X-Request-ID" anew on every request.
+	var incoming string
+	if v := c.Request.Header[idHeader]; len(v) > 0 {
+		incoming = v[0]
+	}
+	id := reqid.Accept(incoming)
+	c.Writer.Header()[idHeader] = []string{id}
 	c.Request = c.Request.WithContext(reqid.With(c.Request.Context(), id))
 	c.Next()
 }
+
+// idHeader is reqid.Header as net/http keys it.
+var idHeader = http.CanonicalHeaderKey(reqid.Header)

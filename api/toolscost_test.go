@@ -79,28 +79,39 @@ func TestToolsListCostFlat(t *testing.T) {
 	}
 }
 
-// TestCallAllocations holds what a REST call allocates, the hub and the
-// in-process example server together (what BenchmarkCallHandler counts,
-// less its recorder): a regression of more than about 5% fails here
-// instead of waiting for someone to read a benchmark.
+// TestCallAllocations holds what a REST call allocates: to the in-process
+// example server over HTTP, the hub and that server together (what
+// BenchmarkCallHandler counts, less its recorder); to the example server
+// as a stdio child, the hub alone. A regression of more than about 5%
+// fails here instead of waiting for someone to read a benchmark.
 func TestCallAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocations are not counted under the race detector; make test-allocs counts them")
 	}
-	h := api.NewRouter(startHub(t, api.Options{}, httpServer("web", httpExample(t))).hub, api.Options{Logger: quiet})
-	body := callJSON("web__echo", `{"message":"hi"}`)
-	call := func() {
-		w := &discard{h: http.Header{}}
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/mcp_hub/call", strings.NewReader(body)))
-		if w.code != http.StatusOK {
-			t.Fatalf("status %d", w.code)
-		}
-	}
-	call()            // the connection pool and the first-use caches
-	const limit = 362 // about 5% over what it measured when set
-	if n := testing.AllocsPerRun(200, call); n > limit {
-		t.Errorf("a REST call allocates %v times (hub and example server), more than %d", n, limit)
-	} else {
-		t.Logf("a REST call allocates %v times (hub and example server); the limit is %d", n, limit)
+	h := api.NewRouter(startHub(t, api.Options{}, httpServer("web", httpExample(t)), stdioExample("child")).hub,
+		api.Options{Logger: quiet})
+	for _, tc := range []struct {
+		name, tool, who string
+		limit           float64 // about 5% over what it measured when set
+	}{
+		{"http", "web__echo", "hub and example server", 352},
+		{"stdio", "child__echo", "the hub alone", 41},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := callJSON(tc.tool, `{"message":"hi"}`)
+			call := func() {
+				w := &discard{h: http.Header{}}
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/mcp_hub/call", strings.NewReader(body)))
+				if w.code != http.StatusOK {
+					t.Fatalf("status %d", w.code)
+				}
+			}
+			call() // the connection pool and the first-use caches
+			if n := testing.AllocsPerRun(200, call); n > tc.limit {
+				t.Errorf("a REST call allocates %v times (%s), more than %v", n, tc.who, tc.limit)
+			} else {
+				t.Logf("a REST call allocates %v times (%s); the limit is %v", n, tc.who, tc.limit)
+			}
+		})
 	}
 }

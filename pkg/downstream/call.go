@@ -25,7 +25,7 @@ var ErrTimeout = errors.New("downstream timed out")
 type callParams struct {
 	Name      string          `json:"name"`
 	Arguments json.RawMessage `json:"arguments"`
-	Meta      *requestMeta    `json:"_meta,omitempty"`
+	Meta      requestMeta     `json:"_meta,omitzero"` // a value: no allocation of its own
 }
 
 // requestMeta is a request's _meta: the progress token of a call that
@@ -55,7 +55,7 @@ func (c *Conn) CallTool(ctx context.Context, name string, args json.RawMessage, 
 	if len(args) == 0 || string(args) == "null" {
 		args = json.RawMessage("{}")
 	}
-	params := callParams{Name: name, Arguments: args, Meta: metaFor(ctx)}
+	params := callParams{Name: name, Arguments: args, Meta: requestMeta{RequestID: reqid.From(ctx)}}
 	return c.do(ctx, "tools/call", func(s *session) (any, func()) {
 		if onProgress == nil {
 			return params, func() {}
@@ -64,7 +64,7 @@ func (c *Conn) CallTool(ctx context.Context, name string, args json.RawMessage, 
 		tr := newProgressTracker(onProgress)
 		s.progress.Store(tok, tr.deliver)
 		p := params
-		p.Meta = &requestMeta{ProgressToken: tok, RequestID: reqid.From(ctx)}
+		p.Meta.ProgressToken = tok
 		return p, func() {
 			tr.linger(progressLinger)
 			s.progress.Delete(tok)

@@ -21,14 +21,15 @@ import (
 func (h *Hub) recordCall(ctx context.Context, caller string, t catalog.Tool, args json.RawMessage, start time.Time, res *CallResult, err error) {
 	took := time.Since(start)
 	c := callRecord{outcome: outcome(res, err)}
-	var pending *PendingError
-	switch {
-	case errors.As(err, &pending):
-		c.approvalID = pending.Request.ID
-	case err != nil:
-		// Scrubbed here because the audit sink is not the hub's scrubbed
-		// log: downstream errors quote endpoints, which may carry keys.
-		c.err = h.Config().Scrub(err.Error())
+	if err != nil { // pending is declared here: errors.As makes it escape, an allocation on every call
+		var pending *PendingError
+		if errors.As(err, &pending) {
+			c.approvalID = pending.Request.ID
+		} else {
+			// Scrubbed here because the audit sink is not the hub's scrubbed
+			// log: downstream errors quote endpoints, which may carry keys.
+			c.err = h.Config().Scrub(err.Error())
+		}
 	}
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		attrs := []slog.Attr{

@@ -59,9 +59,23 @@ func Accept(incoming string) string {
 
 type ctxKey struct{}
 
+// idContext is ctx carrying id. It stands in for context.WithValue, which
+// would box the id into an interface: an allocation more on every request.
+type idContext struct {
+	context.Context
+	id string
+}
+
+func (c *idContext) Value(key any) any {
+	if key == (ctxKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
 // With returns ctx carrying id.
 func With(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, id)
+	return &idContext{Context: ctx, id: id}
 }
 
 // From returns the request id ctx carries, or "".
@@ -69,6 +83,8 @@ func From(ctx context.Context) string {
 	if ctx == nil {
 		return ""
 	}
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
+	if c, ok := ctx.Value(ctxKey{}).(*idContext); ok {
+		return c.id
+	}
+	return ""
 }

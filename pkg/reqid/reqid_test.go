@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcphub/mcphub/pkg/reqid"
 )
@@ -96,6 +97,25 @@ func TestContext(t *testing.T) {
 	}
 	if got := reqid.From(reqid.With(ctx, "r2")); got != "r2" {
 		t.Errorf("From(inner) = %q, want r2", got)
+	}
+
+	// The id's context is a context like any other: values and
+	// cancellation pass through it both ways.
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	child, stop := context.WithTimeout(reqid.With(parent, "r3"), time.Hour)
+	defer stop()
+	if got := reqid.From(child); got != "r3" {
+		t.Errorf("From(derived) = %q, want r3", got)
+	}
+	if got := child.Value(key{}); got != "v" {
+		t.Errorf("a value of the parent through the id's context = %v", got)
+	}
+	cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelling the parent did not reach a context derived from the id's")
 	}
 }
 
