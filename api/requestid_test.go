@@ -231,15 +231,33 @@ func TestRequestID(t *testing.T) {
 	})
 }
 
+// metaOf is the _meta of a recorded tools/call.
+func metaOf(t *testing.T, call recordedCall) map[string]any {
+	t.Helper()
+	var msg struct {
+		Params struct {
+			Meta map[string]any `json:"_meta"`
+		} `json:"params"`
+	}
+	if err := json.Unmarshal([]byte(call.body), &msg); err != nil {
+		t.Fatalf("recorded tools/call: %v: %s", err, call.body)
+	}
+	return msg.Params.Meta
+}
+
 // TestRequestIDInLogs: the id of a REST call is in the access log line,
 // the hub's line for the call, the downstream request's line and the audit
 // record, for a call that works and one that fails, and the downstream
-// server receives it in the call's _meta.
+// server receives it in an X-Request-ID header, and in the call's _meta
+// when its configuration asks for that (request_id_meta).
 func TestRequestIDInLogs(t *testing.T) {
 	var sink, audit logSink
-	web := newRecordingExample(t)
+	web, webMeta := newRecordingExample(t), newRecordingExample(t)
 	tinyURL, _ := tiny(t)
-	e := loggedHub(t, &sink, &audit, httpServer("web", web.url), httpServer("tiny", tinyURL))
+	withMeta := httpServer("webmeta", webMeta.url)
+	withMeta.RequestIDMeta = true
+	withMeta.Headers = map[string]string{"x-request-id": "configured"} // the configuration's header wins
+	e := loggedHub(t, &sink, &audit, httpServer("web", web.url), withMeta, httpServer("tiny", tinyURL))
 
 	t.Run("ok", func(t *testing.T) {
 		const id = "rest-call-ok-1"
@@ -253,25 +271,43 @@ func TestRequestIDInLogs(t *testing.T) {
 		sink.waitLine(t, id, "downstream request", map[string]string{"server": "web", "method": "tools/call"})
 		audit.waitLine(t, id, "call", map[string]string{"server": "web", "tool": "echo", "outcome": "ok"})
 
-		// The server can match its logs with the hub's.
+		// The server can match its logs with the hub's, by the header; its
+		// _meta stays empty, which spares it decoding one.
 		call := web.callWith(t, `"message":"hi"`)
-		var msg struct {
-			Params struct {
-				Meta map[string]any `json:"_meta"`
-			} `json:"params"`
+		if got := call.header.Values(reqid.Header); len(got) != 1 || got[0] != id {
+			t.Errorf("downstream tools/call %s = %q, want %q", reqid.Header, got, id)
 		}
-		if err := json.Unmarshal([]byte(call.body), &msg); err != nil || msg.Params.Meta["io.mcphub/request-id"] != id {
-			t.Errorf("downstream tools/call _meta = %v (%v), want the request id", msg.Params.Meta, err)
+		if meta := metaOf(t, call); meta != nil {
+			t.Errorf("downstream tools/call _meta = %v, want none", meta)
+		}
+	})
+	t.Run("request_id_meta", func(t *testing.T) {
+		const id = "rest-call-meta-1"
+		r := e.send(t, http.MethodPost, "/mcp_hub/call", callJSON("webmeta__echo", `{"message":"meta"}`), reqid.Header, id)
+		wantStatus(t, r, http.StatusOK, `"content":"meta"`)
+		call := webMeta.callWith(t, `"message":"meta"`)
+		if meta := metaOf(t, call); len(meta) != 1 || meta["io.mcphub/request-id"] != id {
+			t.Errorf("downstream tools/call _meta = %v, want the request id alone", meta)
+		}
+		if got := call.header.Values(reqid.Header); len(got) != 1 || got[0] != "configured" {
+			t.Errorf("downstream tools/call %s = %q, want the configured value", reqid.Header, got)
 		}
 	})
 	t.Run("streamed call", func(t *testing.T) {
-		// With progress, _meta carries the progress token and the id.
+		// With progress, _meta carries the progress token, and the id
+		// where the configuration asks for it.
 		const id = "rest-stream-1"
-		r := e.send(t, http.MethodPost, "/mcp_hub/call_stream", callJSON("web__slow_count", `{"count":2,"delay_ms":1}`), reqid.Header, id)
-		wantStatus(t, r, http.StatusOK, "counted to 2")
-		body := web.callWith(t, `"delay_ms":1`).body
-		if !strings.Contains(body, `"progressToken":"mcphub-`) || !strings.Contains(body, `"io.mcphub/request-id":"`+id+`"`) {
-			t.Errorf("downstream tools/call: %s", body)
+		for _, srv := range []struct {
+			name   string
+			ex     *recordingExample
+			withID bool
+		}{{"web", web, false}, {"webmeta", webMeta, true}} {
+			r := e.send(t, http.MethodPost, "/mcp_hub/call_stream", callJSON(srv.name+"__slow_count", `{"count":2,"delay_ms":1}`), reqid.Header, id)
+			wantStatus(t, r, http.StatusOK, "counted to 2")
+			body := srv.ex.callWith(t, `"delay_ms":1`).body
+			if !strings.Contains(body, `"progressToken":"mcphub-`) || strings.Contains(body, `"io.mcphub/request-id":"`+id+`"`) != srv.withID {
+				t.Errorf("downstream tools/call to %s: %s", srv.name, body)
+			}
 		}
 		sink.waitLine(t, id, "tool call", map[string]string{"tool": "slow_count", "outcome": "ok"})
 	})
@@ -347,8 +383,8 @@ func TestRequestIDOverMCP(t *testing.T) {
 		sink.waitLine(t, id, "tool call", map[string]string{"server": "web", "tool": "echo", "outcome": "ok"})
 		sink.waitLine(t, id, "downstream request", map[string]string{"method": "tools/call"})
 		sink.waitLine(t, id, "http", map[string]string{"path": "/mcp"})
-		if !strings.Contains(web.callWith(t, "over mcp").body, `"io.mcphub/request-id":"`+id+`"`) {
-			t.Error("the downstream call does not carry the request id")
+		if got := web.callWith(t, "over mcp").header.Get(reqid.Header); got != id {
+			t.Errorf("the downstream call's %s = %q, want %q", reqid.Header, got, id)
 		}
 	})
 }

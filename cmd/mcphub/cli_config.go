@@ -286,6 +286,7 @@ type serverView struct {
 	Env             map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
 	Cwd             string            `yaml:"cwd,omitempty" json:"cwd,omitempty"`
 	Headers         map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	RequestIDMeta   bool              `yaml:"request_id_meta,omitempty" json:"request_id_meta,omitempty"`
 	Enabled         bool              `yaml:"enabled" json:"enabled"`
 	Timeout         string            `yaml:"timeout" json:"timeout"`
 	ProtocolVersion string            `yaml:"protocol_version" json:"protocol_version"`
@@ -334,7 +335,7 @@ func newConfigView(r *config.Config) configView {
 	for _, s := range r.Servers {
 		sv := serverView{
 			Name: s.Name, Transport: string(s.Transport), Endpoint: s.Endpoint,
-			Command: s.Command, Cwd: s.Cwd, Env: s.Env, Headers: s.Headers,
+			Command: s.Command, Cwd: s.Cwd, Env: s.Env, Headers: s.Headers, RequestIDMeta: s.RequestIDMeta,
 			Enabled: s.Enabled, Timeout: duration(s.Timeout), ProtocolVersion: s.ProtocolVersion,
 			Backoff:  backoffView{duration(s.Backoff.Initial), duration(s.Backoff.Max)},
 			Approval: string(s.Approval), RequireApproval: s.RequireApproval, Tools: toolFilter(s.Tools),

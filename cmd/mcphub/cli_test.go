@@ -490,6 +490,7 @@ servers:
   - name: remote
     url: http://user:${DB_PASSWORD}@127.0.0.1:1/mcp?key=${SECRET}
     headers: {Authorization: "Bearer ${SECRET}"}
+    request_id_meta: true
     timeout: 5
 `)
 	for _, format := range []string{"yaml", "json"} {
@@ -523,10 +524,10 @@ servers:
 			t.Errorf("%s: tokens %+v", format, toks)
 		}
 		local, remote := v.Servers[0], v.Servers[1]
-		if strings.Join(local.Args, " ") != "--api-key=<redacted> --plain" || local.Env["API_KEY"] != "<redacted>" || local.Env["MODE"] != "<redacted>" || local.Timeout != "30s" {
+		if strings.Join(local.Args, " ") != "--api-key=<redacted> --plain" || local.Env["API_KEY"] != "<redacted>" || local.Env["MODE"] != "<redacted>" || local.Timeout != "30s" || local.RequestIDMeta {
 			t.Errorf("%s: local %+v", format, local)
 		}
-		if remote.Endpoint != "http://user:xxxxx@127.0.0.1:1/mcp?key=%3Credacted%3E" || remote.Headers["Authorization"] != "<redacted>" || remote.Timeout != "5s" || remote.Transport != "streamable-http" {
+		if remote.Endpoint != "http://user:xxxxx@127.0.0.1:1/mcp?key=%3Credacted%3E" || remote.Headers["Authorization"] != "<redacted>" || remote.Timeout != "5s" || remote.Transport != "streamable-http" || !remote.RequestIDMeta {
 			t.Errorf("%s: remote %+v", format, remote)
 		}
 	}

@@ -215,9 +215,15 @@ func TestServerEqualApproval(t *testing.T) {
 			t.Errorf("change %d: an approval change must not restart the connection", i)
 		}
 	}
-	c := base
-	c.Timeout++
-	if base.SameConnection(c) || base.Equal(c) {
-		t.Error("a connection change not detected")
+	for i, change := range []func(*Server){
+		func(s *Server) { s.Timeout++ },
+		// The connection reads it on every call: a change restarts it.
+		func(s *Server) { s.RequestIDMeta = !s.RequestIDMeta },
+	} {
+		c := base
+		change(&c)
+		if base.SameConnection(c) || base.Equal(c) {
+			t.Errorf("connection change %d not detected", i)
+		}
 	}
 }

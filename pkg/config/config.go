@@ -100,6 +100,7 @@ func (s Server) SameConnection(o Server) bool {
 		maps.Equal(s.Env, o.Env) &&
 		s.Cwd == o.Cwd &&
 		maps.Equal(s.Headers, o.Headers) &&
+		s.RequestIDMeta == o.RequestIDMeta &&
 		s.Enabled == o.Enabled &&
 		s.Timeout == o.Timeout &&
 		s.ProtocolVersion == o.ProtocolVersion &&

@@ -163,6 +163,8 @@ func (d *decoder) server(rs rawServer, hub Backoff) Server {
 			s.Env = d.strMap(f, v)
 		case "headers":
 			s.Headers = d.strMap(f, v)
+		case "request_id_meta":
+			s.RequestIDMeta, _ = d.boolean(f, v)
 		case "cwd":
 			s.Cwd, _ = d.str(f, v)
 			// Relative to the config file, like docker compose: the file

@@ -157,6 +157,7 @@ servers:
     cwd: work
     timeout: "45s"
     protocol_version: "2025-06-18"
+    request_id_meta: true
     enabled: false
     backoff: {max: 10s}
 mcpServers:
@@ -176,14 +177,14 @@ mcpServers:
 		Env:  map[string]string{"LOG_LEVEL": "debug", "PORT": "8080"},
 		// A disabled server's values are kept as written, cwd included.
 		Cwd: "work", Enabled: false, Timeout: 45 * time.Second, ProtocolVersion: "2025-06-18",
-		Backoff: Backoff{Initial: 2 * time.Second, Max: 10 * time.Second},
+		RequestIDMeta: true, Backoff: Backoff{Initial: 2 * time.Second, Max: 10 * time.Second},
 	}
 	if !files.Equal(want) {
 		t.Errorf("files:\n got %+v\nwant %+v", files, want)
 	}
 	tool, _ := cfg.Server("tool")
-	if tool.Transport != TransportStdio || !tool.Enabled || tool.Timeout != 1500*time.Millisecond ||
-		tool.Origin.Path != "mcpServers.tool" || tool.Origin.Line != 17 {
+	if tool.Transport != TransportStdio || !tool.Enabled || tool.Timeout != 1500*time.Millisecond || tool.RequestIDMeta ||
+		tool.Origin.Path != "mcpServers.tool" || tool.Origin.Line != 18 {
 		t.Errorf("tool: %+v", tool)
 	}
 }

@@ -27,7 +27,7 @@ func topLevelKeys() []string {
 
 func serverKeys() []string {
 	return []string{"name", "endpoint", "url", "transport", "type", "command", "args", "env", "cwd",
-		"headers", "enabled", "disabled", "timeout", "protocol_version", "backoff", "approval", "require_approval",
+		"headers", "request_id_meta", "enabled", "disabled", "timeout", "protocol_version", "backoff", "approval", "require_approval",
 		"tools"}
 }
 

@@ -29,18 +29,28 @@ type callParams struct {
 }
 
 // requestMeta is a request's _meta: the progress token of a call that
-// wants progress, and the id of the hub request it serves (see reqid), so
-// that a server's logs can be matched with the hub's. The id is one the hub
-// made or checked (printable ASCII, bounded), never a caller's credential.
+// wants progress, and, for a server configured with request_id_meta, the
+// id of the hub request it serves (see reqid), so that the server's logs
+// can be matched with the hub's. The id is one the hub made or checked
+// (printable ASCII, bounded), never a caller's credential.
 type requestMeta struct {
 	ProgressToken string `json:"progressToken,omitempty"`
 	RequestID     string `json:"io.mcphub/request-id,omitempty"`
 }
 
-// metaFor is the _meta of a request made for ctx's hub request; nil
-// outside one.
-func metaFor(ctx context.Context) *requestMeta {
-	if id := reqid.From(ctx); id != "" {
+// metaID is the request id a request made for ctx's hub request carries
+// in its _meta: "" outside one, or when the server is not configured to
+// get it (config.Server.RequestIDMeta).
+func (c *Conn) metaID(ctx context.Context) string {
+	if !c.cfg.RequestIDMeta {
+		return ""
+	}
+	return reqid.From(ctx)
+}
+
+// metaFor is metaID as a _meta object; nil when there is nothing to send.
+func (c *Conn) metaFor(ctx context.Context) *requestMeta {
+	if id := c.metaID(ctx); id != "" {
 		return &requestMeta{RequestID: id}
 	}
 	return nil
@@ -55,7 +65,7 @@ func (c *Conn) CallTool(ctx context.Context, name string, args json.RawMessage, 
 	if len(args) == 0 || string(args) == "null" {
 		args = json.RawMessage("{}")
 	}
-	params := callParams{Name: name, Arguments: args, Meta: requestMeta{RequestID: reqid.From(ctx)}}
+	params := callParams{Name: name, Arguments: args, Meta: requestMeta{RequestID: c.metaID(ctx)}}
 	return c.do(ctx, "tools/call", func(s *session) (any, func()) {
 		if onProgress == nil {
 			return params, func() {}
@@ -142,7 +152,7 @@ func (t *progressTracker) linger(d time.Duration) {
 // ReadResource reads one resource; the ReadResourceResult is returned raw.
 func (c *Conn) ReadResource(ctx context.Context, uri string) (json.RawMessage, error) {
 	params := map[string]any{"uri": uri}
-	if m := metaFor(ctx); m != nil {
+	if m := c.metaFor(ctx); m != nil {
 		params["_meta"] = m
 	}
 	return c.do(ctx, "resources/read", func(*session) (any, func()) { return params, func() {} })
@@ -154,7 +164,7 @@ func (c *Conn) GetPrompt(ctx context.Context, name string, args map[string]strin
 		args = map[string]string{}
 	}
 	params := map[string]any{"name": name, "arguments": args}
-	if m := metaFor(ctx); m != nil {
+	if m := c.metaFor(ctx); m != nil {
 		params["_meta"] = m
 	}
 	return c.do(ctx, "prompts/get", func(*session) (any, func()) { return params, func() {} })

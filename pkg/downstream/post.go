@@ -18,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcphub/mcphub/internal/rawjson"
+	"github.com/mcphub/mcphub/pkg/reqid"
 )
 
 // poster sends a Streamable HTTP session's requests itself once the
@@ -182,7 +183,34 @@ func (s *session) newPost(ctx context.Context, p *poster, method string, body []
 	for k, v := range p.headers {
 		h[k] = v
 	}
+	if id := reqid.From(ctx); id != "" {
+		if _, configured := h[requestIDHeader]; !configured {
+			h[requestIDHeader] = []string{id}
+		}
+	}
 	return req, nil
+}
+
+// requestIDHeader carries the hub's request id (see reqid) on every HTTP
+// request made for a hub request, so that a server's logs can name it at
+// no cost to the server; a value the configuration's headers set wins.
+var requestIDHeader = http.CanonicalHeaderKey(reqid.Header)
+
+// requestIDHeaders does for mcp-go's transports (legacy SSE, and the
+// Streamable HTTP requests the poster hands over) what newPost does: nil
+// when the configured headers set the id header themselves.
+func requestIDHeaders(configured map[string]string) transport.HTTPHeaderFunc {
+	for k := range configured {
+		if http.CanonicalHeaderKey(k) == requestIDHeader {
+			return nil
+		}
+	}
+	return func(ctx context.Context) map[string]string {
+		if id := reqid.From(ctx); id != "" {
+			return map[string]string{requestIDHeader: id}
+		}
+		return nil
+	}
 }
 
 // postRequest sends one request over this path. An error wrapping errHandOver

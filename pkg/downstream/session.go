@@ -141,6 +141,7 @@ func (s *session) newTransport(httpClient *httpClient) (transport.Interface, err
 		return transport.NewSSE(s.srv.Endpoint,
 			transport.WithHTTPClient(httpClient.Client),
 			transport.WithHeaders(s.srv.Headers),
+			transport.WithHeaderFunc(requestIDHeaders(s.srv.Headers)),
 			transport.WithEndpointTimeout(s.srv.Timeout),
 			// Calls carry their own deadline; this only backs it up.
 			transport.WithResponseTimeout(24*time.Hour),
@@ -151,6 +152,7 @@ func (s *session) newTransport(httpClient *httpClient) (transport.Interface, err
 		tr, err := transport.NewStreamableHTTP(s.srv.Endpoint,
 			transport.WithHTTPBasicClient(httpClient.Client),
 			transport.WithHTTPHeaders(s.srv.Headers),
+			transport.WithHTTPHeaderFunc(requestIDHeaders(s.srv.Headers)),
 			transport.WithHTTPLogger(log))
 		if err != nil {
 			return nil, err
