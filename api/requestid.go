@@ -13,9 +13,10 @@ import (
 // is sane (reqid.Valid), otherwise a new one, which replaces an invalid id
 // rather than cleaning it. The id is echoed in the answer's X-Request-ID
 // and carried in the request's context, where the logs of everything that
-// serves the request pick it up (reqid.Handler) and the downstream call
-// passes it on in its _meta. /mcp requests take the same path: they are
-// routes of this router.
+// serves the request pick it up (reqid.Handler) and the downstream
+// request passes it on: in an X-Request-ID header to HTTP servers, in its
+// _meta to a server configured with request_id_meta. /mcp requests take
+// the same path: they are routes of this router.
 func requestID(c *gin.Context) {
 	// The map itself, by the canonical key: Header.Get and Set would
 	// canonicalize "X-Request-ID" anew on every request.

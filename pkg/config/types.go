@@ -241,11 +241,12 @@ type Server struct {
 	// Headers are sent with every HTTP request to the server.
 	Headers map[string]string
 	// RequestIDMeta puts the hub's request id (see reqid) in the _meta of
-	// each request made for a hub request, as io.mcphub/request-id: the
-	// one way a stdio server can learn it. Off by default because it is
-	// not free: servers built on mcp-go decode any _meta into a map, which
-	// cost the example server 15–30 µs of CPU per call. HTTP servers get
-	// the id in an X-Request-ID header either way.
+	// the tools/call, resources/read and prompts/get requests made for a
+	// hub request, as io.mcphub/request-id: the one way a stdio server can
+	// learn it. Off by default because it is not free: servers built on
+	// mcp-go decode any _meta into a map, which cost the example server
+	// 15–30 µs of CPU per call. HTTP servers get the id in an X-Request-ID
+	// header either way, unless Headers set that header.
 	RequestIDMeta bool
 	Enabled       bool
 	// Timeout bounds initialize, discovery and each call.

@@ -101,11 +101,16 @@ var stderrPause = 10 * time.Millisecond
 // line or two on every call (mcp-go's WithLogger does) would wake the hub
 // for each of them, a read and a goroutine switch per line: 4% of the
 // hub's CPU in BenchmarkCallHandler/stdio, 0.7% with the pause. So after
-// a read that did not fill buf, it pauses and lets lines gather in the
-// pipe. The child writes on meanwhile, into the pipe's 64 KB; one that
-// fills it waits at most the pause.
+// a small read (a few lines) it pauses and lets lines gather in the pipe,
+// which holds 64 KB on Linux while the child writes on.
+//
+// A large read means a burst, which may have filled the pipe and held the
+// child up: for the next pause it reads as the data comes, so that a child
+// writing much waits for at most one pause now and then, not one per
+// pipeful.
 func drainStderr(t io.Writer, r io.Reader, pause time.Duration) {
 	buf := make([]byte, 64<<10)
+	var burstUntil time.Time
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
@@ -114,11 +119,18 @@ func drainStderr(t io.Writer, r io.Reader, pause time.Duration) {
 		if err != nil {
 			return
 		}
-		if n < len(buf) {
+		switch now := time.Now(); {
+		case n >= largeStderrRead:
+			burstUntil = now.Add(pause)
+		case now.After(burstUntil):
 			time.Sleep(pause)
 		}
 	}
 }
+
+// largeStderrRead is the read that tells drainStderr a burst is on: far
+// more than a few log lines, and a quarter of a pipe on macOS (16 KB).
+const largeStderrRead = 4 << 10
 
 // childEnv passes the hub's environment plus the configured variables, in a
 // stable order.

@@ -75,6 +75,9 @@ func (c *idContext) Value(key any) any {
 
 // With returns ctx carrying id.
 func With(ctx context.Context, id string) context.Context {
+	if ctx == nil { // as context.WithValue does: at once, not at the first Done
+		panic("reqid.With: nil context")
+	}
 	return &idContext{Context: ctx, id: id}
 }
 

@@ -117,6 +117,13 @@ func TestContext(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("cancelling the parent did not reach a context derived from the id's")
 	}
+
+	defer func() {
+		if recover() == nil {
+			t.Error("With(nil, id) did not panic")
+		}
+	}()
+	reqid.With(none, "r4")
 }
 
 func TestHandler(t *testing.T) {
