@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"regexp"
 	"strings"
 	"sync"
@@ -158,7 +159,9 @@ func newRecordingExample(t *testing.T) *recordingExample {
 	ts := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			body, _ := io.ReadAll(r.Body)
-			if strings.Contains(string(body), `"method":"tools/call"`) {
+			if strings.Contains(string(body), `"method":"tools/call"`) ||
+				strings.Contains(string(body), `"method":"resources/read"`) ||
+				strings.Contains(string(body), `"method":"prompts/get"`) {
 				ex.mu.Lock()
 				ex.calls = append(ex.calls, recordedCall{header: r.Header.Clone(), body: string(body)})
 				ex.mu.Unlock()
@@ -291,6 +294,31 @@ func TestRequestIDInLogs(t *testing.T) {
 		}
 		if got := call.header.Values(reqid.Header); len(got) != 1 || got[0] != "configured" {
 			t.Errorf("downstream tools/call %s = %q, want the configured value", reqid.Header, got)
+		}
+	})
+	t.Run("resources and prompts", func(t *testing.T) {
+		// The other requests made for a hub request: the header always,
+		// _meta only with request_id_meta.
+		for _, srv := range []struct {
+			name   string
+			ex     *recordingExample
+			withID bool
+		}{{"web", web, false}, {"webmeta", webMeta, true}} {
+			for _, rq := range []struct{ path, body, method string }{
+				{"/mcp_hub/resources/read", `{"uri":"note://welcome","server":"` + srv.name + `"}`, `"method":"resources/read"`},
+				{"/mcp_hub/prompts/get", `{"name":"` + srv.name + `__greet","arguments":{"name":"Ada"}}`, `"method":"prompts/get"`},
+			} {
+				id := "rq-" + srv.name + "-" + path.Base(rq.path)
+				r := e.send(t, http.MethodPost, rq.path, rq.body, reqid.Header, id)
+				wantStatus(t, r, http.StatusOK, "")
+				call := srv.ex.callWith(t, rq.method)
+				if got := metaOf(t, call)["io.mcphub/request-id"]; (got == id) != srv.withID {
+					t.Errorf("%s to %s: _meta request id %v, want it: %v", rq.path, srv.name, got, srv.withID)
+				}
+				if want := map[bool]string{false: id, true: "configured"}[srv.withID]; call.header.Get(reqid.Header) != want {
+					t.Errorf("%s to %s: %s = %q, want %q", rq.path, srv.name, reqid.Header, call.header.Get(reqid.Header), want)
+				}
+			}
 		}
 	})
 	t.Run("streamed call", func(t *testing.T) {

@@ -3,6 +3,8 @@ package downstream_test
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -134,14 +136,24 @@ func newHTTPExample(t *testing.T, opts ...exampleserver.Option) *httptest.Server
 	return ts
 }
 
-// newSSEExample serves a fresh example server over legacy SSE.
-func newSSEExample(t *testing.T) *httptest.Server {
+// newSSEExample serves a fresh example server over legacy SSE, its
+// handler wrapped by wrap when one is given. The listener comes first: the
+// SSE server must know its own URL before it serves.
+func newSSEExample(t *testing.T, wrap ...func(http.Handler) http.Handler) *httptest.Server {
 	t.Helper()
-	var sse *server.SSEServer
-	ts := httptest.NewUnstartedServer(nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sse := server.NewSSEServer(exampleserver.New(), server.WithBaseURL("http://"+ln.Addr().String()))
+	var h http.Handler = sse
+	for _, w := range wrap {
+		h = w(h)
+	}
+	ts := httptest.NewUnstartedServer(h)
+	ts.Listener.Close()
+	ts.Listener = ln
 	ts.Start()
-	sse = server.NewSSEServer(exampleserver.New(), server.WithBaseURL(ts.URL))
-	ts.Config.Handler = sse
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

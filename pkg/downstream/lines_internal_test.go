@@ -300,3 +300,40 @@ func TestLinesSendNotificationAfterClose(t *testing.T) {
 		t.Errorf("got %v, want ErrTransportClosed", err)
 	}
 }
+
+// TestLinesAbandonedAnswerNotReused: an answer that reaches a call as it
+// gives up is never handed to a later call. Answer channels are pooled;
+// one the reader may have answered into after its caller left must not be.
+// The answer and the cancellation race on purpose, 200 times.
+func TestLinesAbandonedAnswerNotReused(t *testing.T) {
+	l, child := newFakeChild(t)
+	for i := range 200 {
+		id := int64(2*i + 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = l.call(ctx, id, "tools/call", nil)
+		}()
+		req := child.next(t)
+		go cancel()
+		child.say(t, `{"jsonrpc":"2.0","id":`+string(req["id"])+`,"result":{"stale":true}}`)
+		<-done
+		cancel()
+
+		next := id + 1
+		res := make(chan string, 1)
+		go func() {
+			r, err := l.call(context.Background(), next, "tools/call", nil)
+			if err != nil {
+				t.Error(err)
+			}
+			res <- string(r)
+		}()
+		req = child.next(t)
+		child.say(t, `{"jsonrpc":"2.0","id":`+string(req["id"])+`,"result":{"n":`+string(req["id"])+`}}`)
+		if got, want := <-res, `{"n":`+strconv.FormatInt(next, 10)+`}`; got != want {
+			t.Fatalf("round %d: call %d got %s, want %s", i, next, got, want)
+		}
+	}
+}

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/server"
-
 	"github.com/mcphub/mcphub/pkg/config"
 	"github.com/mcphub/mcphub/pkg/exampleserver"
 	"github.com/mcphub/mcphub/pkg/reqid"
@@ -57,18 +55,7 @@ func (r *idRecorder) last(t *testing.T) string {
 // that header itself.
 func TestRequestIDHeader(t *testing.T) {
 	sseServer := func(t *testing.T, rec *idRecorder) string {
-		ts := httptest.NewUnstartedServer(nil)
-		ts.Start()
-		sse := server.NewSSEServer(exampleserver.New(), server.WithBaseURL(ts.URL))
-		ts.Config.Handler = rec.wrap(sse)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = sse.Shutdown(ctx)
-			ts.CloseClientConnections()
-			ts.Close()
-		})
-		return ts.URL + "/sse"
+		return newSSEExample(t, rec.wrap).URL + "/sse"
 	}
 	httpServer := func(t *testing.T, rec *idRecorder) string {
 		ts := httptest.NewServer(rec.wrap(exampleserver.NewStreamableHTTPServer(exampleserver.New())))
