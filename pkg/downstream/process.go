@@ -95,7 +95,7 @@ func startProcess(srv config.Server) (*process, error) {
 }
 
 // stderrPause is how long drainStderr lets a child's stderr gather.
-var stderrPause = 10 * time.Millisecond
+const stderrPause = 10 * time.Millisecond
 
 // drainStderr keeps the tail of r in t until r ends. A server that logs a
 // line or two on every call (mcp-go's WithLogger does) would wake the hub
