@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -58,27 +59,27 @@ func startHub(ctx context.Context, procs *procset.Set, bins binaries, dir, cfg s
 	if err != nil {
 		return hubStart{}, err
 	}
-	deadline := t0.Add(wait)
-	for {
-		// A refused connection costs microseconds.
-		if body, code, err := get(ctx, hc, base+"/mcp_hub/tools"); err == nil && code == http.StatusOK && want.ok(body) {
-			took := time.Since(t0)
-			st, err := procset.ReadStat(p.PID())
-			if err != nil {
-				return hubStart{}, err
-			}
-			return hubStart{p: p, base: base, started: t0, took: took, cpu: time.Duration(st.CPUTicks) * time.Second / time.Duration(hz)}, nil
+	var took time.Duration
+	// A refused connection costs microseconds.
+	err = pollUntil(ctx, p, wait, poll, func() (bool, error) {
+		body, code, err := get(ctx, hc, base+"/mcp_hub/tools")
+		if err == nil && code == http.StatusOK && want.ok(body) {
+			took = time.Since(t0)
+			return true, nil
 		}
-		if p.Exited() {
-			return hubStart{}, p.ExitError()
-		}
-		if time.Now().After(deadline) {
-			return hubStart{}, fmt.Errorf("GET /mcp_hub/tools of the hub was not %s within %v; its output:\n%s", want.what, wait, p.Output())
-		}
-		if err := sleep(ctx, poll); err != nil {
-			return hubStart{}, err
-		}
+		return false, nil
+	})
+	if errors.Is(err, errNotYet) {
+		return hubStart{}, fmt.Errorf("GET /mcp_hub/tools of the hub was not %s: %w; its output:\n%s", want.what, err, p.Output())
 	}
+	if err != nil {
+		return hubStart{}, err
+	}
+	st, err := procset.ReadStat(p.PID())
+	if err != nil {
+		return hubStart{}, err
+	}
+	return hubStart{p: p, base: base, started: t0, took: took, cpu: time.Duration(st.CPUTicks) * time.Second / time.Duration(hz)}, nil
 }
 
 // waitTools waits until GET /mcp_hub/tools lists every one of names.
@@ -86,19 +87,20 @@ func waitTools(ctx context.Context, base string, names ...string) error {
 	hc := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
 	want := listing(names...)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err := pollUntil(ctx, nil, 30*time.Second, 10*time.Millisecond, func() (bool, error) {
 		body, code, err := get(ctx, hc, base+"/mcp_hub/tools")
 		if err == nil && code == http.StatusOK && want.ok(body) {
-			return nil
+			return true, nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("GET /mcp_hub/tools is not %s after 30s: %d %.2000s %v", want.what, code, body, err)
+		if err == nil {
+			err = fmt.Errorf("%d %.2000s", code, body)
 		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
-			return err
-		}
+		return false, err
+	})
+	if err != nil {
+		return fmt.Errorf("GET /mcp_hub/tools is not %s: %w", want.what, err)
 	}
+	return nil
 }
 
 // waitServersReady polls GET /mcp_hub/servers every poll until it lists
@@ -108,22 +110,17 @@ func waitTools(ctx context.Context, base string, names ...string) error {
 func waitServersReady(ctx context.Context, base string, want int, poll, wait time.Duration) (int, error) {
 	hc := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(wait)
-	for {
-		up, total, err := serversUp(ctx, hc, base)
-		if err == nil && up == want && total == want {
-			return up, nil
+	var up int
+	err := pollUntil(ctx, nil, wait, poll, func() (bool, error) {
+		var total int
+		var err error
+		up, total, err = serversUp(ctx, hc, base)
+		if err == nil && (up != want || total != want) {
+			err = fmt.Errorf("the hub shows %d of %d servers ready, want all %d of its configuration", up, total, want)
 		}
-		if time.Now().After(deadline) {
-			if err == nil {
-				err = fmt.Errorf("the hub shows %d of %d servers ready after %v, want all %d of its configuration", up, total, wait, want)
-			}
-			return up, err
-		}
-		if err := sleep(ctx, poll); err != nil {
-			return up, err
-		}
-	}
+		return err == nil, err
+	})
+	return up, err
 }
 
 // serversUp counts the servers GET /mcp_hub/servers lists as ready (and

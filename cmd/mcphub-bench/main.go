@@ -498,19 +498,43 @@ func httpServerName(i int) string {
 
 // waitTCP waits until addr accepts connections (p listens).
 func waitTCP(ctx context.Context, addr string, p *procset.Proc) error {
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	err := pollUntil(ctx, p, 15*time.Second, 5*time.Millisecond, func() (bool, error) {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			return c.Close()
+		if err != nil {
+			return false, err
 		}
-		if p.Exited() {
+		return true, c.Close()
+	})
+	if errors.Is(err, errNotYet) {
+		return fmt.Errorf("%s: nothing listens on %s: %w; its output:\n%s", p.Name(), addr, err, p.Output())
+	}
+	return err
+}
+
+// errNotYet is pollUntil's error when its wait ran out.
+var errNotYet = errors.New("not ready")
+
+// pollUntil calls try every interval until it reports done, p (when not
+// nil) exits, wait passes or ctx ends. An error try returns with done is
+// the result; one it returns while not done is why it is not, quoted in
+// the errNotYet pollUntil returns when wait runs out.
+func pollUntil(ctx context.Context, p *procset.Proc, wait, interval time.Duration, try func() (done bool, err error)) error {
+	deadline := time.Now().Add(wait)
+	for {
+		done, err := try()
+		if done {
+			return err
+		}
+		if p != nil && p.Exited() {
 			return p.ExitError()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: nothing listens on %s after 15s; its output:\n%s", p.Name(), addr, p.Output())
+			if err == nil {
+				return fmt.Errorf("%w after %v", errNotYet, wait)
+			}
+			return fmt.Errorf("%w after %v: %w", errNotYet, wait, err)
 		}
-		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+		if err := sleep(ctx, interval); err != nil {
 			return err
 		}
 	}

@@ -530,3 +530,33 @@ func TestPost(t *testing.T) {
 		t.Error("without the header: no error")
 	}
 }
+
+// TestPollUntil: done ends the wait with try's error; a wait that runs out
+// is errNotYet with the last reason; an ended context ends it at once.
+func TestPollUntil(t *testing.T) {
+	ctx := context.Background()
+	tries := 0
+	err := pollUntil(ctx, nil, time.Minute, time.Millisecond, func() (bool, error) {
+		tries++
+		return tries == 3, nil
+	})
+	if err != nil || tries != 3 {
+		t.Errorf("ready on the third try: %v after %d tries", err, tries)
+	}
+	boom := errors.New("boom")
+	if err := pollUntil(ctx, nil, time.Minute, time.Millisecond, func() (bool, error) { return true, boom }); err != boom {
+		t.Errorf("done with an error: %v", err)
+	}
+	why := errors.New("still starting")
+	err = pollUntil(ctx, nil, 20*time.Millisecond, time.Millisecond, func() (bool, error) { return false, why })
+	if !errors.Is(err, errNotYet) || !errors.Is(err, why) {
+		t.Errorf("out of time: %v, want errNotYet wrapping the last reason", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	start := time.Now()
+	err = pollUntil(cctx, nil, time.Minute, time.Second, func() (bool, error) { return false, nil })
+	if !errors.Is(err, context.Canceled) || time.Since(start) > 500*time.Millisecond {
+		t.Errorf("cancelled: %v after %v", err, time.Since(start))
+	}
+}

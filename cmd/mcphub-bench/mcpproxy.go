@@ -4,6 +4,7 @@ import (
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -89,22 +90,14 @@ func startMCPProxy(ctx context.Context, procs *procset.Set, bin, dir, exampleURL
 func waitMCPProxy(ctx context.Context, url string, p *procset.Proc) error {
 	hc := &http.Client{Transport: &http.Transport{}, Timeout: 2 * time.Second}
 	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err := pollUntil(ctx, p, 30*time.Second, 20*time.Millisecond, func() (bool, error) {
 		_, err := post(ctx, hc, url, []byte(initializeRequest), mcpAccept(), http.StatusOK, "")
-		if err == nil {
-			return nil
-		}
-		if p.Exited() {
-			return p.ExitError()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("mcp-proxy: not serving %s after 30 s: %w", url, err)
-		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
-			return err
-		}
+		return err == nil, err
+	})
+	if errors.Is(err, errNotYet) {
+		return fmt.Errorf("mcp-proxy: not serving %s: %w", url, err)
 	}
+	return err
 }
 
 // withMCPProxy settles the mcpproxy-http scenario: kept when -mcp-proxy

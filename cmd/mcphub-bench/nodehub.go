@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -112,35 +113,26 @@ func seedMarketplaceCache(home string) error {
 func waitNodeHub(ctx context.Context, base string, p *procset.Proc) error {
 	hc := &http.Client{Transport: &http.Transport{}, Timeout: 2 * time.Second}
 	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(30 * time.Second)
-	var last string
-	for {
+	err := pollUntil(ctx, p, 30*time.Second, 50*time.Millisecond, func() (bool, error) {
 		body, code, err := get(ctx, hc, base+"/api/health")
-		if err == nil && code == http.StatusOK {
-			var h struct {
-				State   string `json:"state"`
-				Servers []struct {
-					Name, Status string
-				} `json:"servers"`
-			}
-			if json.Unmarshal(body, &h) == nil && h.State == "ready" && len(h.Servers) == 1 && h.Servers[0].Status == "connected" {
-				return nil
-			}
-		}
-		last = fmt.Sprintf("%d %.300s", code, body)
 		if err != nil {
-			last = err.Error()
+			return false, err
 		}
-		if p.Exited() {
-			return p.ExitError()
+		var h struct {
+			State   string `json:"state"`
+			Servers []struct {
+				Name, Status string
+			} `json:"servers"`
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("mcp-hub: not ready with its server connected after 30 s; GET /api/health: %s", last)
+		if code == http.StatusOK && json.Unmarshal(body, &h) == nil && h.State == "ready" && len(h.Servers) == 1 && h.Servers[0].Status == "connected" {
+			return true, nil
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
+		return false, fmt.Errorf("GET /api/health: %d %.300s", code, body)
+	})
+	if errors.Is(err, errNotYet) {
+		return fmt.Errorf("mcp-hub: not ready with its server connected: %w", err)
 	}
+	return err
 }
 
 // nodeHubRESTScenario is n callers of mcp-hub's POST /api/servers/tools on
