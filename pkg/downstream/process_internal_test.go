@@ -127,3 +127,14 @@ func TestDrainStderrBurst(t *testing.T) {
 		t.Errorf("a 1 MB burst took %v to drain: the reader paused during it (16 pauses would be %v)", took, 16*pause)
 	}
 }
+
+// TestDrainStderrSteadyLogging: a pause's worth of steady logging (10 KB)
+// is no burst: the reader goes on pausing after each read.
+func TestDrainStderrSteadyLogging(t *testing.T) {
+	const pause = 50 * time.Millisecond
+	start := time.Now()
+	drainStderr(io.Discard, &chunkReader{chunks: []int{10 << 10, 100, 100, 100, 100, 100}}, pause)
+	if took := time.Since(start); took < 5*pause {
+		t.Errorf("six reads of steady logging drained in %v: the reader stopped pausing (six pauses are %v)", took, 6*pause)
+	}
+}
