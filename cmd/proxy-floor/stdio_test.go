@@ -1,81 +1,30 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mcphub/mcphub/internal/linerpc"
+	"github.com/mcphub/mcphub/internal/linerpc/linerpctest"
 	"github.com/mcphub/mcphub/internal/loopback"
 )
 
-// childEnv makes the test binary the stdio server of the stdio tests.
-const childEnv = "PROXY_FLOOR_TEST_CHILD"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		holdingServer()
-		return
-	}
+	linerpctest.Main()
 	os.Exit(m.Run())
 }
 
-// holdingServer is a stdio server that answers each request with its id,
-// except that "hold" requests are answered only at the next "release",
-// the last first, and "exit" exits.
-func holdingServer() {
-	in := bufio.NewScanner(os.Stdin)
-	var held []string
-	answer := func(id string) { fmt.Printf(`{"jsonrpc":"2.0","id":%s,"result":{"answers":%s}}`+"\n", id, id) }
-	for in.Scan() {
-		var msg struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-		}
-		if json.Unmarshal(in.Bytes(), &msg) != nil || msg.ID == nil {
-			continue
-		}
-		switch msg.Method {
-		case "hold":
-			held = append(held, string(msg.ID))
-			continue
-		case "release":
-			for i := len(held) - 1; i >= 0; i-- {
-				answer(held[i])
-			}
-			held = nil
-		case "exit":
-			os.Exit(0)
-		}
-		answer(string(msg.ID))
-	}
-}
-
-func childCommand() *exec.Cmd {
-	cmd := exec.Command(os.Args[0])
-	// The race detector sleeps 1 s at exit by default: not in the child.
-	cmd.Env = append(os.Environ(), childEnv+"=1", "GORACE=atexit_sleep_ms=0")
-	cmd.Stderr = os.Stderr
-	return cmd
-}
-
-func request(id, method string) string {
-	return `{"jsonrpc":"2.0","id":` + id + `,"method":"` + method + `"}`
-}
-
-func answerOf(id string) string {
-	return `{"jsonrpc":"2.0","id":` + id + `,"result":{"answers":` + id + `}}`
-}
+var (
+	request  = linerpctest.Request
+	answerOf = linerpctest.AnswerOf
+)
 
 // TestStdioFloor checks the stdio reference's HTTP side: each request gets
 // the answer with its own id, in whatever order they come; notifications
@@ -84,7 +33,7 @@ func answerOf(id string) string {
 // answers each get their status; once the server has ended, requests fail
 // at once.
 func TestStdioFloor(t *testing.T) {
-	pipe, err := linerpc.Start(childCommand())
+	pipe, err := linerpc.Start(linerpctest.Command())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +113,7 @@ func TestStdioFloor(t *testing.T) {
 	}
 
 	// The server ends: a request then fails at once.
-	if code, _ := post(request(`4`, "exit")); code != http.StatusBadGateway {
+	if code, _ := post(request(`4`, "quit")); code != http.StatusBadGateway {
 		t.Errorf("the request the server exited on: %d, want 502", code)
 	}
 	closed = true
@@ -195,7 +144,7 @@ func TestRunStdioEndsWithServer(t *testing.T) {
 	}
 	// runStdio makes its own command from argv: the environment it
 	// passes on says what the child is.
-	t.Setenv(childEnv, "1")
+	t.Setenv(linerpctest.Env, "1")
 	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	done := make(chan error, 1)
 	go func() { done <- runStdio(addr, []string{os.Args[0]}) }()

@@ -3,9 +3,7 @@ package linerpc
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -14,114 +12,27 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/mcphub/mcphub/internal/linerpc/linerpctest"
 )
 
-// childEnv makes the test binary the stdio server of the tests.
-const childEnv = "LINERPC_TEST_CHILD"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		fakeServer()
-		return
-	}
+	linerpctest.Main()
 	goleak.VerifyTestMain(m)
-}
-
-// fakeServer is a stdio server that does what each request's method says:
-//
-//	echo     answers, after a line that is not JSON, a notification and a
-//	         request of its own with the same id (none of which is the answer)
-//	hold     answers only at the next release
-//	release  answers the held requests, the last first, then itself
-//	thrice   answers three times
-//	flood    answers, then writes 4,000 notifications
-//	long     answers with a line longer than MaxLine, then writes 4,000
-//	         notifications
-//	exit     exits with status 3
-//	stay     answers, and stays up after its stdin ends
-//	deaf     answers, and never reads its stdin again
-func fakeServer() {
-	in := bufio.NewScanner(os.Stdin)
-	out := bufio.NewWriter(os.Stdout)
-	answer := func(id string) {
-		fmt.Fprintf(out, `{"jsonrpc":"2.0","id":%s,"result":{"answers":%s}}`+"\n", id, id)
-	}
-	var held []string
-	stay := false
-	for in.Scan() {
-		var msg struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-		}
-		if json.Unmarshal(in.Bytes(), &msg) != nil || msg.ID == nil {
-			continue
-		}
-		id := string(msg.ID)
-		switch msg.Method {
-		case "echo":
-			fmt.Fprintf(out, "not json\n"+`{"jsonrpc":"2.0","method":"notifications/message"}`+"\n"+
-				`{"jsonrpc":"2.0","id":%s,"method":"roots/list"}`+"\n", id)
-			answer(id)
-		case "hold":
-			held = append(held, id)
-		case "release":
-			for i := len(held) - 1; i >= 0; i-- {
-				answer(held[i])
-			}
-			held = nil
-			answer(id)
-		case "thrice":
-			answer(id)
-			answer(id)
-			answer(id)
-		case "flood":
-			answer(id)
-			for range 4000 {
-				out.WriteString(`{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"` + strings.Repeat("x", 64) + `"}}` + "\n")
-			}
-		case "long": // and more after it than a pipe holds
-			out.WriteString(`{"jsonrpc":"2.0","id":` + id + `,"result":"` + strings.Repeat("x", MaxLine) + `"}` + "\n")
-			for range 4000 {
-				out.WriteString(`{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"` + strings.Repeat("x", 64) + `"}}` + "\n")
-			}
-		case "exit":
-			out.Flush()
-			os.Exit(3)
-		case "stay":
-			stay = true
-			answer(id)
-		case "deaf":
-			answer(id)
-			out.Flush()
-			time.Sleep(time.Hour)
-		}
-		out.Flush()
-	}
-	if stay {
-		time.Sleep(time.Hour)
-	}
 }
 
 func start(t *testing.T) *Pipe {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	// The race detector sleeps 1 s at exit by default: not in the child.
-	cmd.Env = append(os.Environ(), childEnv+"=1", "GORACE=atexit_sleep_ms=0")
-	cmd.Stderr = os.Stderr
-	p, err := Start(cmd)
+	p, err := Start(linerpctest.Command())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func request(id, method string) []byte {
-	return []byte(`{"jsonrpc":"2.0","id":` + id + `,"method":"` + method + `"}`)
-}
+func request(id, method string) []byte { return []byte(linerpctest.Request(id, method)) }
 
-func answerOf(id string) string {
-	return `{"jsonrpc":"2.0","id":` + id + `,"result":{"answers":` + id + `}}`
-}
+var answerOf = linerpctest.AnswerOf
 
 // bounded is the test's context, ended after 10 s: a Call that would wait
 // forever fails instead.
@@ -262,6 +173,9 @@ func TestServerExits(t *testing.T) {
 // TestLongLine: a line over MaxLine ends the answers with bufio.ErrTooLong,
 // and the server, still writing it, is not left blocked: it ends at EOF.
 func TestLongLine(t *testing.T) {
+	if linerpctest.LongLine <= MaxLine {
+		t.Fatalf("the fake server's long line (%d bytes) is not over MaxLine (%d)", linerpctest.LongLine, MaxLine)
+	}
 	p := start(t)
 	_, err := p.Call(bounded(t), []byte(`1`), request(`1`, "long"))
 	if !errors.Is(err, ErrEnded) || !errors.Is(err, bufio.ErrTooLong) {
