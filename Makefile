@@ -37,7 +37,8 @@ image:
 ## sequential and 16 concurrent, as ratios to the direct call, and the RSS of
 ## cmd/dep-floor (the libraries the hub is built on, alone) beside the hub's, and
 ## the call through cmd/proxy-floor (a bare net/http pass-through: what
-## net/http's server and client cost by themselves) and through mcp-hub (the most
+## net/http's server and client cost by themselves; in front of a stdio child,
+## lines to it and back) and through mcp-hub (the most
 ## popular Node MCP hub, an npm test peer) beside the hub's; about 6 minutes.
 ## Options: make bench BENCHFLAGS="-json -d 5s"; with TBXark/mcp-proxy (the Go
 ## proxy built on mcp-go) side by side: BENCHFLAGS="-mcp-proxy BIN" (about 6.5 minutes)

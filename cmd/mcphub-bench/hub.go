@@ -67,7 +67,10 @@ func startHub(ctx context.Context, procs *procset.Set, bins binaries, dir, cfg s
 			took = time.Since(t0)
 			return true, nil
 		}
-		return false, nil
+		if err == nil {
+			err = fmt.Errorf("%d %.300s", code, body)
+		}
+		return false, err
 	})
 	if errors.Is(err, errNotYet) {
 		return hubStart{}, fmt.Errorf("GET /mcp_hub/tools of the hub was not %s: %w; its output:\n%s", want.what, err, p.Output())

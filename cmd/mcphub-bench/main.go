@@ -438,7 +438,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, procs *pr
 	cerr := closeConcurrently(closers)
 	closers = nil
 	for v, p := range gateway {
-		if v != viaHub && p != nil { // nil: it failed to start
+		if v != viaHub { // a gateway that failed to start ended the run above
 			cerr = errors.Join(cerr, procs.Stop(p, 10*time.Second))
 		}
 	}

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"time"
 
+	"github.com/mcphub/mcphub/internal/httpbody"
 	"github.com/mcphub/mcphub/internal/linerpc"
 	"github.com/mcphub/mcphub/internal/rawjson"
 	"github.com/mcphub/mcphub/internal/serveuntil"
@@ -36,7 +36,8 @@ func (f stdioFloor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST a JSON-RPC message", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, linerpc.MaxLine))
+	// Read as the hub reads a request body: one allocation of the announced length.
+	body, err := httpbody.Read(http.MaxBytesReader(w, r.Body, linerpc.MaxLine), r.ContentLength)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):

@@ -37,12 +37,7 @@ func TestStdioFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			_ = pipe.Close(5 * time.Second)
-		}
-	}()
+	defer pipe.Close(5 * time.Second) // Close is idempotent: the checked one is below
 	srv := httptest.NewServer(stdioFloor{pipe, 2 * time.Second})
 	defer srv.Close()
 	post := func(body string) (int, string) {
@@ -92,7 +87,7 @@ func TestStdioFloor(t *testing.T) {
 			}
 		})
 	}
-	waitWaiting(t, pipe, 2)
+	linerpctest.WaitWaiting(t, pipe, 2)
 	if code, got := post(request(`1`, "ping")); code != http.StatusConflict {
 		t.Errorf("a second request with id 1: %d %q, want 409", code, got)
 	}
@@ -116,22 +111,11 @@ func TestStdioFloor(t *testing.T) {
 	if code, _ := post(request(`4`, "quit")); code != http.StatusBadGateway {
 		t.Errorf("the request the server exited on: %d, want 502", code)
 	}
-	closed = true
 	if err := pipe.Close(5 * time.Second); err != nil {
 		t.Errorf("Close: %v", err)
 	}
 	if code, got := post(request(`5`, "ping")); code != http.StatusBadGateway {
 		t.Errorf("after the server ended: %d %q, want 502", code, got)
-	}
-}
-
-// waitWaiting waits until n requests wait for their answers.
-func waitWaiting(t *testing.T, pipe *linerpc.Pipe, n int) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); pipe.Waiting() != n; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests waiting, want %d", pipe.Waiting(), n)
-		}
 	}
 }
 

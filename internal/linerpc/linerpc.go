@@ -148,7 +148,7 @@ func (p *Pipe) Send(ctx context.Context, line []byte) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	line = append(line[:len(line):len(line)], '\n') // one write: lines do not interleave
+	line = append(line[:len(line):len(line)], '\n') // the line and its newline in one write, one syscall
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	if p.broken != nil {

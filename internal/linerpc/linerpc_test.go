@@ -58,20 +58,6 @@ func closeOK(t *testing.T, p *Pipe) {
 	}
 }
 
-// waitPending waits until n requests are waiting for their answers.
-func waitPending(t *testing.T, p *Pipe, n int) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		got := p.Waiting()
-		if got == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests waiting, want %d", got, n)
-		}
-	}
-}
-
 // TestCallMatchesIDs: answers reach their requests whatever their order,
 // by ids of any JSON type, and lines that are not answers (not JSON, a
 // notification, the server's own request with the same id) are not taken
@@ -85,7 +71,7 @@ func TestCallMatchesIDs(t *testing.T) {
 	for _, id := range []string{`2`, `"b"`} {
 		wg.Go(func() { call(t, p, id, "hold") })
 	}
-	waitPending(t, p, 2)
+	linerpctest.WaitWaiting(t, p, 2)
 	call(t, p, `3`, "release") // answers "b", then 2, then 3
 	wg.Wait()
 	call(t, p, `1`, "echo") // an answered id is free again
@@ -102,7 +88,7 @@ func TestInFlightAndCancel(t *testing.T) {
 		_, err := p.Call(ctx, []byte(`5`), request(`5`, "hold"))
 		done <- err
 	}()
-	waitPending(t, p, 1)
+	linerpctest.WaitWaiting(t, p, 1)
 	if _, err := p.Call(bounded(t), []byte(`5`), request(`5`, "echo")); !errors.Is(err, ErrInFlight) {
 		t.Errorf("a second request with id 5: %v, want ErrInFlight", err)
 	}
@@ -146,7 +132,7 @@ func TestServerExits(t *testing.T) {
 		_, err := p.Call(bounded(t), []byte(`1`), request(`1`, "hold"))
 		done <- err
 	}()
-	waitPending(t, p, 1)
+	linerpctest.WaitWaiting(t, p, 1)
 	if _, err := p.Call(bounded(t), []byte(`2`), request(`2`, "exit")); !errors.Is(err, ErrEnded) {
 		t.Errorf("the request it exited on: %v, want ErrEnded", err)
 	}
@@ -267,8 +253,8 @@ func TestDispatchOnce(t *testing.T) {
 func TestOneLine(t *testing.T) {
 	p := start(t)
 	defer closeOK(t, p)
-	if err := p.Send(t.Context(), []byte("{\"jsonrpc\":\"2.0\",\n\"method\":\"x\"}")); err == nil {
-		t.Error("a message with a newline was sent")
+	if err := p.Send(t.Context(), []byte("{\"jsonrpc\":\"2.0\",\n\"method\":\"x\"}")); !errors.Is(err, ErrNotOneLine) {
+		t.Errorf("a message with a newline: %v, want ErrNotOneLine", err)
 	}
 	call(t, p, `1`, "echo")
 }

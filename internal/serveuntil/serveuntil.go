@@ -1,6 +1,6 @@
 // Package serveuntil runs the small HTTP servers of the repository's
-// reference commands (cmd/dep-floor, cmd/proxy-floor) until the process is
-// told to stop.
+// reference commands (cmd/dep-floor, cmd/proxy-floor, the bench's mcp-proxy
+// stand-in) until the process is told to stop.
 package serveuntil
 
 import (

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -48,6 +49,22 @@ func Request(id, method string) string {
 // AnswerOf is the fake server's answer line to a request with id.
 func AnswerOf(id string) string {
 	return `{"jsonrpc":"2.0","id":` + id + `,"result":{"answers":` + id + `}}`
+}
+
+// WaitWaiting waits, at most 10 s, until n requests of p wait for their
+// answers (a *linerpc.Pipe: this package cannot import linerpc, whose own
+// tests use it).
+func WaitWaiting(t testing.TB, p interface{ Waiting() int }, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		got := p.Waiting()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests waiting, want %d", got, n)
+		}
+	}
 }
 
 // serve does what each request's method says; any other method it
