@@ -212,7 +212,7 @@ func sendTraced(rt http.RoundTripper, req *http.Request) (*http.Response, error)
 }
 
 // rewound is req ready to be sent again (a resend here, a redirect the
-// poster hands to http.Client): itself without a body, a copy with a fresh
+// poster follows): itself without a body, a copy with a fresh
 // one from GetBody; ok is false when the body cannot be had again.
 func rewound(req *http.Request) (*http.Request, bool) {
 	if req.Body == nil || req.Body == http.NoBody {

@@ -86,8 +86,9 @@ func (p *poster) do(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// follow sends req on to loc, where a server redirected it with code, and
-// lets http.Client follow any redirect after that one. Only 307 and 308
+// follow sends req on to loc, where a server redirected it with code:
+// once, on the client's own transport, as do sends; a second redirect is a
+// protocol error. Only 307 and 308
 // keep a POST a POST; after 301, 302 or 303 it would go on as a GET without
 // its body, which no JSON-RPC request survives. Credentials do not go to
 // another host, as net/http's own redirects drop them.
@@ -114,14 +115,28 @@ func (p *poster) follow(req *http.Request, code int, loc string) (*http.Response
 			again.Header.Del(h)
 		}
 	}
-	return p.client.Do(again)
+	resp, err := p.client.own.RoundTrip(again)
+	if err != nil || !isRedirect(resp) {
+		return resp, err
+	}
+	loc = resp.Header.Get("Location")
+	drain(resp.Body, 4<<10)
+	resp.Body.Close()
+	return nil, fmt.Errorf("%w: redirected again, to %s: the hub follows one redirect", ErrProtocol, loc)
 }
 
 // sameOrSubdomain is net/http's test for keeping credentials on a
-// redirect: host is from, or a subdomain of it.
+// redirect: host is from, or a subdomain of it. An IPv6 address or a zone
+// (":" or "%") has no subdomains: only itself.
 func sameOrSubdomain(host, from string) bool {
 	host, from = strings.ToLower(host), strings.ToLower(from)
-	return host == from || strings.HasSuffix(host, "."+from)
+	if host == from {
+		return true
+	}
+	if strings.ContainsAny(host, ":%") {
+		return false
+	}
+	return strings.HasSuffix(host, "."+from)
 }
 
 // isRedirect reports a response http.Client would follow.

@@ -651,6 +651,34 @@ func TestPostRedirectFailureMayHaveArrived(t *testing.T) {
 	}
 }
 
+// TestPostRedirectOnce checks that a call redirected a second time fails
+// with ErrProtocol, having reached the server twice, not three times.
+func TestPostRedirectOnce(t *testing.T) {
+	s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
+	s.t, s.session = t, "sess-1"
+	var redirected atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if r.Method == http.MethodPost && bytes.Contains(body, []byte(`"tools/call"`)) {
+			redirected.Add(1)
+			http.Redirect(w, r, "/moved", http.StatusTemporaryRedirect) // from /moved too
+			return
+		}
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	c, _ := startConn(t, httpServerConfig(ts.URL))
+	waitReady(t, c)
+	_, err := c.CallTool(context.Background(), "echo", json.RawMessage(`{}`), nil)
+	if !errors.Is(err, downstream.ErrProtocol) || downstream.NotDelivered(err) {
+		t.Errorf("redirected twice: %v, want ErrProtocol, delivered", err)
+	}
+	if n := redirected.Load(); n != 2 {
+		t.Errorf("the call reached the redirecting server %d times, want 2", n)
+	}
+}
+
 // TestPostRedirectOtherHostDropsCredentials checks that a call redirected
 // to another host goes there without the configured Authorization, as
 // net/http's own redirects do, and keeps the session's headers.
