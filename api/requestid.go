@@ -1,8 +1,6 @@
 package api
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/mcphub/mcphub/pkg/reqid"
@@ -21,14 +19,11 @@ func requestID(c *gin.Context) {
 	// The map itself, by the canonical key: Header.Get and Set would
 	// canonicalize "X-Request-ID" anew on every request.
 	var incoming string
-	if v := c.Request.Header[idHeader]; len(v) > 0 {
+	if v := c.Request.Header[reqid.HeaderKey]; len(v) > 0 {
 		incoming = v[0]
 	}
 	id := reqid.Accept(incoming)
-	c.Writer.Header()[idHeader] = []string{id}
+	c.Writer.Header()[reqid.HeaderKey] = []string{id}
 	c.Request = c.Request.WithContext(reqid.With(c.Request.Context(), id))
 	c.Next()
 }
-
-// idHeader is reqid.Header as net/http keys it.
-var idHeader = http.CanonicalHeaderKey(reqid.Header)

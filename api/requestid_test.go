@@ -234,7 +234,8 @@ func TestRequestID(t *testing.T) {
 	})
 }
 
-// metaOf is the _meta of a recorded tools/call.
+// metaOf is the _meta of a recorded request (tools/call, resources/read,
+// prompts/get).
 func metaOf(t *testing.T, call recordedCall) map[string]any {
 	t.Helper()
 	var msg struct {

@@ -28,6 +28,19 @@ type callParams struct {
 	Meta      requestMeta     `json:"_meta,omitzero"` // a value: no allocation of its own
 }
 
+// readParams are resources/read's params.
+type readParams struct {
+	URI  string      `json:"uri"`
+	Meta requestMeta `json:"_meta,omitzero"`
+}
+
+// promptParams are prompts/get's params.
+type promptParams struct {
+	Name      string            `json:"name"`
+	Arguments map[string]string `json:"arguments"`
+	Meta      requestMeta       `json:"_meta,omitzero"`
+}
+
 // requestMeta is a request's _meta: the progress token of a call that
 // wants progress, and, for a server configured with request_id_meta, the
 // id of the hub request it serves (see reqid), so that the server's logs
@@ -46,14 +59,6 @@ func (c *Conn) metaID(ctx context.Context) string {
 		return ""
 	}
 	return reqid.From(ctx)
-}
-
-// metaFor is metaID as a _meta object; nil when there is nothing to send.
-func (c *Conn) metaFor(ctx context.Context) *requestMeta {
-	if id := c.metaID(ctx); id != "" {
-		return &requestMeta{RequestID: id}
-	}
-	return nil
 }
 
 // CallTool calls a tool and returns its CallToolResult exactly as the server
@@ -151,10 +156,7 @@ func (t *progressTracker) linger(d time.Duration) {
 
 // ReadResource reads one resource; the ReadResourceResult is returned raw.
 func (c *Conn) ReadResource(ctx context.Context, uri string) (json.RawMessage, error) {
-	params := map[string]any{"uri": uri}
-	if m := c.metaFor(ctx); m != nil {
-		params["_meta"] = m
-	}
+	params := readParams{URI: uri, Meta: requestMeta{RequestID: c.metaID(ctx)}}
 	return c.do(ctx, "resources/read", func(*session) (any, func()) { return params, func() {} })
 }
 
@@ -163,10 +165,7 @@ func (c *Conn) GetPrompt(ctx context.Context, name string, args map[string]strin
 	if args == nil {
 		args = map[string]string{}
 	}
-	params := map[string]any{"name": name, "arguments": args}
-	if m := c.metaFor(ctx); m != nil {
-		params["_meta"] = m
-	}
+	params := promptParams{Name: name, Arguments: args, Meta: requestMeta{RequestID: c.metaID(ctx)}}
 	return c.do(ctx, "prompts/get", func(*session) (any, func()) { return params, func() {} })
 }
 

@@ -37,7 +37,10 @@ type poster struct {
 	client  *httpClient
 	url     string
 	headers http.Header // configured, canonical keys; applied last, as mcp-go does
-	tr      *transport.StreamableHTTP
+	// sendID: the request id goes in a header of its own (requestIDHeaders),
+	// unless the configured headers set that header.
+	sendID bool
+	tr     *transport.StreamableHTTP
 	// session is the session id the last handshake left, "" for a server
 	// that gives none; nil before the first handshake.
 	session atomic.Pointer[string]
@@ -59,7 +62,8 @@ func newPoster(client *httpClient, endpoint string, headers map[string]string, t
 	for k, v := range headers {
 		h.Set(k, v)
 	}
-	return &poster{client: client, url: endpoint, headers: h, tr: tr}
+	_, configured := h[reqid.HeaderKey]
+	return &poster{client: client, url: endpoint, headers: h, sendID: !configured, tr: tr}
 }
 
 // do sends a request straight to the client's own transport. http.Client's
@@ -198,31 +202,26 @@ func (s *session) newPost(ctx context.Context, p *poster, method string, body []
 	for k, v := range p.headers {
 		h[k] = v
 	}
-	if id := reqid.From(ctx); id != "" {
-		if _, configured := h[requestIDHeader]; !configured {
-			h[requestIDHeader] = []string{id}
-		}
+	if id := reqid.From(ctx); id != "" && p.sendID {
+		h[reqid.HeaderKey] = []string{id}
 	}
 	return req, nil
 }
 
-// requestIDHeader carries the hub's request id (see reqid) on every HTTP
-// request made for a hub request, so that a server's logs can name it at
-// no cost to the server; a value the configuration's headers set wins.
-var requestIDHeader = http.CanonicalHeaderKey(reqid.Header)
-
 // requestIDHeaders does for mcp-go's transports (legacy SSE, and the
-// Streamable HTTP requests the poster hands over) what newPost does: nil
-// when the configured headers set the id header themselves.
+// Streamable HTTP requests the poster hands over) what newPost does: the
+// hub's request id (see reqid) in a header on every HTTP request made for
+// a hub request, so that a server's logs can name it at no cost to the
+// server. Nil when the configured headers set that header: theirs wins.
 func requestIDHeaders(configured map[string]string) transport.HTTPHeaderFunc {
 	for k := range configured {
-		if http.CanonicalHeaderKey(k) == requestIDHeader {
+		if http.CanonicalHeaderKey(k) == reqid.HeaderKey {
 			return nil
 		}
 	}
 	return func(ctx context.Context) map[string]string {
 		if id := reqid.From(ctx); id != "" {
-			return map[string]string{requestIDHeader: id}
+			return map[string]string{reqid.HeaderKey: id}
 		}
 		return nil
 	}

@@ -384,8 +384,9 @@ type endpoint struct {
 	scopeP atomic.Pointer[scope] // replaced by sync before update; read by update and handlers
 
 	sessions sessions
-	// served is the tool names registered with mcp-go (tools as it was
-	// last published): the fast path answers for no other.
+	// served is the tool names the endpoint serves (as last published, which
+	// is just before mcp-go's registry changes; a tool mcp-go then refuses
+	// is dropped by a second publish): the fast path answers for no other.
 	served atomic.Pointer[map[string]mark]
 	// listing is the tools/list answer the fast path gives (nil: mcp-go's).
 	listing atomic.Pointer[toolListing]

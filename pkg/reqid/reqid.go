@@ -15,6 +15,10 @@ import (
 // Header is the HTTP header a request id arrives in and is echoed in.
 const Header = "X-Request-ID"
 
+// HeaderKey is Header as net/http keys it (http.CanonicalHeaderKey), for
+// reading and writing header maps without canonicalizing on each request.
+const HeaderKey = "X-Request-Id"
+
 // MaxLen bounds an accepted id. Ids are repeated in every log line of
 // their request and sent on to downstream servers: an unbounded one would
 // let a caller bloat all of those.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -204,3 +205,9 @@ func (h countHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestHeaderKey(t *testing.T) {
+	if got := http.CanonicalHeaderKey(reqid.Header); got != reqid.HeaderKey {
+		t.Errorf("HeaderKey %q, net/http keys %s as %q", reqid.HeaderKey, reqid.Header, got)
+	}
+}
