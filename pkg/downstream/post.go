@@ -82,6 +82,13 @@ func (p *poster) do(req *http.Request) (*http.Response, error) {
 	drain(resp.Body, 4<<10)
 	resp.Body.Close()
 	resp, err = p.follow(req, code, loc)
+	if err == nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusNotFound) {
+		// Not handed over to mcp-go (errHandOver) as at the first hop: it
+		// would send the request to the server that redirected it again.
+		drain(resp.Body, 4<<10)
+		resp.Body.Close()
+		err = fmt.Errorf("%w: redirected to %s, which answered %d", ErrProtocol, loc, resp.StatusCode)
+	}
 	if err != nil {
 		// The server that redirected had the request: whatever failed
 		// after it, it may have acted on it (a 303 may follow an action).

@@ -712,3 +712,93 @@ func TestPostRedirectOtherHostDropsCredentials(t *testing.T) {
 		t.Errorf("redirected to another host with headers %v: want no Authorization, the rest kept", call.header)
 	}
 }
+
+// TestPostRedirectToRefusal checks that a call redirected to a location
+// that answers 401 or 404 fails there, delivered: handing it to mcp-go's
+// transport, as a 401 or 404 of the server itself is, would send it to
+// the server that redirected it once more, and on after it again.
+func TestPostRedirectToRefusal(t *testing.T) {
+	for _, code := range []int{http.StatusNotFound, http.StatusUnauthorized} {
+		s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
+		s.t, s.session = t, "sess-1"
+		var redirected, refused atomic.Int64
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			switch {
+			case r.URL.Path == "/moved":
+				refused.Add(1)
+				w.WriteHeader(code)
+			case r.Method == http.MethodPost && bytes.Contains(body, []byte(`"tools/call"`)):
+				redirected.Add(1)
+				http.Redirect(w, r, "/moved", http.StatusTemporaryRedirect)
+			default:
+				s.ServeHTTP(w, r)
+			}
+		}))
+		t.Cleanup(ts.Close)
+		c, _ := startConn(t, httpServerConfig(ts.URL))
+		waitReady(t, c)
+		_, err := c.CallTool(context.Background(), "echo", json.RawMessage(`{}`), nil)
+		if !errors.Is(err, downstream.ErrProtocol) || downstream.NotDelivered(err) {
+			t.Errorf("redirected to a %d: %v, want ErrProtocol, delivered", code, err)
+		}
+		if r, f := redirected.Load(), refused.Load(); r != 1 || f != 1 {
+			t.Errorf("redirected to a %d: the redirecting server had the call %d times and the refusing one %d, want 1 and 1", code, r, f)
+		}
+	}
+}
+
+// TestHandshakeRedirectOnce checks that requests sent through http.Client
+// (here the handshake) follow redirects by the poster's rule: one 307 is
+// followed; a 303, which would send the POST on as a GET, and a second
+// redirect are not, and the connection attempt fails saying why.
+func TestHandshakeRedirectOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		code  int
+		again bool // /hop redirects once more, to /end
+		ready bool
+	}{
+		{"307", http.StatusTemporaryRedirect, false, true},
+		{"303", http.StatusSeeOther, false, false},
+		{"twice", http.StatusTemporaryRedirect, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &scripted{call: func(w http.ResponseWriter, id json.RawMessage) { writeJSON(w, id, okResult) }}
+			s.t, s.session = t, "sess-1"
+			var mu sync.Mutex
+			hits := map[string]int{}
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				hits[r.Method+" "+r.URL.Path]++
+				mu.Unlock()
+				switch {
+				case r.URL.Path == "/mcp" && r.Method == http.MethodPost:
+					http.Redirect(w, r, "/hop", tc.code)
+				case r.URL.Path == "/hop" && tc.again:
+					http.Redirect(w, r, "/end", http.StatusTemporaryRedirect)
+				default:
+					s.ServeHTTP(w, r)
+				}
+			}))
+			t.Cleanup(ts.Close)
+			c, _ := startConn(t, httpServerConfig(ts.URL+"/mcp"))
+			if tc.ready {
+				waitReady(t, c)
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if err := c.WaitFirstAttempt(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st := c.Status()
+			mu.Lock()
+			defer mu.Unlock()
+			if st.Healthy() || !strings.Contains(st.LastError, "redirect") || hits["GET /hop"]+hits["POST /end"] != 0 {
+				t.Errorf("healthy %v, last error %q, requests %v: want the handshake refused at the redirect", st.Healthy(), st.LastError, hits)
+			}
+		})
+	}
+}

@@ -198,7 +198,22 @@ func newHTTPClient(endpoint string, headers map[string]string, maxMessage int) *
 	})}
 	own := limited
 	own.ownPath = true
-	return &httpClient{Client: &http.Client{Transport: sessionEnds{headers: headers, next: limited}}, own: own}
+	return &httpClient{Client: &http.Client{Transport: sessionEnds{headers: headers, next: limited}, CheckRedirect: oneRedirect}, own: own}
+}
+
+// oneRedirect is the poster's redirect rule (see poster.follow) for the
+// requests that go through http.Client (the handshake, notifications,
+// requests handed to mcp-go, the GET stream): one redirect, and none that
+// would turn a POST into a GET without its body. net/http drops the
+// credentials on the way to another host by itself.
+func oneRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > 1 {
+		return fmt.Errorf("%w: redirected again, to %s: the hub follows one redirect", ErrProtocol, req.URL.Redacted())
+	}
+	if req.Method != via[0].Method {
+		return fmt.Errorf("%w: a redirect to %s would send the %s as a %s", ErrProtocol, req.URL.Redacted(), via[0].Method, req.Method)
+	}
+	return nil
 }
 
 // sessionEndTimeout bounds the DELETE that ends a Streamable HTTP session.
