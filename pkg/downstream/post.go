@@ -37,10 +37,7 @@ type poster struct {
 	client  *httpClient
 	url     string
 	headers http.Header // configured, canonical keys; applied last, as mcp-go does
-	// sendID: the request id goes in a header of its own (requestIDHeaders),
-	// unless the configured headers set that header.
-	sendID bool
-	tr     *transport.StreamableHTTP
+	tr      *transport.StreamableHTTP
 	// session is the session id the last handshake left, "" for a server
 	// that gives none; nil before the first handshake.
 	session atomic.Pointer[string]
@@ -62,8 +59,7 @@ func newPoster(client *httpClient, endpoint string, headers map[string]string, t
 	for k, v := range headers {
 		h.Set(k, v)
 	}
-	_, configured := h[reqid.HeaderKey]
-	return &poster{client: client, url: endpoint, headers: h, sendID: !configured, tr: tr}
+	return &poster{client: client, url: endpoint, headers: h, tr: tr}
 }
 
 // do sends a request straight to the client's own transport. http.Client's
@@ -206,11 +202,11 @@ func (s *session) newPost(ctx context.Context, p *poster, method string, body []
 	if init := s.init.Load(); init != nil && init.ProtocolVersion != "" {
 		h[transport.HeaderKeyProtocolVersion] = []string{init.ProtocolVersion}
 	}
+	if id := reqid.From(ctx); id != "" {
+		h[reqid.HeaderKey] = []string{id} // before the configured headers: one of theirs wins
+	}
 	for k, v := range p.headers {
 		h[k] = v
-	}
-	if id := reqid.From(ctx); id != "" && p.sendID {
-		h[reqid.HeaderKey] = []string{id}
 	}
 	return req, nil
 }
