@@ -59,6 +59,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -483,7 +484,8 @@ func hubConfig(exampleURL, exampleBin string, nHTTP int) string {
 	for i := range nHTTP {
 		fmt.Fprintf(&b, "  - name: %s\n    endpoint: %q\n    timeout: 30\n", httpServerName(i), exampleURL)
 	}
-	fmt.Fprintf(&b, "  - name: stdio\n    command: %q\n    args: [\"--log-level\", \"WARN\"]\n    timeout: 30\n", exampleBin)
+	args, _ := json.Marshal(exampleArgs) // strings always marshal; a JSON array is a YAML flow sequence
+	fmt.Fprintf(&b, "  - name: stdio\n    command: %q\n    args: %s\n    timeout: 30\n", exampleBin, args)
 	return b.String()
 }
 

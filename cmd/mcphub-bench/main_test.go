@@ -308,6 +308,9 @@ func TestConfigs(t *testing.T) {
 		if s.Transport == config.TransportStreamableHTTP && s.Endpoint != url {
 			t.Errorf("%s: endpoint %q", s.Name, s.Endpoint)
 		}
+		if s.Transport == config.TransportStdio && !slices.Equal(s.Args, exampleArgs) {
+			t.Errorf("%s: args %q, want the bench's other example servers' %q", s.Name, s.Args, exampleArgs)
+		}
 	}
 	want := []string{"http streamable-http"}
 	for i := 2; i <= 10; i++ {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -128,8 +129,10 @@ func TestRunStdioEndsWithServer(t *testing.T) {
 	}
 	// runStdio makes its own command from argv: the environment it
 	// passes on says what the child is.
-	t.Setenv(linerpctest.Env, "1")
-	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	for _, kv := range linerpctest.ChildEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 	done := make(chan error, 1)
 	go func() { done <- runStdio(addr, []string{os.Args[0]}) }()
 	var resp *http.Response
@@ -137,6 +140,11 @@ func TestRunStdioEndsWithServer(t *testing.T) {
 		resp, err = http.Post("http://"+addr, "application/json", strings.NewReader(request(`1`, "ping")))
 		if err == nil || time.Now().After(deadline) {
 			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("runStdio returned before serving: %v", err)
+		default:
 		}
 	}
 	if err != nil {
@@ -154,6 +162,11 @@ func TestRunStdioEndsWithServer(t *testing.T) {
 	case err := <-done:
 		if !errors.Is(err, errServerEnded) {
 			t.Errorf("runStdio: %v, want errServerEnded", err)
+		}
+		// Reaped: the fake server's "exit" status is in the error.
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+			t.Errorf("runStdio: %v, want the child's exit status 3", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("still serving 10 s after its server exited")

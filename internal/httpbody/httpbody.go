@@ -14,8 +14,8 @@ import "io"
 const prealloc = 64 << 10
 
 // Read reads body to its end, as io.ReadAll does (what was read comes with
-// an error). size is the length the request announced
-// (ContentLength of the request or response; -1 or 0 when unknown).
+// an error). size is the length the body's request or response announced
+// (its ContentLength; -1 or 0 when unknown).
 func Read(body io.Reader, size int64) ([]byte, error) {
 	if size <= 0 || size > prealloc {
 		return io.ReadAll(body)

@@ -138,8 +138,10 @@ func (p *Pipe) Call(ctx context.Context, id, line []byte) ([]byte, error) {
 // Send writes line, one message, with no answer awaited: a notification,
 // or what Call sends. A write waits at most until ctx's deadline or 10 s
 // for a child that does not read its stdin (a cancelled ctx without a
-// deadline does not cut it short); one that fails may have written part
-// of the line, so the Pipe writes nothing more after it.
+// deadline does not cut it short). One that fails after writing part of
+// the line leaves the child half a message, so the Pipe writes nothing
+// more after it; one that wrote nothing (a deadline already past) costs
+// only its own line.
 func (p *Pipe) Send(ctx context.Context, line []byte) error {
 	if bytes.IndexByte(line, '\n') >= 0 {
 		return ErrNotOneLine
@@ -157,9 +159,12 @@ func (p *Pipe) Send(ctx context.Context, line []byte) error {
 	if err := p.w.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
-	if _, err := p.w.Write(line); err != nil {
-		p.broken = fmt.Errorf("writing to the child: %w", err)
-		return p.broken
+	if n, err := p.w.Write(line); err != nil {
+		err = fmt.Errorf("writing to the child: %w", err)
+		if n > 0 {
+			p.broken = err
+		}
+		return err
 	}
 	return nil
 }
@@ -246,7 +251,8 @@ func Head(msg []byte) (id []byte, hasMethod bool) {
 }
 
 // Close closes the child's stdin (an MCP stdio server ends at EOF), kills
-// it if its output has not ended within grace, and reaps it. It returns
+// it if its output has not ended within grace, or it has not exited within
+// grace after that, and reaps it. It returns
 // Wait's error: a child killed, or exiting with a status, says so. Only
 // the child is killed, not processes it started (put it in a process group
 // of its own and kill that, as internal/procset does, where that matters).
@@ -267,5 +273,14 @@ func (p *Pipe) close(grace time.Duration) error {
 		case <-time.After(grace): // a descendant holds stdout open: Wait closes our end
 		}
 	}
-	return p.cmd.Wait()
+	// A child may end its output and stay up all the same.
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		return <-exited
+	}
 }

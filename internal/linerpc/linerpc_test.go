@@ -258,3 +258,40 @@ func TestOneLine(t *testing.T) {
 	}
 	call(t, p, `1`, "echo")
 }
+
+// TestSendPastDeadline: a write whose deadline has passed writes nothing,
+// so it fails alone: the next call goes through.
+func TestSendPastDeadline(t *testing.T) {
+	p := start(t)
+	defer closeOK(t, p)
+	ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancel()
+	if _, err := p.Call(ctx, []byte(`1`), request(`1`, "echo")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Call past its deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+	call(t, p, `2`, "echo")
+}
+
+// TestCloseStayingChild: a child that ends its output but stays up is
+// killed too, a grace after its output ended, and reaped.
+func TestCloseStayingChild(t *testing.T) {
+	p := start(t)
+	if err := p.Send(bounded(t), request(`1`, "mute")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the child's output did not end")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(100 * time.Millisecond) }()
+	select {
+	case err := <-closed:
+		if err == nil || !strings.Contains(err.Error(), "killed") {
+			t.Errorf("Close: %v, want killed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close is still waiting for a child that stays up")
+	}
+}

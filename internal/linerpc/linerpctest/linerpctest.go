@@ -32,11 +32,14 @@ func Main() {
 	os.Exit(0)
 }
 
+// ChildEnv is what the fake server's environment adds to the test's: Env,
+// and no 1 s sleep of the race detector at its exit.
+var ChildEnv = []string{Env + "=1", "GORACE=atexit_sleep_ms=0"}
+
 // Command starts the test binary as the fake server, its stderr on ours.
 func Command() *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
-	// The race detector sleeps 1 s at exit by default: not in the child.
-	cmd.Env = append(os.Environ(), Env+"=1", "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), ChildEnv...)
 	cmd.Stderr = os.Stderr
 	return cmd
 }
@@ -82,6 +85,7 @@ func WaitWaiting(t testing.TB, p interface{ Waiting() int }, n int) {
 //	quit     exits with status 0
 //	stay     answers, and stays up after its stdin ends
 //	deaf     answers, and never reads its stdin again
+//	mute     closes its stdout and stays up
 func serve() {
 	in := bufio.NewScanner(os.Stdin)
 	out := bufio.NewWriter(os.Stdout)
@@ -138,6 +142,10 @@ func serve() {
 		case "deaf":
 			answer(id)
 			out.Flush()
+			time.Sleep(time.Hour)
+		case "mute":
+			out.Flush()
+			os.Stdout.Close()
 			time.Sleep(time.Hour)
 		default:
 			answer(id)
