@@ -16,14 +16,10 @@ import (
 // _meta to a server configured with request_id_meta. /mcp requests take
 // the same path: they are routes of this router.
 func requestID(c *gin.Context) {
-	// The map itself, by the canonical key: Header.Get and Set would
-	// canonicalize "X-Request-ID" anew on every request.
-	var incoming string
-	if v := c.Request.Header[reqid.HeaderKey]; len(v) > 0 {
-		incoming = v[0]
-	}
-	id := reqid.Accept(incoming)
-	c.Writer.Header()[reqid.HeaderKey] = []string{id}
+	// By the canonical key: "X-Request-ID" would be canonicalized, a new
+	// string, on every request.
+	id := reqid.Accept(c.Request.Header.Get(reqid.HeaderKey))
+	c.Writer.Header().Set(reqid.HeaderKey, id)
 	c.Request = c.Request.WithContext(reqid.With(c.Request.Context(), id))
 	c.Next()
 }

@@ -2,7 +2,7 @@
 //
 //	@title			mcphub REST API
 //	@version		1.0
-//	@description	A gateway for the Model Context Protocol: many downstream MCP servers served to LLM apps as OpenAI function tools. Every error answer is JSON: {"success": false, "error": "what was wrong"}. A tool result with isError is not an HTTP error: the call answers 200 with success false, so the model sees what the tool said.
+//	@description	A gateway for the Model Context Protocol: many downstream MCP servers served to LLM apps as OpenAI function tools. Every error answer is JSON: {"success": false, "error": "what was wrong"}. A tool result with isError is not an HTTP error: the call answers 200 with success false, so the model sees what the tool said. Every answer carries an X-Request-ID header: the one the request sent, if it is at most 128 bytes of printable ASCII without spaces, otherwise a new one; it names the request in the hub's logs and goes on to HTTP downstream servers in the same header.
 //	@BasePath		/
 //
 //	@securityDefinitions.apikey	BearerToken

@@ -2267,7 +2267,7 @@ var SwaggerInfo = &swag.Spec{
 	BasePath:         "/",
 	Schemes:          []string{},
 	Title:            "mcphub REST API",
-	Description:      "A gateway for the Model Context Protocol: many downstream MCP servers served to LLM apps as OpenAI function tools. Every error answer is JSON: {\"success\": false, \"error\": \"what was wrong\"}. A tool result with isError is not an HTTP error: the call answers 200 with success false, so the model sees what the tool said.",
+	Description:      "A gateway for the Model Context Protocol: many downstream MCP servers served to LLM apps as OpenAI function tools. Every error answer is JSON: {\"success\": false, \"error\": \"what was wrong\"}. A tool result with isError is not an HTTP error: the call answers 200 with success false, so the model sees what the tool said. Every answer carries an X-Request-ID header: the one the request sent, if it is at most 128 bytes of printable ASCII without spaces, otherwise a new one; it names the request in the hub's logs and goes on to HTTP downstream servers in the same header.",
 	InfoInstanceName: "swagger",
 	SwaggerTemplate:  docTemplate,
 	LeftDelim:        "{{",
