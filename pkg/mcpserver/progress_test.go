@@ -56,9 +56,11 @@ func TestProgressEveryNotification(t *testing.T) {
 					// what mcp-go's server sent on the GET stream, which
 					// may come after the result on the POST stream.
 					got := c.rec.progress(t, token)
-					for deadline := time.Now().Add(2 * time.Second); listen && !progressDone(got, steps, ds.splitsProgress) &&
-						time.Now().Before(deadline); got = c.rec.progress(t, token) {
-						time.Sleep(5 * time.Millisecond)
+					if listen {
+						c.rec.waitUntil(2*time.Second, func() bool {
+							got = c.rec.progress(t, token)
+							return progressDone(got, steps, ds.splitsProgress)
+						})
 					}
 					if listen && !slices.Equal(got, want) {
 						// mcp-go's server may deliver a notification on the
