@@ -584,9 +584,7 @@ func TestPostRedirectFollowed(t *testing.T) {
 	s.t, s.session = t, "sess-1"
 	var redirected atomic.Int64
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if r.Method == http.MethodPost && r.URL.Path != "/moved" && bytes.Contains(body, []byte(`"tools/call"`)) {
+		if r.URL.Path != "/moved" && isCall(r) {
 			redirected.Add(1)
 			http.Redirect(w, r, "/moved", http.StatusTemporaryRedirect)
 			return
@@ -630,9 +628,7 @@ func TestPostRedirectFailureMayHaveArrived(t *testing.T) {
 		nowhere := "http://" + ln.Addr().String() + "/mcp"
 		ln.Close() // refused from now on
 		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			if r.Method == http.MethodPost && bytes.Contains(body, []byte(`"tools/call"`)) {
+			if isCall(r) {
 				http.Redirect(w, r, nowhere, code)
 				return
 			}
@@ -658,9 +654,7 @@ func TestPostRedirectOnce(t *testing.T) {
 	s.t, s.session = t, "sess-1"
 	var redirected atomic.Int64
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if r.Method == http.MethodPost && bytes.Contains(body, []byte(`"tools/call"`)) {
+		if isCall(r) {
 			redirected.Add(1)
 			http.Redirect(w, r, "/moved", http.StatusTemporaryRedirect) // from /moved too
 			return
@@ -690,9 +684,7 @@ func TestPostRedirectOtherHostDropsCredentials(t *testing.T) {
 	// The same server under another name: localhost, not 127.0.0.1.
 	elsewhere := strings.Replace(other.URL, "127.0.0.1", "localhost", 1) + "/mcp"
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if r.Method == http.MethodPost && bytes.Contains(body, []byte(`"tools/call"`)) {
+		if isCall(r) {
 			http.Redirect(w, r, elsewhere, http.StatusTemporaryRedirect)
 			return
 		}
@@ -723,13 +715,11 @@ func TestPostRedirectToRefusal(t *testing.T) {
 		s.t, s.session = t, "sess-1"
 		var redirected, refused atomic.Int64
 		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
 			switch {
 			case r.URL.Path == "/moved":
 				refused.Add(1)
 				w.WriteHeader(code)
-			case r.Method == http.MethodPost && bytes.Contains(body, []byte(`"tools/call"`)):
+			case isCall(r):
 				redirected.Add(1)
 				http.Redirect(w, r, "/moved", http.StatusTemporaryRedirect)
 			default:
@@ -801,4 +791,15 @@ func TestHandshakeRedirectOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// isCall reports whether r is a POST of tools/call, leaving its body to be
+// read again.
+func isCall(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return bytes.Contains(body, []byte(`"tools/call"`))
 }
